@@ -1,0 +1,69 @@
+"""`vgbench evaluate` end to end through the real entry point, and its bad-input behaviour."""
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import assert_one_line_error, write_ground_truth
+
+
+def test_evaluate_sentence_embedding_against_a_file_prints_table_and_stores(cli, category_ground_truth, isolated_home):
+    proc = cli("evaluate", "--rep", "sentence_embedding", "--ground-truth", str(category_ground_truth))
+    assert proc.returncode == 0, proc.stderr
+    header = next(line for line in proc.stdout.splitlines() if line.startswith("task"))
+    assert header.split() == ["task", "rho", "95%", "CI", "p", "pairs", "ceiling", "rho/ceiling", "status"]
+    row = next(line for line in proc.stdout.splitlines() if line.startswith("category_toy"))
+    assert " 72 " in row
+    stored = list((isolated_home / "results").rglob("category_toy.json"))
+    assert len(stored) == 1
+    record = json.loads(stored[0].read_text())
+    assert record["representation"]["config"]["model"] == "all-MiniLM-L6-v2"
+    assert -1 <= record["score"]["rho"] <= 1 and record["score"]["ceiling"] is not None
+    again = cli("evaluate", "--rep", "sentence_embedding", "--ground-truth", str(category_ground_truth), "--json")
+    assert json.loads(again.stdout)[0]["cached"] is True
+
+
+def test_json_output_is_machine_readable(cli, category_ground_truth):
+    proc = cli("evaluate", "--rep", "random", "--ground-truth", str(category_ground_truth), "--json")
+    [rec] = json.loads(proc.stdout)
+    assert rec["score"]["n_pairs"] == 72 and rec["subject_model"] == "embedded"
+
+
+def test_random_option_changes_vectors(cli, category_ground_truth):
+    a = json.loads(cli("evaluate", "--rep", "random", "-o", "seed=1", "--ground-truth", str(category_ground_truth), "--json").stdout)
+    b = json.loads(cli("evaluate", "--rep", "random", "-o", "seed=2", "--ground-truth", str(category_ground_truth), "--json").stdout)
+    assert a[0]["score"]["rho"] != b[0]["score"]["rho"]
+
+
+def test_constant_matrix_is_reported_as_undefined(cli, tmp_path, constraints9):
+    f = write_ground_truth(tmp_path / "const.json", constraints9.ids, np.ones((9, 9)))
+    proc = cli("evaluate", "--rep", "random", "--ground-truth", str(f))
+    assert proc.returncode == 0
+    assert "undefined: constant ground truth" in proc.stdout
+
+
+def test_bad_inputs_are_one_line_errors(cli, tmp_path, constraints9):
+    ids = constraints9.ids
+    cases = {
+        "ids.json": (ids[:-1] + ["not_a_value"], np.eye(9), "value_ids do not match"),
+        "shape.json": (ids, np.eye(8), "shape (8, 8)"),
+        "nan.json": (ids, np.full((9, 9), np.nan), "NaN"),
+    }
+    for name, (vids, m, fragment) in cases.items():
+        f = write_ground_truth(tmp_path / name, vids, m)
+        assert_one_line_error(cli("evaluate", "--rep", "random", "--ground-truth", str(f)), name, fragment)
+    (tmp_path / "garbage.json").write_text("{oops")
+    assert_one_line_error(cli("evaluate", "--rep", "random", "--ground-truth", str(tmp_path / "garbage.json")), "not valid JSON")
+    assert_one_line_error(cli("evaluate", "--rep", "random", "-o", "dim=abc", "--ground-truth", "x.json"), "bad option value")
+    assert_one_line_error(cli("evaluate", "--rep", "random", "-o", "nope=1", "--ground-truth", "x.json"), "no option 'nope'")
+
+
+def test_failed_target_leaves_earlier_results(cli, tmp_path, category_ground_truth, isolated_home, constraints9):
+    bad = write_ground_truth(tmp_path / "bad.json", constraints9.ids, np.eye(8))
+    proc = cli("evaluate", "--rep", "random", "--ground-truth", str(category_ground_truth))
+    assert proc.returncode == 0
+    before = {p: p.read_text() for p in (isolated_home / "results").rglob("*.json")}
+    assert_one_line_error(cli("evaluate", "--rep", "random", "--ground-truth", str(category_ground_truth),
+                              "--ground-truth", str(bad), "--overwrite", "always"), "bad.json")
+    assert {p: p.read_text() for p in (isolated_home / "results").rglob("*.json")} == before

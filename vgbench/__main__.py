@@ -1,0 +1,3 @@
+from vgbench.cli.main import main
+
+main()

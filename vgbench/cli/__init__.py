@@ -1,0 +1,1 @@
+"""The ``vgbench`` command line: one module per verb family."""

@@ -1,0 +1,69 @@
+"""``vgbench evaluate``: score one representation against tasks or ground-truth files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..api import RunContext
+from ..errors import VgbenchError
+from ..evaluation import collect_targets, evaluate, make_representation
+from ..store import OVERWRITE_STRATEGIES
+from ..value_sets import resolve_value_set
+from .display import print_json, print_table, progress
+
+SCORE_COLUMNS = ["task", "rho", "95% CI", "p", "pairs", "ceiling", "rho/ceiling", "status"]
+
+
+def parse_options(pairs: tuple[str, ...]) -> dict[str, str]:
+    """``key=value`` strings → dict; a malformed one is a usage error."""
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise VgbenchError(f"--option {pair!r}: expected key=value, e.g. --option model=all-mpnet-base-v2")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def score_row(record: dict) -> list:
+    """One table row from a stored or fresh result record."""
+    s = record["score"]
+    ci = f"[{s['ci_low']:.2f}, {s['ci_high']:.2f}]" if s.get("ci_low") is not None else None
+    status = s.get("status", "ok") + (" (stored)" if record.get("cached") and s.get("rho") is not None else "")
+    return [s["task"], s.get("rho"), ci, s.get("p_value"), s.get("n_pairs"), s.get("ceiling"),
+            s.get("rho_over_ceiling"), status]
+
+
+@click.command("evaluate")
+@click.option("--rep", "rep_name", required=True, help="Representation name (`vgbench list reps`).")
+@click.option("--task", "tasks", multiple=True, help="Task name; repeat for several. Default: every task with ground truth.")
+@click.option("--value-set", default="constraints9", show_default=True, help="Built-in name or a YAML/JSON file.")
+@click.option("--model", default="embedded", show_default=True, help="Subject model: 'embedded', a local directory or a hub id.")
+@click.option("--ground-truth", "ground_truth_files", multiple=True, type=click.Path(path_type=Path),
+              help="Score against a ground-truth JSON file computed elsewhere (repeatable).")
+@click.option("--option", "-o", "options", multiple=True, help="Representation option key=value (repeatable).")
+@click.option("--overwrite", default="only-missing", show_default=True, type=click.Choice(OVERWRITE_STRATEGIES))
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--json", "as_json", is_flag=True, help="Print result records as JSON.")
+def evaluate_command(rep_name, tasks, value_set, model, ground_truth_files, options, overwrite, seed, as_json):
+    """Score a representation against tasks' ground truth and store the results."""
+    rep = make_representation(rep_name, parse_options(options))
+    vs = resolve_value_set(value_set)
+    context = RunContext(model=model, seed=seed)
+    targets, skipped = collect_targets(vs, context, list(tasks) or None, [str(f) for f in ground_truth_files])
+    if not targets:
+        raise VgbenchError(
+            f"no task has ground truth for value set {vs.name!r} and model {model!r}; "
+            "pass --ground-truth FILE or build one with `vgbench build-task`"
+        )
+    records = evaluate(rep, vs, targets, context, overwrite=overwrite, on_event=None if as_json else progress)
+    if as_json:
+        print_json(records)
+        return
+    print_table(f"{rep.name} on {vs.name} (model: {model})", SCORE_COLUMNS, [score_row(r) for r in records])
+    if skipped:
+        print(f"tasks without ground truth for {vs.name}/{model}: {', '.join(skipped)}")
+    stored = {str(Path(r["path"]).parent) for r in records}
+    print(f"results: {', '.join(sorted(stored))}")

@@ -1,0 +1,41 @@
+"""Entry point of the ``vgbench`` command: a thin group; errors become one line and exit code 2."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from ..errors import VgbenchError
+from .evaluate_cmd import evaluate_command
+from .list_cmd import list_command
+from .results_cmd import results_command
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="vgbench")
+def cli() -> None:
+    """vgbench: which representation of values predicts alignment generalization?"""
+
+
+cli.add_command(list_command)
+cli.add_command(evaluate_command)
+cli.add_command(results_command)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI; a :class:`VgbenchError` prints ``error: …`` on one line and exits 2."""
+    try:
+        cli.main(args=argv, prog_name="vgbench", standalone_mode=False)
+    except click.exceptions.Abort:
+        print("aborted", file=sys.stderr)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except VgbenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        print("interrupted; finished results are kept", file=sys.stderr)
+        sys.exit(130)

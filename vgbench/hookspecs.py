@@ -1,0 +1,21 @@
+"""The hooks a vgbench plugin can implement; each receives a ``register`` callback."""
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("vgbench")
+hookimpl = pluggy.HookimplMarker("vgbench")
+
+
+@hookspec
+def register_value_sets(register):
+    """Register value sets: ``register(name, path_or_loader, description="")``."""
+
+
+@hookspec
+def register_tasks(register):
+    """Register ground-truth tasks: ``register(TaskSubclass)``."""
+
+
+@hookspec
+def register_representations(register):
+    """Register representations: ``register(RepresentationSubclass)``."""

@@ -1,0 +1,1 @@
+"""Model resolution (embedded, local path, hub id) and the backends behind one small interface."""

@@ -1,0 +1,95 @@
+"""Name → registered object, per kind, built from the plugin hooks on first use."""
+
+from __future__ import annotations
+
+import difflib
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import PluginConflictError, UnknownNameError
+
+KINDS = {
+    "value_set": "register_value_sets",
+    "task": "register_tasks",
+    "representation": "register_representations",
+}
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A registered object and the plugin that registered it."""
+
+    name: str
+    obj: Any
+    plugin: str
+    description: str = ""
+
+
+_registries: dict[str, dict[str, Entry]] = {}
+
+
+def _name_of(obj: Any) -> str:
+    name = getattr(obj, "name", None)
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"{obj!r} has no 'name' attribute")
+    return name
+
+
+def _build(kind: str) -> dict[str, Entry]:
+    from .plugins import get_plugin_manager
+
+    pm = get_plugin_manager()
+    hook = getattr(pm.hook, KINDS[kind])
+    entries: dict[str, Entry] = {}
+    for impl in hook.get_hookimpls():
+        plugin = impl.plugin_name
+
+        def register(obj, *args, _plugin=plugin, **kwargs):
+            if kind == "value_set":
+                from .value_sets import ValueSetSource
+
+                obj = ValueSetSource.from_registration(obj, *args, **kwargs)
+            name = _name_of(obj)
+            if name in entries:
+                other = entries[name].plugin
+                raise PluginConflictError(
+                    f"{kind} {name!r} is registered by two plugins: {other!r} and {_plugin!r}; "
+                    f"uninstall one of them or allow-list one with VGBENCH_PLUGINS"
+                )
+            desc = getattr(obj, "description", "") or ""
+            entries[name] = Entry(name, obj, _plugin, " ".join(str(desc).split()))
+
+        try:
+            impl.function(register=register)
+        except PluginConflictError:
+            raise
+        except Exception as exc:
+            print(
+                f"warning: plugin {plugin!r} failed in {KINDS[kind]}: {type(exc).__name__}: {exc}",
+                file=sys.stderr,
+            )
+    return dict(sorted(entries.items()))
+
+
+def entries(kind: str) -> dict[str, Entry]:
+    """All registered objects of one kind (``value_set``, ``task``, ``representation``)."""
+    if kind not in _registries:
+        _registries[kind] = _build(kind)
+    return _registries[kind]
+
+
+def get(kind: str, name: str) -> Entry:
+    """One registered object; unknown names raise with "did you mean" suggestions."""
+    known = entries(kind)
+    if name in known:
+        return known[name]
+    close = difflib.get_close_matches(name, list(known), n=3, cutoff=0.5)
+    hint = f"did you mean {', '.join(repr(c) for c in close)}? " if close else ""
+    listing = {"value_set": "value-sets", "task": "tasks", "representation": "reps"}[kind]
+    raise UnknownNameError(f"unknown {kind.replace('_', ' ')} {name!r}; {hint}see `vgbench list {listing}`")
+
+
+def reset() -> None:
+    """Drop the cached registries."""
+    _registries.clear()

@@ -1,0 +1,170 @@
+"""Scoring a similarity matrix against a ground-truth matrix: Spearman over off-diagonal pairs,
+Mantel-style permutation p, bootstrap-over-values CI, noise ceiling, aggregation across tasks."""
+
+from __future__ import annotations
+
+import itertools
+import warnings
+
+import numpy as np
+
+from .errors import DataError
+from .types import GroundTruth, RepresentationResult, Score
+
+N_PERMUTATIONS = 999
+N_BOOTSTRAP = 2000
+
+
+def _offdiag_mask(n: int) -> np.ndarray:
+    return ~np.eye(n, dtype=bool)
+
+
+def _spearman(x: np.ndarray, y: np.ndarray) -> float:
+    from scipy.stats import spearmanr
+
+    if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return float("nan")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return float(spearmanr(x, y).statistic)
+
+
+def align_ground_truth(gt: GroundTruth, value_ids: list[str], source: str = "ground truth") -> np.ndarray:
+    """Reorder the ground-truth matrix to ``value_ids``; error if ids differ or the shape is wrong."""
+    m = np.asarray(gt.matrix, float)
+    n = len(gt.value_ids)
+    if m.shape != (n, n):
+        raise DataError(f"{source}: matrix has shape {m.shape} but there are {n} value_ids; expected ({n}, {n})")
+    missing = [v for v in value_ids if v not in gt.value_ids]
+    extra = [v for v in gt.value_ids if v not in value_ids]
+    if missing or extra:
+        parts = []
+        if missing:
+            parts.append(f"missing {missing[:5]}")
+        if extra:
+            parts.append(f"unknown {extra[:5]}")
+        raise DataError(
+            f"{source}: value_ids do not match the value set ({'; '.join(parts)}); "
+            "use the value set's ids (`vgbench list value-sets --json`) or pass --value-set"
+        )
+    order = [gt.value_ids.index(v) for v in value_ids]
+    m = m[np.ix_(order, order)]
+    if not np.any(np.isfinite(m[_offdiag_mask(len(order))])):
+        raise DataError(f"{source}: every off-diagonal cell is NaN/null; nothing to score against")
+    return m
+
+
+def offdiagonal_spearman(sim: np.ndarray, gt: np.ndarray) -> tuple[float, int]:
+    """Spearman ρ over ordered off-diagonal pairs with a finite ground truth, and the pair count."""
+    mask = _offdiag_mask(len(gt)) & np.isfinite(gt) & np.isfinite(sim)
+    return _spearman(sim[mask], gt[mask]), int(mask.sum())
+
+
+def permutation_p(sim: np.ndarray, gt: np.ndarray, n_resamples: int = N_PERMUTATIONS, seed: int = 0) -> float:
+    """Two-sided p from permuting the value labels of the similarity matrix (Mantel test)."""
+    from scipy.stats import permutation_test
+
+    def statistic(order):
+        order = np.asarray(order)
+        return offdiagonal_spearman(sim[np.ix_(order, order)], gt)[0]
+
+    res = permutation_test(
+        (np.arange(len(gt)),), statistic, permutation_type="pairings", n_resamples=n_resamples,
+        vectorized=False, alternative="two-sided", rng=np.random.default_rng(seed),
+    )
+    return float(res.pvalue)
+
+
+def bootstrap_ci(sim: np.ndarray, gt: np.ndarray, n_resamples: int = N_BOOTSTRAP, seed: int = 0,
+                 level: float = 0.95) -> tuple[float, float]:
+    """Percentile CI of ρ from resampling values with replacement (pairs of a value with itself dropped)."""
+    from scipy.stats import bootstrap
+
+    def statistic(idx):
+        idx = np.asarray(idx)
+        sub_sim, sub_gt = sim[np.ix_(idx, idx)], gt[np.ix_(idx, idx)]
+        mask = (idx[:, None] != idx[None, :]) & np.isfinite(sub_gt)
+        return _spearman(sub_sim[mask], sub_gt[mask])
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = bootstrap(
+            (np.arange(len(gt)),), statistic, n_resamples=n_resamples, vectorized=False,
+            method="percentile", confidence_level=level, rng=np.random.default_rng(seed),
+        )
+    low, high = res.confidence_interval
+    return float(low), float(high)
+
+
+def noise_ceiling(gt: GroundTruth, value_ids: list[str]) -> float | None:
+    """Mean pairwise off-diagonal Spearman between the task's replicate matrices (None without ≥2)."""
+    if len(gt.replicates) < 2:
+        return None
+    order = [gt.value_ids.index(v) for v in value_ids]
+    reps = [np.asarray(r, float)[np.ix_(order, order)] for r in gt.replicates]
+    rhos = [offdiagonal_spearman(a, b)[0] for a, b in itertools.combinations(reps, 2)]
+    rhos = [r for r in rhos if np.isfinite(r)]
+    return float(np.mean(rhos)) if rhos else None
+
+
+def _finite_or_none(x: float | None) -> float | None:
+    return None if x is None or not np.isfinite(x) else float(x)
+
+
+def score(rep: RepresentationResult, gt: GroundTruth, *, seed: int = 0, source: str = "ground truth",
+          n_permutations: int = N_PERMUTATIONS, n_bootstrap: int = N_BOOTSTRAP) -> Score:
+    """Score one representation against one ground truth."""
+    ids = list(rep.value_ids)
+    m = align_ground_truth(gt, ids, source)
+    sim = rep.similarity()
+    rho, n_pairs = offdiagonal_spearman(sim, m)
+    ceiling = noise_ceiling(gt, ids)
+    common = dict(representation=rep.representation, task=gt.task, value_set=gt.value_set,
+                  n_pairs=n_pairs, n_values=len(ids), ceiling=ceiling)
+    details = {
+        "method": "spearman over ordered off-diagonal pairs with finite ground truth",
+        "p_method": f"two-sided permutation of value labels (Mantel), {n_permutations} resamples",
+        "ci_method": f"percentile bootstrap over values, {n_bootstrap} resamples, 95%",
+        "ceiling_method": "mean pairwise spearman between replicate matrices" if ceiling is not None else None,
+        "replicate_kind": gt.replicate_kind or None,
+        "n_replicates": len(gt.replicates),
+        "seed": seed,
+        "ground_truth_fingerprint": gt.fingerprint,
+        "representation_fingerprint": rep.fingerprint,
+    }
+    if not np.isfinite(rho):
+        mask = _offdiag_mask(len(m)) & np.isfinite(m)
+        which = "ground truth" if np.ptp(m[mask]) == 0 else "similarity"
+        status = f"undefined: constant {which}" if n_pairs >= 3 else "undefined: fewer than 3 pairs"
+        return Score(rho=None, p_value=None, ci_low=None, ci_high=None, status=status, details=details, **common)
+    p = permutation_p(sim, m, n_permutations, seed)
+    low, high = bootstrap_ci(sim, m, n_bootstrap, seed)
+    ratio = rho / ceiling if ceiling is not None and ceiling > 0 else None
+    return Score(rho=rho, p_value=p, ci_low=_finite_or_none(low), ci_high=_finite_or_none(high),
+                 rho_over_ceiling=ratio, details=details, **common)
+
+
+def aggregate(scores: list[dict], tasks: list[str]) -> list[dict]:
+    """Per representation: ρ per task, mean over *all* tasks (None when any is missing), Borda points.
+
+    ``scores`` are score dicts (``representation``, ``task``, ``rho``). Borda: per task, each
+    representation gets one point for every representation it beats; a missing task gets none and
+    is listed under ``missing``.
+    """
+    reps = sorted({s["representation"] for s in scores})
+    rho = {(s["representation"], s["task"]): s["rho"] for s in scores}
+    borda = dict.fromkeys(reps, 0)
+    for t in tasks:
+        present = [(r, rho[(r, t)]) for r in reps if rho.get((r, t)) is not None]
+        for r, v in present:
+            borda[r] += sum(1 for _, w in present if v > w)
+    rows = []
+    for r in reps:
+        per_task = {t: rho.get((r, t)) for t in tasks}
+        missing = [t for t, v in per_task.items() if v is None]
+        mean = None if missing or not tasks else float(np.mean([per_task[t] for t in tasks]))
+        rows.append({"representation": r, "per_task": per_task, "mean": mean, "borda": borda[r], "missing": missing})
+    rows.sort(key=lambda row: (-row["borda"], -(row["mean"] if row["mean"] is not None else -np.inf)))
+    for rank, row in enumerate(rows, 1):
+        row["borda_rank"] = rank
+    return rows

@@ -1,0 +1,111 @@
+"""Results and cache under ``$VGBENCH_HOME``: atomic JSON/NPZ writes, overwrite strategies."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from .errors import VgbenchError
+
+SCHEMA_VERSION = 1
+OVERWRITE_STRATEGIES = ("always", "never", "only-missing", "only-cache")
+
+
+def vgbench_home() -> Path:
+    """``$VGBENCH_HOME`` or ``~/.cache/vgbench``."""
+    env = os.environ.get("VGBENCH_HOME")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "vgbench"
+
+
+def safe_name(text: str) -> str:
+    """A path component from a model id, path or name (``org/model`` → ``org--model``)."""
+    text = text.rstrip("/").replace("/", "--")
+    return re.sub(r"[^A-Za-z0-9._=+-]", "_", text)[-120:] or "_"
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write to a temporary file beside ``path``, fsync, then rename over it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: Path, data: Any) -> None:
+    """Atomically write pretty JSON."""
+    atomic_write_bytes(Path(path), (json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n").encode())
+
+
+def atomic_write_npz(path: Path, **arrays: np.ndarray) -> None:
+    """Atomically write arrays as .npz (no pickle)."""
+    import io
+
+    buf = io.BytesIO()
+    np.savez(buf, **{k: np.asarray(v) for k, v in arrays.items()})
+    atomic_write_bytes(Path(path), buf.getvalue())
+
+
+def read_npz(path: Path) -> dict[str, np.ndarray]:
+    """Read an .npz written by :func:`atomic_write_npz`, refusing pickled objects."""
+    with np.load(path, allow_pickle=False) as data:
+        return {k: data[k] for k in data.files}
+
+
+class ResultStore:
+    """``results/<subject-model>/<rep>/<rep-config-hash>/<value-set>/<task>.json``."""
+
+    def __init__(self, home: Path | None = None):
+        self.home = Path(home) if home else vgbench_home()
+        self.root = self.home / "results"
+
+    def path(self, model: str, rep: str, config_hash: str, value_set: str, task: str) -> Path:
+        """Where one score lives."""
+        return self.root / safe_name(model) / safe_name(rep) / config_hash / safe_name(value_set) / f"{safe_name(task)}.json"
+
+    def load(self, path: Path) -> dict | None:
+        """A stored result, or None (with a warning) when missing or unreadable."""
+        if not path.is_file():
+            return None
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(data, dict) or data.get("schema_version") != SCHEMA_VERSION or "score" not in data:
+                raise ValueError("not a vgbench result (schema_version/score missing)")
+            return data
+        except (ValueError, UnicodeDecodeError) as exc:
+            print(f"warning: skipping corrupted result {path}: {exc}; delete it or rerun with --overwrite always",
+                  file=sys.stderr)
+            return None
+
+    def save(self, path: Path, record: dict) -> None:
+        """Atomically store a result record."""
+        atomic_write_json(path, {"schema_version": SCHEMA_VERSION, **record})
+
+    def iter_results(self) -> Iterator[tuple[Path, dict]]:
+        """Every readable stored result; corrupted files are reported and skipped."""
+        if not self.root.is_dir():
+            return
+        for path in sorted(self.root.rglob("*.json")):
+            data = self.load(path)
+            if data is not None:
+                yield path, data
+
+
+def check_overwrite(strategy: str) -> str:
+    """Validate an overwrite strategy name."""
+    if strategy not in OVERWRITE_STRATEGIES:
+        raise VgbenchError(f"--overwrite {strategy!r}: choose one of {', '.join(OVERWRITE_STRATEGIES)}")
+    return strategy

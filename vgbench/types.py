@@ -1,0 +1,157 @@
+"""The plain data that crosses module boundaries: value sets, matrices, scores."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .fingerprint import fingerprint
+
+
+@dataclass(frozen=True)
+class Value:
+    """One value: stable id, short name, our own description, category, words that name it."""
+
+    id: str
+    name: str
+    description: str
+    category: str
+    keywords: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ValueSet:
+    """An ordered set of values."""
+
+    name: str
+    values: tuple[Value, ...]
+    description: str = ""
+    source: str = ""
+    path: str | None = None
+
+    @property
+    def ids(self) -> list[str]:
+        """Value ids in order."""
+        return [v.id for v in self.values]
+
+    @property
+    def categories(self) -> list[str]:
+        """Category of each value, in order."""
+        return [v.category for v in self.values]
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def value(self, value_id: str) -> Value:
+        """The value with this id."""
+        for v in self.values:
+            if v.id == value_id:
+                return v
+        raise KeyError(value_id)
+
+    @property
+    def fingerprint(self) -> str:
+        """Hash of ids, names, descriptions and categories (what representations read)."""
+        return fingerprint(
+            [[v.id, v.name, v.description, v.category, list(v.keywords)] for v in self.values]
+        )
+
+
+def matrix_to_json(m: np.ndarray) -> list:
+    """Nested lists with NaN as null."""
+    return [[None if not np.isfinite(x) else float(x) for x in row] for row in np.asarray(m, float)]
+
+
+def matrix_from_json(rows: list) -> np.ndarray:
+    """Inverse of :func:`matrix_to_json`."""
+    return np.array([[np.nan if x is None else float(x) for x in row] for row in rows], dtype=float)
+
+
+@dataclass(frozen=True)
+class GroundTruth:
+    """An n×n matrix over value ids (row = value acted on, column = value measured; NaN = unknown)."""
+
+    task: str
+    task_version: str
+    value_set: str
+    value_ids: tuple[str, ...]
+    matrix: np.ndarray
+    replicates: tuple[np.ndarray, ...] = ()
+    replicate_kind: str = ""
+    provenance: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def fingerprint(self) -> str:
+        """Hash of the matrix, replicates and ids."""
+        return fingerprint(
+            [list(self.value_ids), matrix_to_json(self.matrix), [matrix_to_json(r) for r in self.replicates]]
+        )
+
+    def to_json(self) -> dict:
+        """The documented ground-truth JSON format."""
+        return {
+            "schema_version": 1,
+            "task": self.task,
+            "task_version": self.task_version,
+            "value_set": self.value_set,
+            "value_ids": list(self.value_ids),
+            "matrix": matrix_to_json(self.matrix),
+            "replicates": [matrix_to_json(r) for r in self.replicates],
+            "replicate_kind": self.replicate_kind,
+            "fingerprint": self.fingerprint,
+            "provenance": self.provenance,
+            "extra": self.extra,
+        }
+
+
+@dataclass(frozen=True)
+class RepresentationResult:
+    """One vector per value (n×d), or directly an n×n similarity, with its config."""
+
+    representation: str
+    value_ids: tuple[str, ...]
+    vectors: np.ndarray | None = None
+    similarity_matrix: np.ndarray | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+    provenance: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def similarity(self) -> np.ndarray:
+        """Cosine similarity between value vectors (or the given similarity)."""
+        if self.similarity_matrix is not None:
+            return np.asarray(self.similarity_matrix, float)
+        v = np.asarray(self.vectors, float)
+        norms = np.linalg.norm(v, axis=1, keepdims=True)
+        unit = v / np.where(norms == 0, 1.0, norms)
+        return unit @ unit.T
+
+    @property
+    def fingerprint(self) -> str:
+        """Hash of the similarity matrix and config."""
+        return fingerprint([list(self.value_ids), self.config, matrix_to_json(np.round(self.similarity(), 10))])
+
+
+@dataclass(frozen=True)
+class Score:
+    """How well one representation's similarity predicts one task's ground truth."""
+
+    representation: str
+    task: str
+    value_set: str
+    rho: float | None
+    p_value: float | None
+    ci_low: float | None
+    ci_high: float | None
+    n_pairs: int
+    n_values: int
+    ceiling: float | None = None
+    rho_over_ceiling: float | None = None
+    status: str = "ok"
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        """Plain-JSON form."""
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
