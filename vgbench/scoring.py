@@ -96,12 +96,27 @@ def bootstrap_ci(sim: np.ndarray, gt: np.ndarray, n_resamples: int = N_BOOTSTRAP
     return float(low), float(high)
 
 
+SPLIT_HALF = "split_half_pairs"
+
+
 def noise_ceiling(gt: GroundTruth, value_ids: list[str]) -> float | None:
-    """Mean pairwise off-diagonal Spearman between the task's replicate matrices (None without ≥2)."""
+    """Agreement between the task's replicate matrices (None without ≥ 2).
+
+    Replicates of kind ``split_half_pairs`` come as (half A, half B) pairs of one split each: the
+    ceiling is the mean ρ between the halves, Spearman–Brown corrected to the full data (2r/(1+r)).
+    Other replicates (other models, reruns) are full-size: the mean pairwise ρ.
+    """
     if len(gt.replicates) < 2:
         return None
     order = [gt.value_ids.index(v) for v in value_ids]
     reps = [np.asarray(r, float)[np.ix_(order, order)] for r in gt.replicates]
+    if gt.replicate_kind == SPLIT_HALF:
+        rhos = [offdiagonal_spearman(reps[k], reps[k + 1])[0] for k in range(0, len(reps) - 1, 2)]
+        rhos = [r for r in rhos if np.isfinite(r)]
+        if not rhos:
+            return None
+        r = float(np.mean(rhos))
+        return 2 * r / (1 + r) if r > -1 else r
     rhos = [offdiagonal_spearman(a, b)[0] for a, b in itertools.combinations(reps, 2)]
     rhos = [r for r in rhos if np.isfinite(r)]
     return float(np.mean(rhos)) if rhos else None
@@ -125,7 +140,8 @@ def score(rep: RepresentationResult, gt: GroundTruth, *, seed: int = 0, source: 
         "method": "spearman over ordered off-diagonal pairs with finite ground truth",
         "p_method": f"two-sided permutation of value labels (Mantel), {n_permutations} resamples",
         "ci_method": f"percentile bootstrap over values, {n_bootstrap} resamples, 95%",
-        "ceiling_method": "mean pairwise spearman between replicate matrices" if ceiling is not None else None,
+        "ceiling_method": (None if ceiling is None else "split-half spearman, Spearman-Brown corrected"
+                           if gt.replicate_kind == SPLIT_HALF else "mean pairwise spearman between replicates"),
         "replicate_kind": gt.replicate_kind or None,
         "n_replicates": len(gt.replicates),
         "seed": seed,

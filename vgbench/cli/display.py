@@ -53,3 +53,36 @@ def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]
 def progress(message: str) -> None:
     """One progress line on stderr (kept off stdout so tables and JSON stay clean)."""
     print(f"· {message}", file=sys.stderr, flush=True)
+
+
+class ProgressFactory:
+    """``factory(total, label)`` → ``advance(n)``: a rich bar on a terminal, a line per 10% otherwise."""
+
+    def __init__(self):
+        self._rich = sys.stderr.isatty()
+        self._progress = None
+
+    def __call__(self, total: int, label: str):
+        if self._rich:
+            from rich.progress import Progress
+
+            if self._progress is None:
+                self._progress = Progress(transient=False)
+                self._progress.start()
+            task_id = self._progress.add_task(label, total=total)
+            return lambda n: self._progress.advance(task_id, n)
+        state = {"done": 0, "shown": -1}
+
+        def advance(n: int) -> None:
+            state["done"] += n
+            tenth = int(10 * state["done"] / max(total, 1))
+            if tenth != state["shown"]:
+                state["shown"] = tenth
+                print(f"· {label}: {state['done']}/{total}", file=sys.stderr, flush=True)
+
+        return advance
+
+    def close(self) -> None:
+        """Stop the rich display, if any."""
+        if self._progress is not None:
+            self._progress.stop()

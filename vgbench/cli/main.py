@@ -7,6 +7,8 @@ import sys
 import click
 
 from ..errors import VgbenchError
+from .build_cmd import build_task_command
+from .data_cmd import data_group
 from .evaluate_cmd import evaluate_command
 from .list_cmd import list_command
 from .results_cmd import results_command
@@ -21,6 +23,8 @@ def cli() -> None:
 cli.add_command(list_command)
 cli.add_command(evaluate_command)
 cli.add_command(results_command)
+cli.add_command(build_task_command)
+cli.add_command(data_group)
 
 
 def main(argv: list[str] | None = None) -> None:

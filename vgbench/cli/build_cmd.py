@@ -1,0 +1,57 @@
+"""``vgbench build-task``: compute a task's ground-truth matrix for a value set and subject model."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import click
+import numpy as np
+
+from .. import registry
+from ..api import RunContext
+from ..errors import VgbenchError
+from ..ground_truth import save_ground_truth
+from ..task_helpers import built_ground_truth_path
+from ..value_sets import resolve_value_set
+from .display import ProgressFactory, fmt
+from .evaluate_cmd import parse_options
+
+
+@click.command("build-task")
+@click.argument("task_name")
+@click.option("--value-set", default="constraints9", show_default=True, help="Built-in name or a YAML/JSON file.")
+@click.option("--model", default="embedded", show_default=True, help="Subject model: 'embedded', a directory or a hub id.")
+@click.option("--option", "-o", "options", multiple=True, help="Task option key=value (e.g. limit=4, values=a,b,c).")
+@click.option("--resume/--no-resume", default=True, show_default=True, help="Reuse finished steps of an earlier (killed) build.")
+@click.option("--out", type=click.Path(path_type=Path), help="Also write the matrix to this file.")
+@click.option("--seed", default=0, show_default=True, type=int)
+def build_task_command(task_name, value_set, model, options, resume, out, seed):
+    """Build TASK's ground truth; every step is cached, so a killed build continues where it stopped."""
+    task = registry.get("task", task_name).obj()
+    opts = parse_options(options)
+    known = getattr(task, "default_options", {})
+    unknown = sorted(set(opts) - set(known))
+    if unknown:
+        raise VgbenchError(f"task {task_name!r} has no option {unknown[0]!r}; options: {', '.join(sorted(known)) or 'none'}")
+    vs = resolve_value_set(value_set)
+    progress = ProgressFactory()
+    context = RunContext(model=model, seed=seed, options=opts, progress=progress)
+    if not resume:
+        shutil.rmtree(context.cache_dir / "tasks" / task_name, ignore_errors=True)
+    started = time.perf_counter()
+    try:
+        gt = task.build(vs, context)
+    finally:
+        progress.close()
+    elapsed = time.perf_counter() - started
+    gt.provenance["build_seconds"] = round(elapsed, 1)
+    path = built_ground_truth_path(task_name, vs.name, model)
+    save_ground_truth(gt, path)
+    if out:
+        save_ground_truth(gt, out)
+    finite = gt.matrix[~np.eye(len(gt.value_ids), dtype=bool)]
+    print(f"{task_name} on {vs.name} ({model}): {len(gt.value_ids)} values, {len(gt.replicates)} replicates, "
+          f"off-diagonal mean {fmt(float(np.nanmean(finite)))}, built in {elapsed:.0f} s")
+    print(f"wrote {path}" + (f" and {out}" if out else ""))

@@ -1,0 +1,125 @@
+"""``vgbench data``: validate the scenario, persona and topic records and report their statistics."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from ..errors import DataError
+from .display import print_json, print_table, progress
+
+PATH_HELP = "A folder laid out like vgbench/resources (scenarios/, persona/, topics/) or one .jsonl file."
+
+
+def _existing(path: Path | None) -> Path | None:
+    if path is not None and not path.exists():
+        raise DataError(f"{path}: no such file or folder; pass a folder laid out like vgbench/resources "
+                        f"(scenarios/, persona/, topics/) or a .jsonl file")
+    return path
+
+
+@click.group("data")
+def data_group() -> None:
+    """Check and describe the scenario, persona and topic data."""
+
+
+@data_group.command("validate")
+@click.argument("path", required=False, type=click.Path(path_type=Path))
+def validate_command(path: Path | None) -> None:
+    """Check records against their schema; print every problem (file:line: field: fix) and exit 2 if any."""
+    from ..data.schema import validate_path
+
+    report = validate_path(_existing(path))
+    if not report.ok:
+        for problem in report.problems:
+            print(f"error: {problem}", file=sys.stderr)
+        sys.exit(2)
+    rows = [[where, files, records] for where, (files, records) in report.checked.items()]
+    print_table("", ["data", "files", "records"], rows)
+    total = sum(n for _, n in report.checked.values())
+    print(f"ok: {total} records in {sum(f for f, _ in report.checked.values())} files, no problems")
+
+
+@data_group.command("stats")
+@click.argument("path", required=False, type=click.Path(path_type=Path, file_okay=False))
+@click.option("--value-set", "value_set", help="Only this value set.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--no-embeddings", is_flag=True, help="Skip near-duplicate detection (no model is loaded).")
+@click.option("--threshold", type=click.FloatRange(-1.0, 1.0), default=0.9, show_default=True,
+              help="Cosine similarity at or above which two user messages/questions count as near duplicates.")
+def stats_command(path: Path | None, value_set: str | None, as_json: bool, no_embeddings: bool,
+                  threshold: float) -> None:
+    """Counts per split and kind, competing values, length ratios, keyword leaks, near duplicates, targets."""
+    from ..data.records import RESOURCES
+    from ..data.schema import value_set_problem
+    from ..data.stats import stats_value_set_names, value_set_stats
+
+    root = _existing(path)
+    if root is not None and root.resolve() == RESOURCES.resolve():
+        root = None
+    names = stats_value_set_names(root)
+    if value_set is not None:
+        if value_set not in names:
+            where = root or "the shipped resources"
+            raise DataError(f"no data for value set {value_set!r} under {where}; "
+                            f"value sets with data: {', '.join(names) or 'none'}")
+        names = [value_set]
+    if not names:
+        raise DataError(f"{root}: no scenarios/, persona/ or topics/ data here; pass a folder laid out like vgbench/resources")
+    for name in names:
+        problems = value_set_problem(name, root, str(root or RESOURCES))[1]
+        if problems:
+            raise DataError(str(problems[0]))
+    results = {}
+    for name in names:
+        if not no_embeddings and not as_json:
+            progress(f"{name}: embedding user messages and questions for near-duplicate detection")
+        results[name] = value_set_stats(name, root, embeddings=not no_embeddings, threshold=threshold)
+    if as_json:
+        print_json(results)
+        return
+    for stats in results.values():
+        _print_value_set(stats)
+    for stats in results.values():
+        print(stats["summary"])
+
+
+def _print_value_set(stats: dict) -> None:
+    """The per-value table, the failing targets and the near-duplicate pairs of one value set."""
+    columns, getters = ["value"], []
+
+    def col(name, kind, get):
+        columns.append(name)
+        getters.append(lambda s: get(s[kind]) if s.get(kind) else None)
+
+    kinds = stats["kinds"]
+    if "scenarios" in kinds:
+        col("scen train", "scenarios", lambda k: k["splits"]["train"])
+        col("scen eval", "scenarios", lambda k: k["splits"]["eval"])
+        col("both replies", "scenarios", lambda k: k["with_both_replies"])
+        col("competing", "scenarios", lambda k: k["competing_values"])
+        col("ratio f/i", "scenarios", lambda k: k["length_ratio"])
+        col("kw replies", "scenarios", lambda k: k["keyword_replies"])
+    if "persona" in kinds:
+        col("persona inst", "persona", lambda k: k["kinds"]["instruction"]["total"])
+        col("persona q", "persona", lambda k: k["kinds"]["question"]["total"])
+        col("heldout", "persona", lambda k: k["splits"]["heldout"])
+    if "topics" in kinds:
+        col("topic q", "topics", lambda k: k["kinds"]["question"]["total"])
+        col("topic pairs", "topics", lambda k: k["kinds"]["pair"]["total"])
+        col("ratio s/o", "topics", lambda k: k["length_ratio"])
+        col("pair kw", "topics", lambda k: k["keyword_replies"])
+    rows = [[vid, *(g(s) for g in getters)] for vid, s in stats["values"].items()]
+    print_table(f"{stats['value_set']} ({', '.join(kinds) or 'no data'})", columns, rows)
+    for check in stats["targets"]:
+        if check["failing"]:
+            print(f"  not met: {check['target']}: {', '.join(check['failing'])}")
+    dups = stats["near_duplicates"]
+    if dups is not None:
+        print(f"  near duplicates (cosine ≥ {stats['near_duplicate_threshold']}): {len(dups)}")
+        for d in dups:
+            a, b = d["a"], d["b"]
+            print(f"    {d['similarity']:.3f}  {a['id']} ({a['split']}, {a['where']})  ~  {b['id']} ({b['split']}, {b['where']})")
+    print()

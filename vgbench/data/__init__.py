@@ -1,0 +1,1 @@
+"""Scenario, persona and topic data: loading, validation, stats and generation."""
