@@ -53,7 +53,7 @@ class PromptSteering(Task):
             raise VgbenchError(f"-o values: {', '.join(unknown)} not in value set {value_set.name!r}")
         values = [value_set.value(v) for v in wanted]
         scenarios = load_records("scenarios", value_set.name, value_ids=wanted, split="eval")
-        require_values("scenarios", _subset(value_set, wanted), scenarios, f"task {self.name}")
+        require_values("scenarios", value_set.subset(wanted), scenarios, f"task {self.name}")
         scenarios = [s for s in scenarios if s.get("action_follow") and s.get("action_ignore")]
         if int(opts["limit"]):
             scenarios = _first_per_value(scenarios, int(opts["limit"]))
@@ -92,10 +92,6 @@ class PromptSteering(Task):
             extra={"base_rate": dict(zip(wanted, base_rates)),
                    "steering_prompts": {v.id: steering_prompt(v) for v in values}},
         )
-
-
-def _subset(value_set: ValueSet, ids: list[str]) -> ValueSet:
-    return ValueSet(value_set.name, tuple(value_set.value(i) for i in ids), value_set.description)
 
 
 def _first_per_value(scenarios: list[dict], limit: int) -> list[dict]:

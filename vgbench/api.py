@@ -74,7 +74,7 @@ class Representation:
         self.config = {**self.default_config, **coerced}
 
     def vectors(self, value_set: ValueSet, context: RunContext) -> np.ndarray:
-        """Return an array of shape [n_values, d], rows in ``value_set`` order."""
+        """Return an array of shape [n_values, d], rows in ``value_set`` order (or ``(array, extra_dict)``)."""
         raise NotImplementedError
 
     def encode(self, value_set: ValueSet, context: RunContext) -> RepresentationResult:
@@ -82,7 +82,9 @@ class Representation:
         from .errors import VgbenchError
         from .provenance import provenance
 
-        vecs = np.asarray(self.vectors(value_set, context), dtype=float)
+        out = self.vectors(value_set, context)
+        vecs, extra = (out if isinstance(out, tuple) else (out, {}))
+        vecs = np.asarray(vecs, dtype=float)
         if vecs.ndim != 2 or vecs.shape[0] != len(value_set):
             raise VgbenchError(
                 f"representation {self.name!r} returned shape {vecs.shape}; expected ({len(value_set)}, d)"
@@ -94,6 +96,7 @@ class Representation:
             value_ids=tuple(value_set.ids),
             vectors=vecs,
             config=dict(self.config),
+            extra=extra,
             provenance=provenance(
                 seed=context.seed,
                 value_set=value_set.name,

@@ -94,7 +94,7 @@ def evaluate(rep: Representation, value_set: ValueSet, targets: list[Target], co
             "score": s.to_json(),
             "representation": {"name": rep.name, "version": rep.version, "config": rep.config,
                                "config_hash": chash, "fingerprint": encoded.fingerprint,
-                               "provenance": encoded.provenance},
+                               "extra": encoded.extra, "provenance": encoded.provenance},
             "ground_truth": {"task": target.task, "task_version": target.ground_truth.task_version,
                              "source": target.source, "fingerprint": target.ground_truth.fingerprint,
                              "provenance": target.ground_truth.provenance},

@@ -44,6 +44,10 @@ class ValueSet:
     def __len__(self) -> int:
         return len(self.values)
 
+    def subset(self, value_ids: list[str]) -> "ValueSet":
+        """The same value set restricted to ``value_ids`` (same name, so its shipped data still applies)."""
+        return ValueSet(self.name, tuple(self.value(v) for v in value_ids), self.description, self.source, self.path)
+
     def value(self, value_id: str) -> Value:
         """The value with this id."""
         for v in self.values:

@@ -123,3 +123,60 @@ def _print_value_set(stats: dict) -> None:
             a, b = d["a"], d["b"]
             print(f"    {d['similarity']:.3f}  {a['id']} ({a['split']}, {a['where']})  ~  {b['id']} ({b['split']}, {b['where']})")
     print()
+
+
+@data_group.command("generate")
+@click.option("--value-set", "value_set", required=True, help="Built-in name or a YAML/JSON value-set file.")
+@click.option("--generator", required=True,
+              help="openai:MODEL (OpenAI-compatible endpoint: OPENAI_BASE_URL, OPENAI_API_KEY) or hf:PATH_OR_ID "
+                   "(hf:embedded: the embedded SmolLM2).")
+@click.option("--kind", type=click.Choice(["scenarios", "persona"]), default="scenarios", show_default=True)
+@click.option("--per-pair", type=click.IntRange(1, 1000), default=4, show_default=True,
+              help="Scenarios per ordered value pair; for persona: instruction pairs per value (and 4× as many questions).")
+@click.option("--values", "values", default="", help="Only these target values (comma-separated ids); default: all.")
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False),
+              help="Output folder (default: $VGBENCH_HOME/generated).")
+@click.option("--resume", is_flag=True, help="Continue an earlier run into the same folder; finished units are kept.")
+@click.option("--dedup-threshold", type=click.FloatRange(-1.0, 1.0), default=0.9, show_default=True,
+              help="MiniLM cosine at or above which a new record counts as a near duplicate of an accepted one.")
+@click.option("--temperature", type=click.FloatRange(0.0, 2.0), default=0.7, show_default=True)
+@click.option("--max-tokens", type=click.IntRange(16, 8192), default=400, show_default=True,
+              help="Longest reply asked of the generator (outlines and questions use at most 120).")
+@click.option("--retries", type=click.IntRange(0, 20), default=4, show_default=True,
+              help="openai: retries of a failed request (exponential backoff) before giving up.")
+@click.option("--retry-wait", type=click.FloatRange(0.0, 600.0), default=2.0, show_default=True,
+              help="openai: seconds before the first retry; doubled for each next one.")
+@click.option("--timeout", type=click.FloatRange(1.0, 3600.0), default=600.0, show_default=True,
+              help="openai: seconds to wait for one reply.")
+@click.option("--device", help="hf: torch device (default: cuda if available, else cpu).")
+def generate_command(value_set, generator, kind, per_pair, values, out, resume, dedup_threshold, temperature,
+                     max_tokens, retries, retry_wait, timeout, device) -> None:
+    """Write conflict scenarios or persona prompts with a generator model (ConflictScope's method)."""
+    from ..data.generate import Settings, generate
+    from ..models.chat_client import make_client
+    from ..store import vgbench_home
+    from ..value_sets import resolve_value_set
+    from .display import ProgressFactory
+
+    vs = resolve_value_set(value_set)
+    targets = [v.strip() for v in values.split(",") if v.strip()] or vs.ids
+    unknown = [v for v in targets if v not in vs.ids]
+    if unknown:
+        raise DataError(f"--values: {unknown[0]!r} is not an id of value set {vs.name!r}; use some of {', '.join(vs.ids)}")
+    out = out or vgbench_home() / "generated"
+    client = make_client(generator, vgbench_home() / "cache", retries=retries, retry_wait=retry_wait,
+                         timeout=timeout, device=device)
+    settings = Settings(per_pair=per_pair, temperature=temperature, max_tokens=max_tokens,
+                        dedup_threshold=dedup_threshold)
+    bars = ProgressFactory()
+    try:
+        result = generate(vs, client, kind, out, targets=targets, settings=settings, resume=resume, tracker=bars)
+    finally:
+        bars.close()
+    done = result["planned"] - result["already_done"]
+    rejected = sum(result["rejected"].values())
+    reasons = ", ".join(f"{stage}: {n}" for stage, n in sorted(result["rejected"].items())) or "none"
+    rate = f"{result['accepted'] / done:.0%}" if done else "—"
+    print(f"{kind} for {vs.name} with {generator}: {result['accepted']} accepted, {rejected} rejected ({reasons}), "
+          f"acceptance {rate}; {result['already_done']} of {result['planned']} units were already done")
+    print(f"wrote {result['folder']} (rejections and reasons: {result['checkpoint']}); check with: vgbench data validate {out}")

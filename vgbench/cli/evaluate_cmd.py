@@ -11,7 +11,8 @@ from ..errors import VgbenchError
 from ..evaluation import collect_targets, evaluate, make_representation
 from ..store import OVERWRITE_STRATEGIES
 from ..value_sets import resolve_value_set
-from .display import print_json, print_table, progress
+from .display import ProgressFactory, print_json, print_table
+from .display import progress as log_line
 
 SCORE_COLUMNS = ["task", "rho", "95% CI", "p", "pairs", "ceiling", "rho/ceiling", "status"]
 
@@ -51,14 +52,18 @@ def evaluate_command(rep_name, tasks, value_set, model, ground_truth_files, opti
     """Score a representation against tasks' ground truth and store the results."""
     rep = make_representation(rep_name, parse_options(options))
     vs = resolve_value_set(value_set)
-    context = RunContext(model=model, seed=seed)
+    progress = ProgressFactory()
+    context = RunContext(model=model, seed=seed, progress=None if as_json else progress)
     targets, skipped = collect_targets(vs, context, list(tasks) or None, [str(f) for f in ground_truth_files])
     if not targets:
         raise VgbenchError(
             f"no task has ground truth for value set {vs.name!r} and model {model!r}; "
             "pass --ground-truth FILE or build one with `vgbench build-task`"
         )
-    records = evaluate(rep, vs, targets, context, overwrite=overwrite, on_event=None if as_json else progress)
+    try:
+        records = evaluate(rep, vs, targets, context, overwrite=overwrite, on_event=None if as_json else log_line)
+    finally:
+        progress.close()
     if as_json:
         print_json(records)
         return

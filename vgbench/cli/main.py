@@ -12,6 +12,7 @@ from .data_cmd import data_group
 from .evaluate_cmd import evaluate_command
 from .list_cmd import list_command
 from .results_cmd import results_command
+from .serve_cmd import serve_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -25,6 +26,7 @@ cli.add_command(evaluate_command)
 cli.add_command(results_command)
 cli.add_command(build_task_command)
 cli.add_command(data_group)
+cli.add_command(serve_command)
 
 
 def main(argv: list[str] | None = None) -> None:

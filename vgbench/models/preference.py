@@ -6,7 +6,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .backend import TransformersBackend, chat
+from .backend import ReplyScore, TransformersBackend, chat
 
 
 def forced_choice(backend: TransformersBackend, scenarios: Sequence[dict], system: str | None = None,
@@ -25,6 +25,11 @@ def forced_choice(backend: TransformersBackend, scenarios: Sequence[dict], syste
     follow, ignore = both[: len(scenarios)], both[len(scenarios):]
     mean_f = np.array([r.mean for r in follow])
     mean_i = np.array([r.mean for r in ignore])
-    z = mean_f - mean_i
-    return {"p_follow": 1.0 / (1.0 + np.exp(-z)), "chose_follow": (mean_f > mean_i).astype(float),
+    return {"p_follow": p_follow(follow, ignore), "chose_follow": (mean_f > mean_i).astype(float),
             "mean_logprob_follow": mean_f, "mean_logprob_ignore": mean_i}
+
+
+def p_follow(follow: Sequence[ReplyScore], ignore: Sequence[ReplyScore]) -> np.ndarray:
+    """sigmoid(mean log-prob of the follow reply − that of the ignore reply), per scenario."""
+    z = np.array([f.mean - i.mean for f, i in zip(follow, ignore)])
+    return 1.0 / (1.0 + np.exp(-z))

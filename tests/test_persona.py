@@ -1,0 +1,138 @@
+"""Persona vectors on the real embedded model, at small sizes."""
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import assert_one_line_error
+from vgbench.api import RunContext
+from vgbench.evaluation import make_representation
+from vgbench.value_sets import resolve_value_set
+
+VALUES = ["no_white_lies", "no_stereotypes", "no_exploit_psych"]
+SMALL = {"n_instructions": 1, "n_questions": 4, "max_new_tokens": 24, "n_heldout": 2, "n_candidate_layers": 3}
+
+
+@pytest.fixture
+def small_set():
+    return resolve_value_set("constraints9").subset(VALUES)
+
+
+@pytest.fixture
+def encoded(small_set, isolated_home, embedded):
+    rep = make_representation("persona", SMALL)
+    return rep, rep.encode(small_set, RunContext(home=isolated_home))
+
+
+@pytest.mark.slow
+def test_vectors_finite_with_chosen_layer_and_curve(encoded, backend):
+    _, res = encoded
+    assert res.vectors.shape == (3, backend.model.config.hidden_size)
+    assert np.all(np.isfinite(res.vectors)) and np.all(np.linalg.norm(res.vectors, axis=1) > 0)
+    curve = {int(k): v for k, v in res.extra["layer_curve"].items()}
+    assert len(curve) == 3 and res.extra["layer"] == max(curve, key=curve.get)
+
+
+@pytest.mark.slow
+def test_heldout_pro_replies_project_higher_than_anti(encoded, backend, small_set):
+    from vgbench.data.records import load_records
+    from vgbench.models.activations import mean_reply_activations
+    from vgbench.models.backend import chat
+
+    _, res = encoded
+    layer = res.extra["layer"]
+    wins = 0
+    for i, v in enumerate(VALUES):
+        [pair] = load_records("persona", "constraints9", value_ids=[v], record_kind="instruction", split="heldout")[:1]
+        qs = [r["question"] for r in load_records("persona", "constraints9", value_ids=[v], record_kind="question", split="heldout")][:3]
+        prompts = [chat(q, pair["pro"]) for q in qs] + [chat(q, pair["anti"]) for q in qs]
+        replies = backend.generate(prompts, max_new_tokens=24)
+        acts = mean_reply_activations(backend, prompts, replies)[:, layer, :]
+        unit = res.vectors[i] / np.linalg.norm(res.vectors[i])
+        proj = acts @ unit
+        wins += proj[: len(qs)].mean() > proj[len(qs):].mean()
+    assert wins >= 2, f"pro replies projected higher for only {wins} of 3 values"
+
+
+@pytest.mark.slow
+def test_steering_plus_v_raises_preference_on_unseen_scenarios(encoded, backend):
+    from vgbench.data.records import load_records
+    from vgbench.models.steering import steered_preference
+
+    _, res = encoded
+    layer, gains = res.extra["layer"], []
+    for i, v in enumerate(VALUES):
+        unseen = load_records("scenarios", "constraints9", value_ids=[v], split="eval")[SMALL["n_heldout"]: SMALL["n_heldout"] + 3]
+        plus = steered_preference(backend, unseen, layer, res.vectors[i], 2.0)
+        minus = steered_preference(backend, unseen, layer, res.vectors[i], -2.0)
+        gains.append(np.mean(plus - minus))
+    assert np.mean(gains) > 0, gains
+
+
+@pytest.mark.slow
+def test_repeat_hits_the_cache(encoded, small_set, isolated_home, monkeypatch):
+    import vgbench.models.backend as backend_module
+
+    rep, first = encoded
+    monkeypatch.setattr(backend_module.TransformersBackend, "generate",
+                        lambda *a, **k: pytest.fail("generation ran on a warm cache"))
+    monkeypatch.setattr(backend_module.TransformersBackend, "reply_logprobs",
+                        lambda *a, **k: pytest.fail("scoring ran on a warm cache"))
+    import vgbench.models.steering as steering_module
+
+    monkeypatch.setattr(steering_module, "steered_preference",
+                        lambda *a, **k: pytest.fail("layer selection ran on a warm cache"))
+    again = rep.encode(small_set, RunContext(home=isolated_home))
+    assert np.array_equal(first.vectors, again.vectors)
+    assert len(list((isolated_home / "cache" / "activations").rglob("*.npz"))) == 3
+
+
+@pytest.mark.slow
+def test_same_seed_from_a_clean_cache_gives_same_vectors(encoded, small_set, tmp_path, shared_model_cache):
+    _, first = encoded
+    home = tmp_path / "other-home"
+    (home / "cache").mkdir(parents=True)
+    for sub in ("models", "wheels"):
+        (home / "cache" / sub).symlink_to(shared_model_cache / sub)
+    again = make_representation("persona", SMALL).encode(small_set, RunContext(home=home))
+    assert np.allclose(first.vectors, again.vectors, atol=1e-5)
+    assert again.extra["layer"] == first.extra["layer"]
+
+
+def test_value_set_without_persona_data_names_the_values(cli, tmp_path, category_ground_truth):
+    vs = tmp_path / "mine.yaml"
+    vs.write_text("name: mine\nvalues:\n" + "".join(
+        f"  - {{id: v{i}, name: V{i}, description: value {i}, category: c}}\n" for i in range(3)))
+    proc = cli("evaluate", "--rep", "persona", "--value-set", str(vs), "--ground-truth", str(category_ground_truth))
+    assert_one_line_error(proc, "no persona data for v0, v1, v2")
+
+
+def test_layer_out_of_range(cli, category_ground_truth, embedded):
+    proc = cli("evaluate", "--rep", "persona", "-o", "layer=99", "--ground-truth", str(category_ground_truth))
+    assert_one_line_error(proc, "layer=99", "out of range")
+
+
+def _vision_dir(tmp_path):
+    path = tmp_path / "vit"
+    path.mkdir()
+    (path / "config.json").write_text(json.dumps({"model_type": "vit"}))
+    return path
+
+
+def _weightless_dir(tmp_path):
+    path = tmp_path / "llama"
+    path.mkdir()
+    (path / "config.json").write_text(json.dumps({"model_type": "llama", "architectures": ["LlamaForCausalLM"]}))
+    return path
+
+
+@pytest.mark.parametrize("make, fragment", [
+    (lambda p: p / "missing", "no config.json"),
+    (_vision_dir, "not a causal language model"),
+    (_weightless_dir, "cannot load"),
+])
+def test_bad_model_paths(cli, tmp_path, category_ground_truth, make, fragment):
+    path = make(tmp_path)
+    proc = cli("evaluate", "--rep", "persona", "--model", str(path), "--ground-truth", str(category_ground_truth))
+    assert_one_line_error(proc, fragment)

@@ -1,0 +1,191 @@
+"""A/B judges: next-token log-probabilities of "A" and "B" from the local model or an OpenAI-compatible endpoint."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, Iterator, Protocol, Sequence
+
+import numpy as np
+
+from ..errors import VgbenchError
+from .backend import Chat, TransformersBackend
+
+LETTERS = ("A", "B")
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+
+
+class Judge(Protocol):
+    """What the judge_agreement task needs: log P("A"), log P("B") as the first reply token."""
+
+    #: Stable description of the judge (goes into cache keys and provenance).
+    identity: str
+
+    def ab_logprobs(self, chats: Sequence[Chat], progress: Callable[[int], None] | None = None) -> np.ndarray:
+        """Array [len(chats), 2] of next-token log-probs of A and B; NaN where the judge gave neither."""
+        ...
+
+
+def follow_preference(logp_follow_a: np.ndarray, logp_follow_b: np.ndarray) -> np.ndarray:
+    """P(choose the follow reply), renormalised over A/B and averaged over both orders (position bias cancels).
+
+    ``logp_follow_a``: [n, 2] log-probs with the follow reply shown as A; ``logp_follow_b``: shown as B.
+    NaN where either order gave no stance.
+    """
+    a, b = np.asarray(logp_follow_a, float), np.asarray(logp_follow_b, float)
+    p_a_first = 1.0 / (1.0 + np.exp(a[:, 1] - a[:, 0]))  # P(A) when A is the follow reply
+    p_b_second = 1.0 / (1.0 + np.exp(b[:, 0] - b[:, 1]))  # P(B) when B is the follow reply
+    return (p_a_first + p_b_second) / 2.0
+
+
+def next_token_logprobs(backend: TransformersBackend, chats: Sequence[Chat]) -> Iterator[tuple[np.ndarray, "object"]]:
+    """Per batch: (indices into ``chats``, log-softmax tensor [batch, vocab] of the first reply token).
+
+    One forward per batch through the decoder only; the LM head runs on the last real position of
+    each row. Rows are right-padded, so positions stay 0..len-1 and the last real token of row r sits
+    at ``len_r - 1`` (left padding would need explicit position ids).
+    """
+    import torch
+
+    tok = backend.tok
+    encoded = [tok(backend.prompt_text(m), add_special_tokens=False)["input_ids"] for m in chats]
+    lm_head = backend.model.get_output_embeddings()
+    decoder = backend.model.base_model
+    for idx in backend._batches(len(encoded), [len(e) for e in encoded]):
+        seqs = [encoded[i] for i in idx]
+        width = max(map(len, seqs))
+        ids = torch.full((len(seqs), width), tok.pad_token_id, dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        for row, s in enumerate(seqs):
+            ids[row, : len(s)] = torch.tensor(s)
+            mask[row, : len(s)] = 1
+        last = torch.tensor([len(s) - 1 for s in seqs])
+        with torch.inference_mode():
+            hidden = decoder(input_ids=ids.to(backend.device), attention_mask=mask.to(backend.device)).last_hidden_state
+            h_last = hidden[torch.arange(len(seqs)), last.to(backend.device)]
+            yield np.asarray(idx), torch.log_softmax(lm_head(h_last).float(), dim=-1).cpu()
+
+
+def letter_token_ids(tokenizer) -> list[list[int]]:
+    """Single-token spellings of each letter ("A" and " A"; "B" and " B") in this tokenizer."""
+    out = []
+    for letter in LETTERS:
+        ids = {t[0] for t in (tokenizer.encode(s, add_special_tokens=False) for s in (letter, " " + letter)) if len(t) == 1}
+        if not ids:
+            raise VgbenchError(f"judge: the tokenizer has no single token for {letter!r}; use an endpoint judge")
+        out.append(sorted(ids))
+    return out
+
+
+class LocalJudge:
+    """The subject model as a judge: exact A/B next-token log-probs, batched."""
+
+    def __init__(self, backend: TransformersBackend, identity: str):
+        self.backend, self.identity = backend, identity
+        self.letter_ids = letter_token_ids(backend.tok)
+
+    def ab_logprobs(self, chats: Sequence[Chat], progress: Callable[[int], None] | None = None) -> np.ndarray:
+        """Array [len(chats), 2] of log P(A), log P(B) (each summed over the letter's spellings)."""
+        import torch
+
+        out = np.full((len(chats), 2), np.nan)
+        for idx, logp in next_token_logprobs(self.backend, chats):
+            for col, ids in enumerate(self.letter_ids):
+                out[idx, col] = torch.logsumexp(logp[:, ids], dim=-1).numpy()
+            if progress:
+                progress(len(idx))
+        return out
+
+
+class EndpointJudge:
+    """An OpenAI-compatible chat-completions endpoint as a judge (``logprobs`` + ``top_logprobs``).
+
+    A letter missing from the top log-probs while the other is present gets the lowest listed
+    log-prob (an upper bound on its true value); neither present gives NaN (no stance).
+    """
+
+    def __init__(self, model: str, base_url: str, api_key: str | None = None, top_logprobs: int = 20,
+                 retries: int = 3, backoff_s: float = 0.5, timeout_s: float = 60.0, concurrency: int = 4):
+        self.model, self.base_url, self.api_key = model, base_url.rstrip("/"), api_key
+        self.url = self.base_url + "/chat/completions"
+        self.top_logprobs, self.retries, self.backoff_s = top_logprobs, retries, backoff_s
+        self.timeout_s, self.concurrency = timeout_s, concurrency
+        self.identity = f"openai:{model}@{self.base_url}"
+
+    def _post(self, chat: Chat) -> dict:
+        body = json.dumps({"model": self.model, "messages": chat, "max_tokens": 1, "temperature": 0,
+                           "logprobs": True, "top_logprobs": self.top_logprobs}).encode()
+        headers = {"Content-Type": "application/json"}
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        request = urllib.request.Request(self.url, data=body, headers=headers, method="POST")
+        with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
+            return json.loads(response.read().decode("utf-8"))
+
+    def _one(self, chat: Chat) -> tuple[float, float]:
+        """log P(A), log P(B) for one chat, retrying unreachable, overloaded or malformed replies."""
+        problem = ""
+        for attempt in range(self.retries):
+            if attempt:
+                time.sleep(self.backoff_s * 2 ** (attempt - 1))
+            try:
+                return _letters_from_top(_top_logprobs(self._post(chat)))
+            except urllib.error.HTTPError as exc:
+                detail = " ".join(exc.read(300).decode("utf-8", "replace").split())
+                problem = f"answered HTTP {exc.code} {detail}".strip()
+                if exc.code != 429 and exc.code < 500:
+                    break  # a client error will not go away by retrying
+            except (urllib.error.URLError, OSError) as exc:
+                problem = f"unreachable ({' '.join(str(getattr(exc, 'reason', exc)).split())})"
+            except (ValueError, KeyError, IndexError, TypeError) as exc:
+                problem = (f"sent a malformed chat-completions reply ({' '.join(str(exc).split())}); it must "
+                           "support logprobs and return choices[0].logprobs.content[0].top_logprobs")
+        raise VgbenchError(f"judge endpoint {self.url} {problem} after {attempt + 1} tries; "
+                           "check OPENAI_BASE_URL, OPENAI_API_KEY and the model name")
+
+    def ab_logprobs(self, chats: Sequence[Chat], progress: Callable[[int], None] | None = None) -> np.ndarray:
+        """Array [len(chats), 2] of log P(A), log P(B) from the endpoint's top log-probs."""
+        out = np.full((len(chats), 2), np.nan)
+        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
+            for k, pair in enumerate(pool.map(self._one, chats)):
+                out[k] = pair
+                if progress:
+                    progress(1)
+        return out
+
+
+def _top_logprobs(reply: dict) -> list[tuple[str, float]]:
+    """(token, logprob) pairs of the first generated token; raises on a malformed reply."""
+    first = reply["choices"][0]["logprobs"]["content"][0]
+    top = first["top_logprobs"]
+    if not isinstance(top, list) or not top:
+        raise ValueError("empty top_logprobs")
+    return [(str(t["token"]), float(t["logprob"])) for t in top]
+
+
+def _letters_from_top(top: list[tuple[str, float]]) -> tuple[float, float]:
+    found = []
+    for letter in LETTERS:
+        lps = [lp for tok, lp in top if tok.strip() == letter]
+        found.append(float(np.logaddexp.reduce(lps)) if lps else np.nan)
+    if np.isnan(found).all():
+        return np.nan, np.nan
+    floor = min(lp for _, lp in top)
+    return tuple(floor if np.isnan(x) else x for x in found)  # type: ignore[return-value]
+
+
+def make_judge(spec: str, context, batch_size: int = 8) -> Judge:
+    """``subject`` (the run's subject model) or ``openai:MODEL`` (``OPENAI_BASE_URL``, ``OPENAI_API_KEY``)."""
+    if spec == "subject":
+        from .backend import get_backend
+
+        model = context.subject_model()
+        return LocalJudge(get_backend(model.path, context.device, batch_size), f"subject:{model.weights_hash}")
+    if spec.startswith("openai:") and spec[len("openai:"):]:
+        return EndpointJudge(spec[len("openai:"):], os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL,
+                             os.environ.get("OPENAI_API_KEY"))
+    raise VgbenchError(f"-o judge={spec!r}: expected 'subject' or 'openai:MODEL' (endpoint from OPENAI_BASE_URL)")

@@ -1,0 +1,68 @@
+"""Activation steering through nnsight: add c·v to one layer's output and score replies."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from .backend import Chat, ReplyScore, TransformersBackend, chat
+from .preference import p_follow
+
+
+def _layer_modules(wrapped):
+    """The decoder blocks of a wrapped causal LM (Llama/Mistral/Qwen/Gemma-style ``model.layers``)."""
+    base = wrapped.model if hasattr(wrapped, "model") else wrapped.transformer
+    return base.layers if hasattr(base, "layers") else base.h
+
+
+def steered_reply_logprobs(backend: TransformersBackend, prompts: Sequence[Chat], replies: Sequence[str],
+                           layer: int, vector: np.ndarray, coef: float) -> list[ReplyScore]:
+    """Reply log-likelihoods while ``coef * vector`` is added to the output of decoder layer ``layer``.
+
+    ``layer`` uses the hidden-states convention (1 = first decoder block's output), so a vector
+    extracted at index k steers the block that produced it.
+    """
+    import torch
+    from nnsight import NNsight
+
+    if not 1 <= layer <= backend.model.config.num_hidden_layers:
+        raise ValueError(f"layer {layer} out of range 1..{backend.model.config.num_hidden_layers}")
+    wrapped = NNsight(backend.model)
+    delta = torch.as_tensor(coef * np.asarray(vector), dtype=next(backend.model.parameters()).dtype,
+                            device=backend.device)
+    encoded = []
+    for messages, reply in zip(prompts, replies):
+        p_ids = backend.tok(backend.prompt_text(messages), add_special_tokens=False)["input_ids"]
+        r_ids = backend.tok(reply, add_special_tokens=False)["input_ids"]
+        encoded.append((p_ids, r_ids))
+    out: list[ReplyScore | None] = [None] * len(encoded)
+    for idx in backend._batches(len(encoded), [len(p) + len(r) for p, r in encoded]):
+        seqs = [encoded[i][0] + encoded[i][1] for i in idx]
+        width = max(map(len, seqs))
+        ids = torch.full((len(seqs), width), backend.tok.pad_token_id, dtype=torch.long)
+        attn = torch.zeros_like(ids)
+        for row, s in enumerate(seqs):
+            ids[row, : len(s)] = torch.tensor(s)
+            attn[row, : len(s)] = 1
+        with torch.inference_mode():
+            with wrapped.trace(input_ids=ids.to(backend.device), attention_mask=attn.to(backend.device)):
+                block = _layer_modules(wrapped)[layer - 1]
+                block.output = block.output + delta
+                logits = wrapped.output.logits.save()
+            logp = torch.log_softmax(logits.float(), dim=-1)
+        for row, i in enumerate(idx):
+            n_p, n_r = len(encoded[i][0]), len(encoded[i][1])
+            target = ids[row, n_p : n_p + n_r].to(logp.device)
+            lp = logp[row, n_p - 1 : n_p + n_r - 1].gather(1, target[:, None]).sum()
+            out[i] = ReplyScore(float(lp), n_r)
+    return out  # type: ignore[return-value]
+
+
+def steered_preference(backend: TransformersBackend, scenarios: Sequence[dict], layer: int,
+                       vector: np.ndarray, coef: float) -> np.ndarray:
+    """P(follow ≻ ignore) per scenario under steering (same measure as ``forced_choice``)."""
+    prompts = [chat(s["user_message"]) for s in scenarios]
+    both = steered_reply_logprobs(backend, prompts * 2, [s["action_follow"] for s in scenarios] +
+                                  [s["action_ignore"] for s in scenarios], layer, vector, coef)
+    return p_follow(both[: len(scenarios)], both[len(scenarios):])

@@ -1,0 +1,133 @@
+"""Persona vectors: replies under pro- and anti-value system prompts, mean reply activations per
+layer, difference of means per value, and layer selection by steering. Every stage is cached."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .data.records import data_fingerprint, load_records, require_values
+from .errors import VgbenchError
+from .fingerprint import fingerprint
+from .steps import StepCache
+from .store import atomic_write_npz, read_npz
+from .types import ValueSet
+
+QUESTION_SOURCES = ("persona", "conflictscope")
+
+
+@dataclass(frozen=True)
+class PersonaSettings:
+    """What determines the vectors (all recorded in the result's config)."""
+
+    questions: str = "persona"  # persona questions, or conflictscope scenario user messages
+    n_instructions: int = 2
+    n_questions: int = 8
+    max_new_tokens: int = 40
+    temperature: float = 0.0
+    layer: int = 0  # 0 = choose by steering
+    n_candidate_layers: int = 5
+    coef: float = 2.0
+    n_heldout: int = 3
+    batch_size: int = 8
+    seed: int = 0
+    generator: str = "auto"  # auto (vllm when installed with a GPU) | transformers | vllm
+
+
+def value_prompts(value_set: ValueSet, value_id: str, s: PersonaSettings) -> tuple[list[tuple[str, str]], list[str]]:
+    """(pro, anti) system prompts and the questions that tempt the behaviour, for one value."""
+    inst = load_records("persona", value_set.name, value_ids=[value_id], record_kind="instruction", split="extraction")
+    if s.questions == "persona":
+        qs = [r["question"] for r in load_records("persona", value_set.name, value_ids=[value_id],
+                                                  record_kind="question", split="extraction")]
+    else:
+        qs = [r["user_message"] for r in load_records("scenarios", value_set.name, value_ids=[value_id], split="train")]
+    return [(r["pro"], r["anti"]) for r in inst][: s.n_instructions], qs[: s.n_questions]
+
+
+def check_data(value_set: ValueSet, s: PersonaSettings) -> None:
+    """Raise naming the values that lack the prompts this representation needs."""
+    require_values("persona", value_set, load_records("persona", value_set.name, record_kind="instruction"),
+                   "persona vectors (instruction pairs)")
+    if s.questions == "persona":
+        recs = load_records("persona", value_set.name, record_kind="question")
+        require_values("persona", value_set, recs, "persona vectors (questions)")
+    else:
+        recs = load_records("scenarios", value_set.name, split="train")
+        require_values("scenarios", value_set, recs, "persona_conflictscope (scenario user messages)")
+
+
+def _data_hash(value_set: ValueSet, s: PersonaSettings) -> str:
+    kinds = ["persona"] + (["scenarios"] if s.questions == "conflictscope" else [])
+    return fingerprint([data_fingerprint(k, value_set.name) for k in kinds])
+
+
+def value_difference(backend, model_hash: str, value_set: ValueSet, value_id: str, s: PersonaSettings,
+                     cache_dir: Path, advance: Callable[[int], None], generator=None) -> np.ndarray:
+    """mean(pro) − mean(anti) reply activation for one value, shape [layers + 1, d] (cached)."""
+    from .models.activations import mean_reply_activations
+    from .models.backend import chat
+
+    extraction = {k: v for k, v in asdict(s).items() if k not in ("layer", "n_candidate_layers", "coef", "n_heldout", "batch_size", "generator")}
+    extraction["generator"] = getattr(generator or backend, "name", "transformers")
+    key = {"model": model_hash, "data": _data_hash(value_set, s), "value": value_id, "settings": extraction}
+    npz = cache_dir / "activations" / model_hash[:16] / f"{fingerprint(key, 24)}.npz"
+    pairs, questions = value_prompts(value_set, value_id, s)
+    n = 2 * len(pairs) * len(questions)
+    if npz.is_file():
+        advance(2 * n)
+        return read_npz(npz)["difference"]
+    prompts = [chat(q, system) for pro, anti in pairs for system in (pro, anti) for q in questions]
+    generations = StepCache(cache_dir / "generations" / model_hash[:16])
+    replies = generations.run(key, lambda: (generator or backend).generate(
+        prompts, s.max_new_tokens, s.temperature, s.seed, progress=advance))
+    acts = mean_reply_activations(backend, prompts, replies, progress=advance)
+    is_pro = np.array([system == pro for pro, anti in pairs for system in (pro, anti) for _ in questions])
+    difference = acts[is_pro].mean(axis=0) - acts[~is_pro].mean(axis=0)
+    atomic_write_npz(npz, difference=difference, mean_pro=acts[is_pro].mean(axis=0), mean_anti=acts[~is_pro].mean(axis=0))
+    return difference
+
+
+def candidate_layers(n_layers: int, k: int) -> list[int]:
+    """``k`` decoder layers spread over the middle of the network (hidden-states indexing)."""
+    return sorted({int(round(f * n_layers)) for f in np.linspace(0.2, 0.8, k)} - {0})
+
+
+def select_layer(backend, model_hash: str, value_set: ValueSet, differences: np.ndarray, s: PersonaSettings,
+                 cache_dir: Path, advance: Callable[[int], None]) -> tuple[int, dict[int, float]]:
+    """The layer where steering with +v most raises, relative to −v, the preference for the value.
+
+    Effect per layer = mean over values of P(follow | +coef·v) − P(follow | −coef·v) on each
+    value's first ``n_heldout`` eval scenarios. Returns the chosen layer and the whole curve.
+    """
+    from .models.steering import steered_preference
+
+    scenarios = [r for r in load_records("scenarios", value_set.name, split="eval")
+                 if r.get("action_follow") and r.get("action_ignore")]
+    by_value = {v: [r for r in scenarios if r["value"] == v][: s.n_heldout] for v in value_set.ids}
+    missing = [v for v, rs in by_value.items() if not rs]
+    if missing:
+        raise VgbenchError(f"layer selection needs eval scenarios with both replies; {', '.join(missing)} have none. "
+                           "Add them or pass -o layer=N")
+    layers = candidate_layers(differences.shape[1] - 1, s.n_candidate_layers)
+    key = {"model": model_hash, "data": _data_hash(value_set, s), "scenarios": data_fingerprint("scenarios", value_set.name),
+           "differences": fingerprint(np.round(differences, 5).tolist()), "layers": layers, "coef": s.coef}
+    steps = StepCache(cache_dir / "layer_selection" / model_hash[:16])
+
+    def effect(layer: int) -> float:
+        gains = []
+        for i, v in enumerate(value_set.ids):
+            plus = steered_preference(backend, by_value[v], layer, differences[i, layer], s.coef)
+            minus = steered_preference(backend, by_value[v], layer, differences[i, layer], -s.coef)
+            gains.append(float(np.mean(plus - minus)))
+            advance(4 * len(by_value[v]))
+        return float(np.mean(gains))
+
+    curve = {}
+    for layer in layers:
+        curve[layer] = steps.run({**key, "layer": layer}, lambda: effect(layer))
+    best = max(curve, key=curve.get)
+    return best, curve

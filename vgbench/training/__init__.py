@@ -1,0 +1,1 @@
+"""Fine-tuning the subject model (trl/peft imported only inside the functions that train)."""
