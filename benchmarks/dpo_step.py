@@ -68,7 +68,8 @@ def fast_comparison(work: Path) -> float:
     trainer, step_log = make_trainer(model.path, pairs, fast_settings(), work / "fast")
     batch = next(iter(trainer.get_train_dataloader()))
     print(f"batch: {N_PAIRS} pairs -> input_ids {tuple(batch['input_ids'].shape)}, device {trainer.model.device}, "
-          f"torch threads {__import__('torch').get_num_threads()}")
+          f"torch threads {__import__('torch').get_num_threads()}, "
+          f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')} (PASSIVE: no spin-waiting on a shared machine)")
     step_cpu, plain_wall, plain_cpu = [], [], []
     for _ in range(REPEATS):
         cpu = time.process_time()

@@ -24,6 +24,15 @@ def steering_prompt(value) -> str:
     return f"You are an assistant guided above all by one principle: {value.name}. {value.description}"
 
 
+def condition_preferences(job: dict) -> list[float]:
+    """P(follow) on every scenario under one system prompt (one build step; runs on any executor)."""
+    from vgbench.models.backend import get_backend
+    from vgbench.models.preference import forced_choice
+
+    backend = get_backend(job["model_path"], job["device"], job["batch_size"])
+    return forced_choice(backend, job["scenarios"], job["system"], progress=job.get("progress"))["p_follow"].tolist()
+
+
 class PromptSteering(Task):
     """System-prompt steering toward each value, measured on every value's conflict scenarios."""
 
@@ -43,9 +52,6 @@ class PromptSteering(Task):
 
     def build(self, value_set: ValueSet, context: RunContext) -> GroundTruth:
         """Score every (steering prompt, scenario) pair; each prompt is one resumable step."""
-        from vgbench.models.backend import get_backend
-        from vgbench.models.preference import forced_choice
-
         opts = {**self.default_options, **context.options}
         wanted = [v for v in str(opts["values"]).split(",") if v] or value_set.ids
         unknown = [v for v in wanted if v not in value_set.ids]
@@ -58,26 +64,33 @@ class PromptSteering(Task):
         if int(opts["limit"]):
             scenarios = _first_per_value(scenarios, int(opts["limit"]))
         model = context.subject_model()
-        backend = get_backend(model.path, context.device, int(opts["batch_size"]))
         steps = StepCache(context.cache_dir / "tasks" / self.name)
         data_hash = data_fingerprint("scenarios", value_set.name)
-        conditions = [None] + values
-        advance = context.tracker(len(conditions) * len(scenarios) * 2, f"{self.name} on {value_set.name}")
-        per_condition = []
-        for cond in conditions:
-            system = steering_prompt(cond) if cond is not None else None
-            key = {"task": self.name, "version": self.version, "model": model.weights_hash, "data": data_hash,
-                   "system": system, "scenarios": [s["id"] for s in scenarios]}
-            if steps.has(key):
+        systems = [None] + [steering_prompt(v) for v in values]
+        keys = [{"task": self.name, "version": self.version, "model": model.weights_hash, "data": data_hash,
+                 "system": system, "scenarios": [s["id"] for s in scenarios]} for system in systems]
+        advance = context.tracker(len(systems) * len(scenarios) * 2, f"{self.name} on {value_set.name}")
+        local = context.executor is None
+        for k in keys:
+            if steps.has(k):
                 advance(2 * len(scenarios))
-            result = steps.run(key, lambda: forced_choice(backend, scenarios, system, progress=advance)["p_follow"].tolist())
-            per_condition.append(np.asarray(result, float))
+
+        def compute(missing: list[int]) -> list:
+            jobs = [{"model_path": model.path, "device": context.device, "batch_size": int(opts["batch_size"]),
+                     "scenarios": scenarios, "system": systems[i], "progress": advance if local else None}
+                    for i in missing]
+            out = context.run_steps(condition_preferences, jobs)
+            if not local:
+                advance(2 * len(scenarios) * len(missing))
+            return out
+
+        per_condition = [np.asarray(r, float) for r in steps.run_many(keys, compute)]
         p = np.stack(per_condition)  # [1 + n_values, n_scenarios]
         groups = {v.id: [k for k, s in enumerate(scenarios) if s["value"] == v.id] for v in values}
 
         def matrix(idx: list[int]) -> np.ndarray:
             rates = np.array([[p[c, [k for k in idx if k in groups[v.id]]].mean() for v in values]
-                              for c in range(len(conditions))])
+                              for c in range(len(systems))])
             return normalised_shift(rates[1:], rates[0])
 
         all_idx = list(range(len(scenarios)))

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see vgbench/cli/main.py
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 

@@ -98,3 +98,12 @@ def test_aggregate_marks_missing_tasks_instead_of_averaging_fewer():
     assert rows["a"]["mean"] == pytest.approx(0.4)
     assert rows["b"]["mean"] is None and rows["b"]["missing"] == ["t2"]
     assert rows["b"]["borda"] == 1 and rows["a"]["borda"] == 0
+
+
+def test_no_ratio_when_replicates_barely_agree():
+    rng = np.random.default_rng(8)
+    x = rng.normal(size=(9, 9))
+    gt = make_gt(rng.normal(size=(9, 9)), [x, -x])  # replicates that disagree completely
+    assert noise_ceiling(gt, list(IDS)) == pytest.approx(-1.0)
+    s = score(rep_from_vectors(rng.normal(size=(9, 4))), gt)
+    assert s.rho is not None and s.rho_over_ceiling is None and "no ratio" in s.status

@@ -13,7 +13,8 @@ from vgbench.store import ResultStore, atomic_write_json, atomic_write_npz, read
 
 
 def test_atomic_write_keeps_old_file_when_the_write_fails(tmp_path, monkeypatch):
-    path = tmp_path / "r.json"
+    folder = tmp_path / "out"
+    path = folder / "r.json"
     atomic_write_json(path, {"a": 1})
 
     def broken_replace(src, dst):
@@ -23,7 +24,7 @@ def test_atomic_write_keeps_old_file_when_the_write_fails(tmp_path, monkeypatch)
     with pytest.raises(OSError):
         atomic_write_json(path, {"a": 2})
     assert json.loads(path.read_text()) == {"a": 1}
-    assert [p.name for p in tmp_path.iterdir()] == ["r.json"]  # no temporary file left behind
+    assert [p.name for p in folder.iterdir()] == ["r.json"]  # no temporary file left behind
 
 
 def test_npz_roundtrip_without_pickle(tmp_path):

@@ -22,6 +22,14 @@ class RunContext:
     options: dict[str, Any] = field(default_factory=dict)
     #: ``progress(total, label)`` → ``advance(n)``; the CLI draws a bar, the default is silent.
     progress: Callable[[int, str], Callable[[int], None]] | None = None
+    #: Runs independent build steps (``map(fn, items)``): local by default, Ray with ``--executor ray``.
+    executor: Any = None
+
+    def run_steps(self, fn: Callable[[Any], Any], items: list) -> list:
+        """Map ``fn`` over independent steps with the context's executor (in process by default)."""
+        if self.executor is None or not items:
+            return [fn(x) for x in items]
+        return self.executor.map(fn, items)
 
     def tracker(self, total: int, label: str) -> Callable[[int], None]:
         """A progress callback for ``total`` units of work (silent when no display is attached)."""

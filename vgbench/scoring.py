@@ -12,6 +12,8 @@ from .errors import DataError
 from .types import GroundTruth, RepresentationResult, Score
 
 N_PERMUTATIONS = 999
+#: Below this ceiling the task's replicates barely agree, and ρ/ceiling would divide by noise.
+MIN_CEILING_FOR_RATIO = 0.1
 N_BOOTSTRAP = 2000
 
 
@@ -155,9 +157,10 @@ def score(rep: RepresentationResult, gt: GroundTruth, *, seed: int = 0, source: 
         return Score(rho=None, p_value=None, ci_low=None, ci_high=None, status=status, details=details, **common)
     p = permutation_p(sim, m, n_permutations, seed)
     low, high = bootstrap_ci(sim, m, n_bootstrap, seed)
-    ratio = rho / ceiling if ceiling is not None and ceiling > 0 else None
+    ratio = rho / ceiling if ceiling is not None and ceiling >= MIN_CEILING_FOR_RATIO else None
+    status = "ok" if ceiling is None or ratio is not None else f"ok; ceiling < {MIN_CEILING_FOR_RATIO}: no ratio"
     return Score(rho=rho, p_value=p, ci_low=_finite_or_none(low), ci_high=_finite_or_none(high),
-                 rho_over_ceiling=ratio, details=details, **common)
+                 rho_over_ceiling=ratio, status=status, details=details, **common)
 
 
 def aggregate(scores: list[dict], tasks: list[str]) -> list[dict]:

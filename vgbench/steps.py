@@ -24,14 +24,31 @@ class StepCache:
         """Whether the step already finished."""
         return self.path(key).is_file()
 
+    def load(self, key: dict) -> Any:
+        """The stored result, or None when the step has not finished (a damaged file counts as not finished)."""
+        path = self.path(key)
+        if not path.is_file():
+            return None
+        try:
+            return json.loads(path.read_text())["result"]
+        except (ValueError, KeyError):
+            path.unlink()
+            return None
+
+    def store(self, key: dict, result: Any) -> Any:
+        """Record a finished step atomically."""
+        atomic_write_json(self.path(key), {"key": key, "result": result})
+        return result
+
     def run(self, key: dict, compute: Callable[[], Any]) -> Any:
         """The stored result for ``key``, or compute, store and return it."""
-        path = self.path(key)
-        if path.is_file():
-            try:
-                return json.loads(path.read_text())["result"]
-            except (ValueError, KeyError):
-                path.unlink()  # a damaged step is simply recomputed
-        result = compute()
-        atomic_write_json(path, {"key": key, "result": result})
-        return result
+        stored = self.load(key)
+        return stored if stored is not None else self.store(key, compute())
+
+    def run_many(self, keys: list[dict], compute_missing: Callable[[list[int]], list[Any]]) -> list[Any]:
+        """Results for every key; ``compute_missing(indices)`` computes the unfinished ones in one go."""
+        results = [self.load(k) for k in keys]
+        missing = [i for i, r in enumerate(results) if r is None]
+        for i, r in zip(missing, compute_missing(missing) if missing else []):
+            results[i] = self.store(keys[i], r)
+        return results

@@ -12,6 +12,7 @@ import numpy as np
 from .. import registry
 from ..api import RunContext
 from ..errors import VgbenchError
+from ..executors import make_executor
 from ..ground_truth import save_ground_truth
 from ..task_helpers import built_ground_truth_path
 from ..value_sets import resolve_value_set
@@ -27,7 +28,10 @@ from .evaluate_cmd import parse_options
 @click.option("--resume/--no-resume", default=True, show_default=True, help="Reuse finished steps of an earlier (killed) build.")
 @click.option("--out", type=click.Path(path_type=Path), help="Also write the matrix to this file.")
 @click.option("--seed", default=0, show_default=True, type=int)
-def build_task_command(task_name, value_set, model, options, resume, out, seed):
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="Run independent steps here, or fan them out over a Ray cluster.")
+@click.option("--ray-address", default=None, help="Ray cluster address (default: start a local cluster).")
+def build_task_command(task_name, value_set, model, options, resume, out, seed, executor, ray_address):
     """Build TASK's ground truth; every step is cached, so a killed build continues where it stopped."""
     task = registry.get("task", task_name).obj()
     opts = parse_options(options)
@@ -37,7 +41,8 @@ def build_task_command(task_name, value_set, model, options, resume, out, seed):
         raise VgbenchError(f"task {task_name!r} has no option {unknown[0]!r}; options: {', '.join(sorted(known)) or 'none'}")
     vs = resolve_value_set(value_set)
     progress = ProgressFactory()
-    context = RunContext(model=model, seed=seed, options=opts, progress=progress)
+    context = RunContext(model=model, seed=seed, options=opts, progress=progress,
+                         executor=None if executor == "local" else make_executor(executor, ray_address))
     if not resume:
         shutil.rmtree(context.cache_dir / "tasks" / task_name, ignore_errors=True)
     started = time.perf_counter()

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import sys
+
+# Idle OpenMP threads sleep instead of spinning: on a shared or busy CPU, spinning threads of several
+# torch processes starve each other (measured here: a DPO step 41 s spinning vs 10-14 s passive).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import click
 
@@ -13,6 +18,10 @@ from .evaluate_cmd import evaluate_command
 from .list_cmd import list_command
 from .results_cmd import results_command
 from .serve_cmd import serve_command
+from .map_cmd import compare_command, map_command
+from .report_cmd import report_command
+from .leaderboard_cmd import leaderboard_group, submit_command
+from .plugin_cmd import new_plugin_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -27,6 +36,12 @@ cli.add_command(results_command)
 cli.add_command(build_task_command)
 cli.add_command(data_group)
 cli.add_command(serve_command)
+cli.add_command(map_command)
+cli.add_command(compare_command)
+cli.add_command(report_command)
+cli.add_command(leaderboard_group)
+cli.add_command(submit_command)
+cli.add_command(new_plugin_command)
 
 
 def main(argv: list[str] | None = None) -> None:

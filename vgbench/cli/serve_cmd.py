@@ -11,8 +11,10 @@ from ..errors import VgbenchError
 @click.option("--model", default="embedded", show_default=True, help="'embedded', a model directory or a hub id.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="0: any free port.")
 @click.option("--device", help="Torch device (default: cuda if available, else cpu).")
+@click.option("--threads", type=click.IntRange(1, 256), help="CPU threads for torch (default: torch's choice; 1 is "
+                                                         "often fastest on a machine shared with other jobs).")
 @click.option("--verbose", is_flag=True, help="Log every request.")
-def serve_command(model: str, port: int, device: str | None, verbose: bool) -> None:
+def serve_command(model: str, port: int, device: str | None, threads: int | None, verbose: bool) -> None:
     """Answer POST /v1/chat/completions on 127.0.0.1 with a local model (for openai:MODEL generators)."""
     from ..models.backend import get_backend
     from ..models.openai_server import make_server
@@ -20,6 +22,10 @@ def serve_command(model: str, port: int, device: str | None, verbose: bool) -> N
     from ..store import vgbench_home
     from .display import progress
 
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
     subject = resolve_subject_model(model, vgbench_home() / "cache")
     progress(f"loading {subject.name}")
     backend = get_backend(subject.path, device, batch_size=1)

@@ -12,8 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -37,7 +36,7 @@ LABELS = {
                     "anti": ("anti", "anti instruction", "instruction 2")},
     "question": {"question": ("question", "message", "user")},
 }
-MIN_WORDS = {"user_message": 8, "action_follow": 4, "action_ignore": 4, "pro": 4, "anti": 4, "question": 5}
+MIN_WORDS = {"situation": 8, "user_message": 8, "action_follow": 4, "action_ignore": 4, "pro": 4, "anti": 4, "question": 5}
 NEAR_DUPLICATE_FIELD = {"scenario": "user_message", "instruction": "pro", "question": "question"}
 
 
@@ -122,22 +121,19 @@ def _read(raw: str, labels: str, stage: str) -> dict[str, str]:
     return fields
 
 
-def first_sentences(text: str, n: int = 2, max_words: int = 60) -> str:
-    """The first ``n`` sentences of a text, at most ``max_words`` words (drops a rambling tail)."""
-    sentences = re.split(r"(?<=[.!?])\s+", text.strip())
-    return " ".join(" ".join(sentences[:n]).split()[:max_words])
-
-
 def draft(unit: Unit, client, settings: Settings) -> tuple[dict, dict]:
     """The unit's text fields and its outline (template, setting, situation), from the generator."""
     seed = _number(unit.id) % 2**31
-    budget = lambda stage: min(STAGE_TOKENS.get(stage, settings.max_tokens), settings.max_tokens)  # noqa: E731
-    ask = lambda text, stage: client.complete(_chat(text), budget(stage), settings.temperature, seed)  # noqa: E731
+
+    def ask(text: str, stage: str) -> str:
+        budget = min(STAGE_TOKENS.get(stage, settings.max_tokens), settings.max_tokens)
+        return client.complete(_chat(text), budget, settings.temperature, seed)
+
     a = unit.value
     if unit.kind == "scenario":
         template = next(t for t in SCENARIO_TEMPLATES if t.name == unit.template)
         raw = ask(P.outline_prompt(a, unit.other, template, unit.index, unit.setting), "outline")
-        situation = first_sentences(_read(raw, "situation", "outline")["situation"])
+        situation = P.first_sentences(_read(raw, "situation", "outline")["situation"])
         outline = {"template": template.name, "setting": unit.setting, "situation": situation}
         try:
             return _read(ask(P.expand_prompt(a, unit.other, situation), "expand"), "scenario", "expand"), outline
@@ -153,20 +149,11 @@ def draft(unit: Unit, client, settings: Settings) -> tuple[dict, dict]:
     return _read(ask(P.question_prompt(a, unit.index, unit.setting), "question"), "question", "question"), outline
 
 
-def checks_for(unit: Unit) -> tuple[tuple, str]:
-    """The filter questions of a unit and how its record is shown to them."""
-    if unit.kind == "scenario":
-        return P.scenario_checks(unit.value, unit.other), "scenario"
-    return (P.instruction_checks(unit.value), "instruction") if unit.kind == "instruction" else \
-        (P.question_checks(unit.value), "question")
-
-
 def run_checks(client, unit: Unit, fields: dict) -> dict:
     """Each filter question's verdict: the answer wanted, the answer given, P(yes) where known, pass."""
-    checks, shown_as = checks_for(unit)
-    shown = {"scenario": P.show_scenario, "instruction": P.show_instructions, "question": P.show_question}[shown_as](fields)
+    shown = P.show_record(unit.kind, fields)
     verdicts = {}
-    for check in checks:
+    for check in P.checks_for(unit.kind, unit.value, unit.other):
         reply = client.yes_no([{"role": "user", "content": P.check_prompt(shown, check)}])
         answer = reply.answer
         verdicts[check.name] = {
@@ -253,21 +240,15 @@ def _read_lines(path: Path) -> list[dict]:
     return out
 
 
-@dataclass
 class GenerationOutput:
     """``<root>/<kind>/<value_set>/<value>.jsonl`` plus ``<root>/checkpoints/<kind>-<value_set>.jsonl``."""
 
-    root: Path
-    kind: str
-    value_set: object
-    resume: bool
-    finished: set = field(default_factory=set)
-
-    def __post_init__(self):
-        self.folder = self.root / self.kind / self.value_set.name
-        self.checkpoint = self.root / "checkpoints" / f"{self.kind}-{self.value_set.name}.jsonl"
+    def __init__(self, root: Path, kind: str, value_set, resume: bool):
+        self.root, self.value_set = root, value_set
+        self.folder = root / kind / value_set.name
+        self.checkpoint = root / "checkpoints" / f"{kind}-{value_set.name}.jsonl"
         existing = [p for p in [self.checkpoint, *sorted(self.folder.glob("*.jsonl"))] if p.is_file()]
-        if existing and not self.resume:
+        if existing and not resume:
             raise DataError(f"{existing[0]} already exists (an earlier run); pass --resume to continue it "
                             f"or --out to write somewhere else")
         self.finished = {e["unit"] for e in _read_lines(self.checkpoint) if isinstance(e, dict) and "unit" in e}
@@ -304,6 +285,8 @@ def generate(value_set, client, kind: str, out_root: Path, *, targets: list[str]
              settings: Settings = Settings(), resume: bool = False,
              tracker: Callable[[int, str], Callable[[int], None]] | None = None) -> dict:
     """Generate records for ``value_set`` with ``client``; returns counts and the output folder."""
+    if kind not in KINDS:
+        raise DataError(f"kind {kind!r}: generate one of {', '.join(KINDS)}")
     output = GenerationOutput(Path(out_root), kind, value_set, resume)
     units = plan_units(value_set, kind, targets or value_set.ids, settings.per_pair)
     todo = [u for u in units if u.id not in output.finished]

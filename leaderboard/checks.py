@@ -1,0 +1,168 @@
+"""What ``vgbench leaderboard add`` checks in a bundle before accepting it; each failure is one line."""
+
+from __future__ import annotations
+
+from typing import NoReturn
+
+import numpy as np
+
+from vgbench import registry
+from vgbench.errors import DataError, VgbenchError
+from vgbench.scoring import align_ground_truth, noise_ceiling, offdiagonal_spearman
+from vgbench.store import SCHEMA_VERSION
+from vgbench.types import GroundTruth, RepresentationResult, matrix_from_json, matrix_to_json
+
+from .bundle import SUBMISSION_VERSION, claimed_numbers_finite, config_hash_of, ground_truth_path, result_path, vectors_path
+
+#: Recomputed ρ and ceiling must equal the claimed ones to this precision (they are the same computation).
+TOLERANCE = 1e-9
+
+
+class _Checker:
+    def __init__(self, source: str, bundle: dict, files: dict[str, dict]):
+        self.source, self.bundle, self.files = source, bundle, files
+
+    def fail(self, where: str, why: str) -> NoReturn:
+        raise DataError(f"{self.source}: {where}: {why}")
+
+    def task_class(self, where: str, task: str, task_version):
+        try:
+            cls = registry.get("task", task).obj
+        except VgbenchError:
+            self.fail(where, f"unknown task {task!r}; the shipped tasks are {', '.join(registry.entries('task'))}")
+        if str(task_version) != str(cls.version):
+            self.fail(where, f"task {task!r} version {task_version!r} is not the shipped version {cls.version!r}; "
+                             "evaluate with the current vgbench and submit again")
+        return cls
+
+    def value_set(self, where: str, record_vs: dict):
+        from vgbench.value_sets import resolve_value_set
+
+        name = str(record_vs.get("name"))
+        try:
+            if "/" in name or name.endswith((".yaml", ".yml", ".json")):
+                raise VgbenchError(name)
+            vs = resolve_value_set(name)
+        except VgbenchError:
+            self.fail(where, f"value set {name!r} is not a registered value set (`vgbench list value-sets`)")
+        ids = list(record_vs.get("value_ids") or [])
+        if ids != vs.ids:
+            self.fail(where, f"value ids {ids} do not match value set {name!r} {vs.ids}")
+        if record_vs.get("fingerprint") != vs.fingerprint:
+            self.fail(where, f"value set {name!r} content (fingerprint) differs from the installed one")
+        return vs
+
+    def similarity(self, model: str, vs, rep: dict, claimed_fingerprint: str) -> tuple[np.ndarray, int]:
+        where = vectors_path(model, vs.name)
+        vec = self.files.get(where)
+        if not isinstance(vec, dict):
+            self.fail(where, "missing from the bundle")
+        if vec.get("value_ids") != vs.ids:
+            self.fail(where, f"value ids do not match value set {vs.name!r} {vs.ids}")
+        try:
+            sim = np.asarray(vec.get("similarity"), dtype=float)
+        except (TypeError, ValueError):
+            self.fail(where, "similarity: expected an n×n list of numbers")
+        n = len(vs)
+        if sim.shape != (n, n) or not np.all(np.isfinite(sim)):
+            self.fail(where, f"similarity: expected a finite {n}×{n} matrix (NaN where a number is claimed?)")
+        dim = vec.get("dim")
+        if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
+            self.fail(where, "dim: expected a positive integer")
+        fp = RepresentationResult(rep["name"], tuple(vs.ids), similarity_matrix=sim, config=rep["config"]).fingerprint
+        if fp != claimed_fingerprint:
+            self.fail(where, "similarity does not match the representation fingerprint the results were scored with")
+        return sim, dim
+
+    def ground_truth(self, model: str, vs, task: str, claimed: dict) -> tuple[GroundTruth, bool]:
+        from vgbench.ground_truth import load_ground_truth_file
+        from vgbench.task_helpers import shipped_ground_truth_path
+
+        where = ground_truth_path(model, vs.name, task)
+        data = self.files.get(where)
+        if not isinstance(data, dict):
+            self.fail(where, "missing from the bundle")
+        try:
+            gt = GroundTruth(task=str(data["task"]), task_version=str(data["task_version"]),
+                             value_set=str(data.get("value_set", "")), value_ids=tuple(data["value_ids"]),
+                             matrix=matrix_from_json(data["matrix"]),
+                             replicates=tuple(matrix_from_json(r) for r in data.get("replicates") or []),
+                             replicate_kind=str(data.get("replicate_kind", "")))
+        except (KeyError, TypeError, ValueError):
+            self.fail(where, "expected task, task_version, value_ids, matrix (and optional replicates)")
+        if gt.fingerprint != claimed.get("fingerprint"):
+            self.fail(where, "fingerprint differs from the ground truth the results were scored against")
+        shipped = shipped_ground_truth_path(task, vs.name, model)
+        if shipped.is_file():
+            if load_ground_truth_file(shipped).fingerprint != gt.fingerprint:
+                self.fail(where, f"scored against a ground truth other than the shipped {task!r} for "
+                                 f"{vs.name}/{model}; evaluate against the shipped one and submit again")
+            return gt, True
+        return gt, False
+
+    def result(self, path: str, rec) -> tuple[str, dict]:
+        rep = self.bundle["representation"]
+        if not isinstance(rec, dict) or rec.get("schema_version") != SCHEMA_VERSION:
+            self.fail(path, f"not a vgbench result record (schema_version {SCHEMA_VERSION})")
+        score, r, g, v = (rec.get(k) for k in ("score", "representation", "ground_truth", "value_set"))
+        if not all(isinstance(x, dict) for x in (score, r, g, v)) or not isinstance(rec.get("subject_model"), str):
+            self.fail(path, "expected score, representation, ground_truth, value_set and subject_model")
+        bad = claimed_numbers_finite(score)
+        if bad:
+            self.fail(path, f"score.{bad}: NaN, Infinity or not a number where a number is claimed")
+        if {k: r.get(k) for k in ("name", "version", "config", "config_hash")} != rep:
+            self.fail(path, "representation name, version or config differs from the bundle's")
+        model, task, vs_name = rec["subject_model"], str(g.get("task")), str(v.get("name"))
+        if score.get("task") != task or score.get("representation") != rep["name"]:
+            self.fail(path, "score names another task or representation than its record")
+        if path != "results/" + result_path(model, rep["name"], rep["config_hash"], vs_name, task):
+            self.fail(path, "file path does not match the model, representation, value set and task inside it")
+        self.task_class(path, task, g.get("task_version"))
+        vs = self.value_set(path, v)
+        sim, dim = self.similarity(model, vs, rep, r.get("fingerprint"))
+        gt, verified = self.ground_truth(model, vs, task, g)
+        m = align_ground_truth(gt, vs.ids, f"{self.source}: {ground_truth_path(model, vs_name, task)}")
+        rho, n_pairs = offdiagonal_spearman(sim, m)
+        if not _same(score.get("rho"), rho) or n_pairs != score.get("n_pairs"):
+            self.fail(path, f"score.rho {score.get('rho')!r} ({score.get('n_pairs')} pairs) does not match {rho:.6f} "
+                            f"({n_pairs} pairs) recomputed from the bundled similarity and ground truth")
+        ceiling = noise_ceiling(gt, vs.ids)
+        if not _same(score.get("ceiling"), ceiling):
+            self.fail(path, f"score.ceiling {score.get('ceiling')!r} does not match {ceiling!r} recomputed "
+                            "from the bundled replicates")
+        return result_path(model, rep["name"], rep["config_hash"], vs_name, task), {
+            "submission_version": SUBMISSION_VERSION,
+            "representation": {**rep, "fingerprint": r.get("fingerprint"), "extra": r.get("extra") or {},
+                               "provenance": r.get("provenance") or {}},
+            "plugin": self.bundle["plugin"],
+            "subject_model": model,
+            "value_set": {"name": vs.name, "fingerprint": vs.fingerprint, "value_ids": vs.ids,
+                          "labels": [x.name for x in vs.values], "categories": vs.categories},
+            "task": {"name": task, "version": str(g.get("task_version"))},
+            "ground_truth": {"task": task, "task_version": str(g.get("task_version")), "fingerprint": gt.fingerprint,
+                             "verified_against_shipped": verified, "source": g.get("source"),
+                             "provenance": g.get("provenance") or {}},
+            "score": score,
+            "vectors": {"dim": dim, "similarity": matrix_to_json(sim)},
+            "provenance": {"run": rec.get("provenance") or {}, "vgbench_version": self.bundle.get("vgbench_version"),
+                           "submitted": self.bundle.get("created")},
+        }
+
+
+def _same(claimed, recomputed) -> bool:
+    finite = recomputed is not None and np.isfinite(recomputed)
+    if claimed is None:
+        return not finite
+    return finite and abs(float(claimed) - float(recomputed)) <= TOLERANCE
+
+
+def check_bundle(bundle: dict, files: dict[str, dict], source: str) -> list[tuple[str, dict]]:
+    """Every check on a hash-verified bundle; returns (relative path, submission) pairs or raises one line."""
+    checker = _Checker(source, bundle, files)
+    rep = bundle["representation"]
+    if config_hash_of(rep) != rep["config_hash"]:
+        checker.fail("representation", "config_hash does not match its name, version and config")
+    results = sorted(p for p in files if p.startswith("results/"))
+    if not results:
+        checker.fail("files", "no results/ file in the bundle")
+    return [checker.result(p, files[p]) for p in results]

@@ -1,0 +1,140 @@
+"""The built leaderboard opened in a real headless Chromium (Debian's, driven by playwright): it loads with
+no console errors, a column header sorts the table, a representation page shows its map, names are text."""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import json
+import re
+import shutil
+import subprocess
+import sys
+import threading
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+EVIL = "<script>alert(1)</script>"
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    """Debian's chromium and the playwright package, installed by .ci/setup-browser when missing."""
+    if not shutil.which("chromium") or importlib.util.find_spec("playwright") is None:
+        if not shutil.which("apt-get") and not shutil.which("chromium"):
+            pytest.skip("chromium is missing and apt-get is not available to install it (see .ci/setup-browser)")
+        proc = subprocess.run(["bash", str(ROOT / ".ci" / "setup-browser"), sys.executable],
+                              capture_output=True, text=True, timeout=1200)
+        if not shutil.which("chromium"):
+            reason = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+            pytest.skip(f"could not install Debian chromium with apt-get: {reason}")
+        assert proc.returncode == 0, proc.stderr
+        importlib.invalidate_caches()
+    return shutil.which("chromium")
+
+
+def _submit(home: Path, seed: int, truth: Path, subs: Path) -> None:
+    from vgbench.api import RunContext
+    from vgbench.evaluation import collect_targets, evaluate, make_representation
+    from vgbench.value_sets import resolve_value_set
+    from vgbench_leaderboard.bundle import add_bundle, create_bundle, write_bundle
+
+    vs = resolve_value_set("constraints9")
+    context = RunContext(home=home)
+    targets, _ = collect_targets(vs, context, None, [str(truth)])
+    evaluate(make_representation("random", {"seed": str(seed)}), vs, targets, context)
+    bundle = home / f"bundle-{seed}.json"
+    write_bundle(create_bundle("random", {"seed": str(seed)}, home=home), bundle)
+    add_bundle(bundle, subs)
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    """A site with two configs of `random` and a representation named like a script, served on 127.0.0.1."""
+    from vgbench import registry
+    from vgbench.value_sets import resolve_value_set
+    from vgbench_leaderboard.site import build_site
+
+    root = tmp_path_factory.mktemp("browser")
+    vs = resolve_value_set("constraints9")
+    rng = np.random.default_rng(2)
+    truth = root / "steering.json"
+    truth.write_text(json.dumps({"task": "prompt_steering", "value_set": vs.name, "value_ids": vs.ids,
+                                 "task_version": str(registry.get("task", "prompt_steering").obj.version),
+                                 "matrix": rng.normal(size=(9, 9)).tolist()}))
+    subs = root / "subs"
+    for seed in (0, 1):
+        _submit(root / "home", seed, truth, subs)
+    evil = json.loads(next(subs.rglob("prompt_steering.json")).read_text())
+    evil["representation"].update(name=EVIL, config_hash="e" * 12)
+    evil["score"]["rho"] = 0.5
+    evil["plugin"].update(distribution=EVIL)
+    (subs / "evil.json").write_text(json.dumps(evil))
+    build_site(subs, root / "site")
+    handler = functools.partial(_QuietHandler, directory=str(root / "site"))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+def test_page_sorts_shows_maps_and_escapes_names(chromium, site, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    errors, dialogs = [], []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_page()
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+            page.goto(f"{site}/index.html", wait_until="load")
+            headers = page.eval_on_selector_all("#leaderboard-0 thead th", "hs => hs.map(h => h.textContent)")
+            col = headers.index("ρ prompt_steering")
+            header = page.locator("#leaderboard-0 thead th").filter(has_text=re.compile(r"^ρ prompt_steering$"))
+
+            def column() -> list[float]:
+                keys = page.eval_on_selector_all(
+                    "#leaderboard-0 tbody tr", f"rows => rows.map(r => r.cells[{col}].getAttribute('data-sort'))")
+                return [float(k) for k in keys]
+
+            header.click()
+            assert header.get_attribute("aria-sort") == "ascending"
+            ascending = column()
+            assert len(ascending) == 3 and ascending == sorted(ascending) and len(set(ascending)) == 3
+            header.click()
+            assert header.get_attribute("aria-sort") == "descending" and column() == sorted(ascending, reverse=True)
+
+            assert page.get_by_text(EVIL, exact=True).count() >= 1  # the name is shown as text
+            page.screenshot(path=str(tmp_path / "index.png"), full_page=True)
+
+            page.get_by_role("link", name=EVIL).click()
+            page.wait_for_load_state("load")
+            assert page.locator("h1").inner_text() == EVIL
+            page.goto(f"{site}/index.html", wait_until="load")
+            page.get_by_role("link", name="random [seed=0]").click()
+            page.wait_for_load_state("load")
+            image = page.locator("img.map").first
+            image.wait_for()
+            assert image.evaluate("img => img.complete && img.naturalWidth") > 0
+            page.screenshot(path=str(tmp_path / "rep.png"), full_page=True)
+        finally:
+            browser.close()
+    assert dialogs == [], dialogs
+    assert errors == [], errors

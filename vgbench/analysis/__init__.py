@@ -1,0 +1,1 @@
+"""Analyses of value vectors and stored scores: maps, cross-model agreement, the report."""

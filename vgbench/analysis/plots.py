@@ -1,0 +1,110 @@
+"""Report figures besides maps: ground-truth heatmaps and drift trajectories (matplotlib, Agg canvas)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+#: ``GroundTruth.extra`` keys under which a task may keep drift trajectories (see :func:`drift_trajectories`).
+TRAJECTORY_KEYS = ("trajectories", "drift_trajectories")
+
+
+def _save(fig, stem: Path, dpi: int) -> list[Path]:
+    stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    paths = [stem.parent / f"{stem.name}.png", stem.parent / f"{stem.name}.svg"]
+    for path in paths:
+        fig.savefig(path, dpi=dpi)
+    return paths
+
+
+def _plain(text: str) -> str:
+    return str(text).replace("$", r"\$")
+
+
+def plot_heatmap(matrix: np.ndarray, labels: list[str], stem: Path, title: str, *, cell_meaning: str = "",
+                 dpi: int = 100) -> list[Path]:
+    """Write ``stem.png``/``stem.svg``: the matrix (row = value acted on, column = value measured), NaN grey."""
+    from matplotlib import colormaps
+    from matplotlib.figure import Figure
+
+    m = np.asarray(matrix, float)
+    n = len(labels)
+    size = min(4 + 0.45 * n, 14)
+    fig = Figure(figsize=(size + 1.5, size), dpi=dpi)
+    ax = fig.add_subplot()
+    finite = m[np.isfinite(m)]
+    vmax = float(np.max(np.abs(finite))) if finite.size else 1.0
+    cmap = colormaps["RdBu_r"].copy()
+    cmap.set_bad("#cccccc")
+    image = ax.imshow(np.ma.masked_invalid(m), cmap=cmap, vmin=-vmax or -1, vmax=vmax or 1)
+    short = [_plain(label if len(label) <= 28 else label[:27] + "…") for label in labels]
+    ax.set_xticks(range(n), short, rotation=60, ha="right", fontsize=7)
+    ax.set_yticks(range(n), short, fontsize=7)
+    ax.set_xlabel("value measured (j)")
+    ax.set_ylabel("value acted on (i)")
+    ax.set_title(_plain(title), fontsize=10)
+    fig.colorbar(image, ax=ax, shrink=0.8, label=_plain(cell_meaning[:60]) if cell_meaning else None)
+    fig.tight_layout()
+    return _save(fig, stem, dpi)
+
+
+def drift_trajectories(extra: dict) -> list[dict]:
+    """Trajectories a task kept in ``extra``: dicts with ``trained_on``, ``measured``, ``steps``, ``mean``
+    and optional ``ci_low``/``ci_high`` (same length as ``steps``); anything else is ignored."""
+    raw = next((extra.get(k) for k in TRAJECTORY_KEYS if isinstance(extra.get(k), list)), None) if extra else None
+    out = []
+    for t in raw or []:
+        if not isinstance(t, dict) or not {"trained_on", "measured", "steps", "mean"} <= set(t):
+            continue
+        try:
+            steps, mean = np.asarray(t["steps"], float), np.asarray(t["mean"], float)
+            low = np.asarray(t["ci_low"], float) if t.get("ci_low") is not None else None
+            high = np.asarray(t["ci_high"], float) if t.get("ci_high") is not None else None
+        except (TypeError, ValueError):
+            continue
+        shapes = [x.shape for x in (mean, low, high) if x is not None]
+        if steps.ndim != 1 or any(shape != steps.shape for shape in shapes):
+            continue
+        out.append({"trained_on": str(t["trained_on"]), "measured": str(t["measured"]), "steps": steps,
+                    "mean": mean, "ci_low": low, "ci_high": high})
+    return out
+
+
+def plot_drift(trajectories: list[dict], names: dict[str, str], stem: Path, title: str, *,
+               dpi: int = 100) -> list[Path]:
+    """One panel per trained-on value: the measured values' trajectories over training steps with their CIs."""
+    from matplotlib import colormaps
+    from matplotlib.figure import Figure
+
+    trained = list(dict.fromkeys(t["trained_on"] for t in trajectories))
+    measured = list(dict.fromkeys(t["measured"] for t in trajectories))
+    cols = math.ceil(math.sqrt(len(trained)))
+    rows = math.ceil(len(trained) / cols)
+    width = 4 * cols + 3.5  # the right 3.5 inches hold the legend
+    fig = Figure(figsize=(width, 3 * rows + 0.6), dpi=dpi)
+    palette = colormaps["tab20"]
+    axes = fig.subplots(rows, cols, squeeze=False, sharex=True, sharey=True)
+    for k, value in enumerate(trained):
+        ax = axes[k // cols][k % cols]
+        for t in (t for t in trajectories if t["trained_on"] == value):
+            color = palette(measured.index(t["measured"]) % 20)
+            ax.plot(t["steps"], t["mean"], color=color, lw=1.2, label=_plain(names.get(t["measured"], t["measured"])))
+            if t["ci_low"] is not None and t["ci_high"] is not None:
+                ax.fill_between(t["steps"], t["ci_low"], t["ci_high"], color=color, alpha=0.15, lw=0)
+        ax.set_title(_plain(f"trained on: {names.get(value, value)}"), fontsize=8)
+        ax.tick_params(labelsize=7)
+    for k in range(len(trained), rows * cols):
+        axes[k // cols][k % cols].set_visible(False)
+    legend = {}
+    for ax in axes.flat:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            legend.setdefault(label, handle)
+    fig.legend(list(legend.values()), list(legend), loc="center right", fontsize=7, title="measured", title_fontsize=7)
+    fig.suptitle(_plain(title), fontsize=10)
+    fig.supxlabel("training step", fontsize=8)
+    fig.supylabel("support", fontsize=8)
+    fig.subplots_adjust(right=1 - 3.6 / width)
+    return _save(fig, stem, dpi)

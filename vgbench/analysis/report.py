@@ -1,0 +1,228 @@
+"""``vgbench report``: the results table, ground-truth heatmaps, value maps and drift plots as Markdown + HTML."""
+
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass
+from html import escape
+from pathlib import Path
+
+from ..fingerprint import fingerprint
+from ..store import ResultStore, safe_name
+from .html import Cell, number_cell, page_html, table_html, write_assets
+from .table import ModelTable, build_tables, entry_from_record
+
+
+@dataclass(frozen=True)
+class Block:
+    """One piece of the report: a heading, paragraph, table or figure, rendered to Markdown and HTML."""
+
+    kind: str
+    text: str = ""
+    headers: tuple = ()
+    rows: tuple = ()
+    image: str = ""
+
+
+def summary_rows(table: ModelTable) -> tuple[list[str], list[list[Cell]]]:
+    """Rank, representation, ρ per task, mean ρ and Borda points (missing cells stay missing)."""
+    headers = ["rank", "representation", *[f"ρ {c.label}" for c in table.columns], "mean ρ", "Borda"]
+    rows = []
+    for row in table.rows:
+        agg = row.aggregate
+        cells = [Cell(str(agg["borda_rank"]), agg["borda_rank"]), Cell(row.label, text_cell=True)]
+        cells += [number_cell(agg["per_task"].get(c.label)) for c in table.columns]
+        mean_title = f"missing: {', '.join(agg['missing'])}" if agg["missing"] else None
+        cells += [number_cell(agg["mean"], title=mean_title), Cell(str(agg["borda"]), agg["borda"])]
+        rows.append(cells)
+    return headers, rows
+
+
+def detail_rows(table: ModelTable) -> tuple[list[str], list[list[Cell]]]:
+    """Per task and representation: ρ, CI, p, pairs, ceiling, ρ/ceiling, status."""
+    headers = ["task", "representation", "ρ", "95% CI", "p", "pairs", "ceiling", "ρ/ceiling", "status"]
+    rows = []
+    for column in table.columns:
+        for row in table.rows:
+            e = table.cell(row, column)
+            s = e.score if e else {}
+            ci = (f"[{s['ci_low']:.2f}, {s['ci_high']:.2f}]" if s.get("ci_low") is not None
+                  and s.get("ci_high") is not None else "—")
+            rows.append([Cell(column.label, text_cell=True), Cell(row.label, text_cell=True), number_cell(s.get("rho")),
+                         Cell(ci, s.get("ci_low") if s.get("ci_low") is not None else ""),
+                         number_cell(s.get("p_value")), Cell(str(s.get("n_pairs", "—")), s.get("n_pairs", "")),
+                         number_cell(s.get("ceiling")), number_cell(s.get("rho_over_ceiling")),
+                         Cell(s.get("status", "missing") if e else "missing", text_cell=True)])
+    return headers, rows
+
+
+def _figure_name(*parts: str) -> str:
+    return "-".join(safe_name(p)[:40] for p in parts) + "-" + fingerprint(parts, 6)
+
+
+def _value_set_of(record: dict):
+    from ..errors import VgbenchError
+    from ..value_sets import resolve_value_set
+
+    info = record.get("value_set") or {}
+    try:
+        vs = resolve_value_set(str(info.get("name")))
+    except VgbenchError:
+        return None
+    return vs if vs.fingerprint == info.get("fingerprint") else None
+
+
+def _map_block(rec: dict, vs, figures: Path, home: Path | None) -> tuple[Block | None, str]:
+    """A value map of the representation behind a stored score, or (None, why not)."""
+    from .maps import plot_value_map, value_map
+    from .sources import values_for_record
+
+    model, name = rec.get("subject_model", "embedded"), (rec.get("representation") or {}).get("name")
+    try:
+        enc, why = values_for_record(rec, vs, cheap_only=True, home=home)
+    except Exception as exc:  # a representation that fails to encode again must not cost the whole report
+        return None, f"{type(exc).__name__}: {exc}"
+    if enc is None:
+        return None, why
+    vmap = value_map(enc.similarity, vs.ids, [v.name for v in vs.values], vs.categories, enc.dim)
+    stem = figures / _figure_name("map", model, name, (rec.get("representation") or {}).get("config_hash", ""), vs.name)
+    plot_value_map(vmap, stem, f"{name} on {vs.name} ({model})")
+    s = vmap.summary()
+    sil = "undefined" if s["silhouette"] is None else f"{s['silhouette']:.3f}"
+    pct = "" if s["random_percentile"] is None else f", percentile {s['random_percentile']:.1f} among {s['n_random']} random"
+    return Block("figure", f"{name} on {vs.name} ({model}): silhouette {sil}{pct}; {why}", image=stem.name + ".png"), ""
+
+
+def figure_blocks(records: list[dict], figures: Path, home: Path | None, with_maps: bool) -> list[Block]:
+    """Heatmaps of each ground truth, value maps where cheap, drift trajectories where a task kept them."""
+    from .plots import drift_trajectories, plot_drift, plot_heatmap
+    from .sources import ground_truth_for_record
+
+    heat, maps, drift, notes = [], [], [], []
+    seen_gt, seen_rep, seen_vs = set(), set(), set()
+    for rec in records:
+        model, vs_info = rec.get("subject_model", "embedded"), rec.get("value_set") or {}
+        gt_info, rep_info = rec.get("ground_truth") or {}, rec.get("representation") or {}
+        vs = _value_set_of(rec)
+        if vs is None:
+            if vs_info.get("name") not in seen_vs:
+                seen_vs.add(vs_info.get("name"))
+                notes.append(f"value set {vs_info.get('name')!r} is not registered or has changed since it was "
+                             "scored: no heatmaps or maps for it")
+            continue
+        names = {v.id: v.name for v in vs.values}
+        gt_key = (model, vs.name, gt_info.get("task"), gt_info.get("fingerprint"))
+        if gt_key not in seen_gt:
+            seen_gt.add(gt_key)
+            gt, why = ground_truth_for_record(rec, vs, home)
+            if gt is None:
+                notes.append(f"heatmap of {gt_info.get('task')} on {vs.name} ({model}) not drawn: {why}")
+            else:
+                title = f"{gt.task} on {vs.name} ({model})"
+                stem = figures / _figure_name("gt", model, vs.name, gt.task)
+                plot_heatmap(gt.matrix, [names.get(v, v) for v in gt.value_ids], stem, title)
+                heat.append(Block("figure", f"{gt.task} on {vs.name}, subject model {model}", image=stem.name + ".png"))
+                trajectories = drift_trajectories(gt.extra)
+                if trajectories:
+                    stem = figures / _figure_name("drift", model, vs.name, gt.task)
+                    plot_drift(trajectories, names, stem, title)
+                    drift.append(Block("figure", f"drift of {gt.task} on {vs.name}, {model}", image=stem.name + ".png"))
+        rep_key = (model, rep_info.get("name"), rep_info.get("config_hash"), vs.name)
+        if with_maps and rep_key not in seen_rep:
+            seen_rep.add(rep_key)
+            block, why = _map_block(rec, vs, figures, home)
+            if block is None:
+                notes.append(f"map of {rep_info.get('name')} on {vs.name} ({model}) not drawn: {why}")
+            else:
+                maps.append(block)
+    blocks = [Block("h2", "Ground truth"), *(heat or [Block("p", "No ground truth could be loaded.")])]
+    if with_maps:
+        blocks += [Block("h2", "Value maps"), *(maps or [Block("p", "No map could be drawn.")])]
+    if drift:
+        blocks += [Block("h2", "Drift trajectories"), *drift]
+    if notes:
+        blocks += [Block("h2", "Notes"), *[Block("li", n) for n in notes]]
+    return blocks
+
+
+def _md(text: str) -> str:
+    return escape(str(text), quote=False).replace("|", "\\|")
+
+
+def to_markdown(blocks: list[Block], figures_rel: str) -> str:
+    """The report as Markdown (names escaped)."""
+    out = []
+    for b in blocks:
+        if b.kind in ("h1", "h2", "h3"):
+            out.append(f"{'#' * int(b.kind[1])} {_md(b.text)}\n")
+        elif b.kind == "p":
+            out.append(_md(b.text) + "\n")
+        elif b.kind == "li":
+            out.append(f"- {_md(b.text)}")
+        elif b.kind == "table":
+            out.append("| " + " | ".join(_md(h) for h in b.headers) + " |")
+            out.append("|" + "---|" * len(b.headers))
+            out += ["| " + " | ".join(_md(c.text) for c in row) + " |" for row in b.rows]
+            out.append("")
+        elif b.kind == "figure":
+            out.append(f"![{_md(b.text)}]({figures_rel}/{b.image})\n\n{_md(b.text)}\n")
+    return "\n".join(out) + "\n"
+
+
+def to_html(blocks: list[Block], figures_rel: str) -> str:
+    """The report as one static HTML page (sortable tables, no network)."""
+    out, items = [], []
+    for b in blocks:
+        if b.kind == "li":
+            items.append(f"<li>{escape(b.text)}</li>")
+            continue
+        if items:
+            out.append("<ul>" + "".join(items) + "</ul>")
+            items = []
+        if b.kind in ("h1", "h2", "h3"):
+            out.append(f"<{b.kind}>{escape(b.text)}</{b.kind}>")
+        elif b.kind == "p":
+            out.append(f"<p>{escape(b.text)}</p>")
+        elif b.kind == "table":
+            out.append(table_html(list(b.headers), [list(r) for r in b.rows]))
+        elif b.kind == "figure":
+            src = escape(f"{figures_rel}/{b.image}")
+            svg = escape(f"{figures_rel}/{b.image[:-4]}.svg")
+            out.append(f'<figure><a href="{svg}"><img src="{src}" alt="{escape(b.text)}"></a>'
+                       f"<figcaption>{escape(b.text)}</figcaption></figure>")
+    if items:
+        out.append("<ul>" + "".join(items) + "</ul>")
+    return page_html("vgbench report", "\n".join(out))
+
+
+def write_report(out_dir: Path, *, home: Path | None = None, model: str | None = None,
+                 with_maps: bool = True) -> tuple[Path, Path, int]:
+    """Write ``report.md``, ``index.html`` and ``figures/`` from the stored results; returns paths and score count."""
+    from importlib.metadata import version
+
+    store = ResultStore(home)
+    records = [rec for _, rec in store.iter_results() if model is None or rec.get("subject_model") == model]
+    out_dir = Path(out_dir)
+    figures = out_dir / "figures"
+    figures.mkdir(parents=True, exist_ok=True)
+    now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    blocks = [Block("h1", "vgbench report"),
+              Block("p", f"{len(records)} stored scores from {store.root}; vgbench {version('vgbench')}; {now}. "
+                         "ρ: Spearman over ordered off-diagonal pairs; p: permutation of value labels; CI: bootstrap "
+                         "over values; mean ρ is missing when any task is missing; Borda: one point per "
+                         "representation beaten, per task.")]
+    if not records:
+        blocks.append(Block("p", "No stored results: run `vgbench evaluate --rep NAME` first."))
+    for table in build_tables([entry_from_record(r) for r in records]):
+        blocks.append(Block("h2", f"Subject model: {table.model}"))
+        headers, rows = summary_rows(table)
+        blocks += [Block("h3", "Summary"), Block("table", headers=tuple(headers), rows=tuple(rows))]
+        headers, rows = detail_rows(table)
+        blocks += [Block("h3", "Details"), Block("table", headers=tuple(headers), rows=tuple(rows))]
+    if records:
+        blocks += figure_blocks(records, figures, home, with_maps)
+    md_path, html_path = out_dir / "report.md", out_dir / "index.html"
+    md_path.write_text(to_markdown(blocks, "figures"), encoding="utf-8")
+    html_path.write_text(to_html(blocks, "figures"), encoding="utf-8")
+    write_assets(out_dir)
+    return md_path, html_path, len(records)

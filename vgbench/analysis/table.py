@@ -1,0 +1,108 @@
+"""The results table: rows are representation configs, columns tasks, per subject model; mean and Borda."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..scoring import aggregate
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One score of one representation config on one task, value set and subject model."""
+
+    model: str
+    rep: str
+    config: dict
+    config_hash: str
+    value_set: str
+    task: str
+    score: dict
+    source: dict = field(default_factory=dict, compare=False)
+
+
+@dataclass
+class Row:
+    """A representation config: its label in the table and what identifies it."""
+
+    label: str
+    rep: str
+    config: dict
+    config_hash: str
+    aggregate: dict
+
+
+@dataclass
+class Column:
+    """A task on a value set."""
+
+    label: str
+    task: str
+    value_set: str
+
+
+@dataclass
+class ModelTable:
+    """The table for one subject model; rows in Borda-rank order."""
+
+    model: str
+    rows: list[Row]
+    columns: list[Column]
+    cells: dict[tuple[str, str], Entry]
+
+    def cell(self, row: Row, column: Column) -> Entry | None:
+        """The entry at a row and column, or None when missing."""
+        return self.cells.get((row.label, column.label))
+
+
+def entry_from_record(record: dict) -> Entry:
+    """An :class:`Entry` from a stored result record or an accepted submission (same field names)."""
+    rep = record.get("representation") or {}
+    score = record.get("score") or {}
+    task = (record.get("ground_truth") or {}).get("task") or score.get("task") or (record.get("task") or {}).get("name")
+    return Entry(model=str(record.get("subject_model", "embedded")), rep=str(rep.get("name", score.get("representation"))),
+                 config=dict(rep.get("config") or {}), config_hash=str(rep.get("config_hash", "")),
+                 value_set=str((record.get("value_set") or {}).get("name", score.get("value_set", ""))),
+                 task=str(task), score=score, source=record)
+
+
+def _row_labels(entries: list[Entry]) -> dict[tuple[str, str], str]:
+    """``name`` when a representation has one config, else ``name [key=value, …]`` with the options that differ."""
+    configs: dict[str, dict[str, dict]] = {}
+    for e in entries:
+        configs.setdefault(e.rep, {})[e.config_hash] = e.config
+    labels = {}
+    for name, by_hash in configs.items():
+        if len(by_hash) == 1:
+            labels[(name, next(iter(by_hash)))] = name
+            continue
+        keys = sorted({k for c in by_hash.values() for k in c})
+        differing = [k for k in keys if len({repr(c.get(k)) for c in by_hash.values()}) > 1]
+        for chash, config in by_hash.items():
+            shown = ", ".join(f"{k}={config.get(k)}" for k in differing) or chash[:8]
+            labels[(name, chash)] = f"{name} [{shown}]"
+    return labels
+
+
+def build_tables(entries: list[Entry]) -> list[ModelTable]:
+    """One table per subject model; columns are ``task`` (or ``task (value set)`` when a task has several)."""
+    tables = []
+    for model in sorted({e.model for e in entries}):
+        mine = [e for e in entries if e.model == model]
+        row_label = _row_labels(mine)
+        sets_per_task: dict[str, set] = {}
+        for e in mine:
+            sets_per_task.setdefault(e.task, set()).add(e.value_set)
+        columns: dict[str, Column] = {}
+        for task, value_set in sorted({(e.task, e.value_set) for e in mine}):
+            label = task if len(sets_per_task[task]) == 1 else f"{task} ({value_set})"
+            columns[label] = Column(label, task, value_set)
+        col_label = {(c.task, c.value_set): c.label for c in columns.values()}
+        cells = {(row_label[(e.rep, e.config_hash)], col_label[(e.task, e.value_set)]): e for e in mine}
+        scores = [{"representation": r, "task": c, "rho": e.score.get("rho")} for (r, c), e in cells.items()]
+        info = {row_label[(e.rep, e.config_hash)]: e for e in mine}
+        rows = [Row(a["representation"], info[a["representation"]].rep, info[a["representation"]].config,
+                    info[a["representation"]].config_hash, a)
+                for a in aggregate(scores, list(columns))]
+        tables.append(ModelTable(model, rows, list(columns.values()), cells))
+    return tables

@@ -1,0 +1,148 @@
+"""``vgbench new-plugin``: write an installable representation plugin package whose own test passes."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from .errors import VgbenchError
+
+PYPROJECT = '''[build-system]
+requires = ["setuptools>=68"]
+build-backend = "setuptools.build_meta"
+
+[project]
+name = "vgbench-{dash}"
+version = "0.1.0"
+description = "A vgbench representation plugin: {name}."
+requires-python = ">=3.10"
+dependencies = ["vgbench"]
+
+[project.optional-dependencies]
+test = ["pytest>=8"]
+
+[project.entry-points.vgbench]
+{name} = "vgbench_{name}"
+
+[tool.setuptools]
+py-modules = ["vgbench_{name}"]
+'''
+
+MODULE = '''"""{name}: a vgbench representation plugin (scaffolded by `vgbench new-plugin`)."""
+
+import zlib
+
+import numpy as np
+import vgbench
+
+
+class {cls}(vgbench.Representation):
+    """One vector per value. Fill in :meth:`vectors`; everything else is ready."""
+
+    name = "{name}"
+    description = "TODO: say what this representation is, in one line."
+    version = "1"
+    #: Set to True when the vectors depend on the subject model (``--model``).
+    uses_subject_model = False
+    #: Options users set with ``-o key=value``.
+    default_config = {{"dim": 256}}
+
+    def vectors(self, value_set, context):
+        """Return an array of shape [len(value_set), d], one row per value, in ``value_set`` order.
+
+        ``value_set.values``: id, name, description, category, keywords. ``context.subject_model()``:
+        the subject model (for activations); ``context.cache_dir``: a place for caches. Keep heavy
+        imports (torch, transformers) inside this function so ``vgbench list`` stays fast.
+
+        The starting point below counts each value's words in ``dim`` hashed buckets: replace it.
+        """
+        out = np.zeros((len(value_set), int(self.config["dim"])))
+        for row, value in enumerate(value_set.values):
+            for word in f"{{value.name}} {{value.description}}".lower().split():
+                out[row, zlib.crc32(word.strip(".,;:!?()").encode()) % out.shape[1]] += 1.0
+        return out
+
+
+@vgbench.hookimpl
+def register_representations(register):
+    """Register ``{name}``."""
+    register({cls})
+'''
+
+TEST = '''"""vgbench lists the plugin and evaluates it (``pip install -e .`` first, then ``python -m pytest``)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import vgbench
+import vgbench_{name}
+
+
+def run_vgbench(*args, home):
+    env = {{**os.environ, "VGBENCH_HOME": str(home), "HF_HUB_OFFLINE": "1"}}
+    return subprocess.run([sys.executable, "-m", "vgbench", *args], capture_output=True, text=True,
+                          env=env, timeout=600)
+
+
+def test_listed(tmp_path):
+    proc = run_vgbench("list", "reps", "--json", home=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "{name}" in [row["name"] for row in json.loads(proc.stdout)]
+
+
+def test_vectors_and_evaluate(tmp_path):
+    from vgbench.value_sets import resolve_value_set
+
+    value_set = resolve_value_set("constraints9")
+    representation = vgbench_{name}.{cls}()
+    vectors = np.asarray(representation.vectors(value_set, vgbench.RunContext(home=tmp_path)), float)
+    assert vectors.shape[0] == len(value_set) and np.all(np.isfinite(vectors))
+    cats = value_set.categories  # a toy ground truth: values of one category move together
+    truth = {{"task": "toy_categories", "value_ids": value_set.ids,
+              "matrix": [[1.0 if a == b else 0.0 for b in cats] for a in cats]}}
+    (tmp_path / "truth.json").write_text(json.dumps(truth))
+    proc = run_vgbench("evaluate", "--rep", "{name}", "--ground-truth", str(tmp_path / "truth.json"), "--json",
+                       home=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    score = json.loads(proc.stdout)[0]["score"]
+    assert score["representation"] == "{name}" and score["n_pairs"] == len(value_set) * (len(value_set) - 1)
+'''
+
+README = '''# vgbench-{dash}
+
+A vgbench representation plugin.
+
+1. Fill in `{cls}.vectors` in `vgbench_{name}.py`.
+2. `pip install -e .` — then `vgbench list reps` shows `{name}`; `python -m pytest` runs its test.
+3. `vgbench evaluate --rep {name}`, then `vgbench submit --rep {name}` writes a bundle for the leaderboard.
+'''
+
+
+def scaffold_plugin(name: str, directory: Path | None = None) -> list[Path]:
+    """Write the package for representation ``name`` into ``directory`` (default ``./vgbench-NAME``)."""
+    from . import registry
+
+    if not re.fullmatch(r"[a-z][a-z0-9_]{0,39}", name):
+        raise VgbenchError(f"plugin name {name!r}: use lower-case letters, digits and _ (a Python identifier), "
+                           "starting with a letter, e.g. my_rep")
+    known = registry.entries("representation")
+    if name in known:
+        raise VgbenchError(f"a representation {name!r} is already registered by plugin {known[name].plugin!r}; "
+                           "choose another name")
+    directory = Path(directory) if directory else Path(f"vgbench-{name.replace('_', '-')}")
+    if directory.exists() and any(directory.iterdir()):
+        raise VgbenchError(f"{directory}: exists and is not empty; pass --dir with a new folder")
+    fields = {"name": name, "dash": name.replace("_", "-"),
+              "cls": "".join(part.capitalize() for part in name.split("_")) + "Representation"}
+    files = {"pyproject.toml": PYPROJECT, f"vgbench_{name}.py": MODULE, f"test_vgbench_{name}.py": TEST,
+             "README.md": README}
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for filename, template in files.items():
+        path = directory / filename
+        path.write_text(template.format(**fields), encoding="utf-8")
+        written.append(path)
+    return written
