@@ -28,7 +28,7 @@ from vgbench.fingerprint import fingerprint
 from vgbench.provenance import provenance
 from vgbench.scoring import SPLIT_HALF
 from vgbench.steps import StepCache
-from vgbench.task_helpers import available_value_sets, find_ground_truth, normalised_shift, split_half_indices
+from vgbench.task_helpers import normalised_shift, selected_values, split_half_indices
 from vgbench.types import matrix_to_json
 
 #: Defaults sized so that constraints9 (9 values × 24 train pairs, 16 eval scenarios) builds on the
@@ -49,14 +49,6 @@ class DPOGeneralization(Task):
     cell_meaning = "normalised gain in preferring j's upholding reply after DPO training toward i"
     default_options = {**TRAINING_OPTIONS, "values": "", "limit_train": 0, "limit_eval": 0, "n_splits": 4,
                        "eval_batch_size": 8, "train_splits": 0}
-
-    def load_ground_truth(self, value_set: ValueSet, context: RunContext) -> GroundTruth | None:
-        """Built or shipped matrix for this value set and subject model."""
-        return find_ground_truth(self.name, value_set.name, context.model, context.home)
-
-    def available(self, context: RunContext) -> list[str]:
-        """Value sets with a matrix for the context's model."""
-        return available_value_sets(self.name, context.model, context.home)
 
     def build(self, value_set: ValueSet, context: RunContext) -> GroundTruth:
         """Train one model per value and evaluate each on all values; every run is a resumable step."""
@@ -234,11 +226,8 @@ def _options(defaults: dict, given: dict) -> dict:
 
 def _scenarios(task: str, value_set: ValueSet, opts: dict) -> tuple[list[str], list[dict], list[dict]]:
     """Wanted value ids, their train and their eval scenarios (both replies present, limits applied)."""
-    wanted = [v for v in str(opts["values"]).split(",") if v] or value_set.ids
-    unknown = [v for v in wanted if v not in value_set.ids]
-    if unknown:
-        raise VgbenchError(f"-o values: {', '.join(unknown)} not in value set {value_set.name!r}")
-    subset = ValueSet(value_set.name, tuple(value_set.value(v) for v in wanted), value_set.description)
+    wanted = selected_values(value_set, opts["values"])
+    subset = value_set.subset(wanted)
     out = []
     for split, limit in (("train", int(opts["limit_train"])), ("eval", int(opts["limit_eval"]))):
         records = [s for s in load_records("scenarios", value_set.name, value_ids=wanted, split=split)

@@ -19,7 +19,7 @@ from vgbench.errors import VgbenchError
 from vgbench.provenance import provenance
 from vgbench.scoring import SPLIT_HALF
 from vgbench.steps import StepCache
-from vgbench.task_helpers import available_value_sets, find_ground_truth, split_half_indices
+from vgbench.task_helpers import selected_values, split_half_indices
 
 
 def judge_system_prompt(value) -> str:
@@ -75,23 +75,12 @@ class JudgeAgreement(Task):
     cell_meaning = "Spearman ρ between value i's and value j's judges' preferences over a shared pool of reply pairs"
     default_options = {"judge": "subject", "pool_per_value": 8, "values": "", "n_splits": 4, "batch_size": 8}
 
-    def load_ground_truth(self, value_set: ValueSet, context: RunContext) -> GroundTruth | None:
-        """Built or shipped matrix for this value set and subject model."""
-        return find_ground_truth(self.name, value_set.name, context.model, context.home)
-
-    def available(self, context: RunContext) -> list[str]:
-        """Value sets with a matrix for the context's model."""
-        return available_value_sets(self.name, context.model, context.home)
-
     def build(self, value_set: ValueSet, context: RunContext) -> GroundTruth:
         """Every judge scores the whole pool in both orders; each judge's pass is one resumable step."""
         from vgbench.models.judge import follow_preference, make_judge
 
         opts = {**self.default_options, **context.options}
-        wanted = [v for v in str(opts["values"]).split(",") if v] or value_set.ids
-        unknown = [v for v in wanted if v not in value_set.ids]
-        if unknown:
-            raise VgbenchError(f"-o values: {', '.join(unknown)} not in value set {value_set.name!r}")
+        wanted = selected_values(value_set, opts["values"])
         if int(opts["n_splits"]) < 1:
             raise VgbenchError(f"-o n_splits={opts['n_splits']}: must be at least 1")
         values = [value_set.value(v) for v in wanted]

@@ -11,12 +11,11 @@ from __future__ import annotations
 import numpy as np
 
 from vgbench import GroundTruth, RunContext, Task, ValueSet, hookimpl
-from vgbench.errors import VgbenchError
 from vgbench.data.records import data_fingerprint, load_records, require_values
 from vgbench.provenance import provenance
 from vgbench.scoring import SPLIT_HALF
 from vgbench.steps import StepCache
-from vgbench.task_helpers import available_value_sets, find_ground_truth, normalised_shift, split_half_indices
+from vgbench.task_helpers import normalised_shift, selected_values, split_half_indices
 
 
 def steering_prompt(value) -> str:
@@ -42,21 +41,10 @@ class PromptSteering(Task):
     cell_meaning = "normalised gain in preferring j's upholding reply when prompted toward i"
     default_options = {"limit": 0, "values": "", "n_splits": 4, "batch_size": 8}
 
-    def load_ground_truth(self, value_set: ValueSet, context: RunContext) -> GroundTruth | None:
-        """Built or shipped matrix for this value set and subject model."""
-        return find_ground_truth(self.name, value_set.name, context.model, context.home)
-
-    def available(self, context: RunContext) -> list[str]:
-        """Value sets with a matrix for the context's model."""
-        return available_value_sets(self.name, context.model, context.home)
-
     def build(self, value_set: ValueSet, context: RunContext) -> GroundTruth:
         """Score every (steering prompt, scenario) pair; each prompt is one resumable step."""
         opts = {**self.default_options, **context.options}
-        wanted = [v for v in str(opts["values"]).split(",") if v] or value_set.ids
-        unknown = [v for v in wanted if v not in value_set.ids]
-        if unknown:
-            raise VgbenchError(f"-o values: {', '.join(unknown)} not in value set {value_set.name!r}")
+        wanted = selected_values(value_set, opts["values"])
         values = [value_set.value(v) for v in wanted]
         scenarios = load_records("scenarios", value_set.name, value_ids=wanted, split="eval")
         require_values("scenarios", value_set.subset(wanted), scenarios, f"task {self.name}")

@@ -118,7 +118,7 @@ def test_diverging_run_gives_a_nan_row_and_keeps_the_rest(built, monkeypatch, tm
     from vgbench.value_sets import resolve_value_set
     from vgbench_tasks.drift_prediction import DriftPrediction
 
-    home = tmp_path / "home"
+    home = tmp_path / "diverging"
     shutil.copytree(built[0] / "cache", home / "cache", symlinks=True)
     [run] = [p for p in _step_files(home) if json.loads(p.read_text())["key"].get("topic") == "immigration"]
     run.unlink()  # only immigration trains again; everything else comes from the cache

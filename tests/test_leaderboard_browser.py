@@ -14,7 +14,6 @@ import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 pytestmark = pytest.mark.slow
@@ -41,7 +40,7 @@ def chromium():
     return shutil.which("chromium")
 
 
-def _submit(home: Path, seed: int, truth: Path, subs: Path) -> None:
+def _submit(home: Path, seed: int, subs: Path) -> None:
     from vgbench.api import RunContext
     from vgbench.evaluation import collect_targets, evaluate, make_representation
     from vgbench.value_sets import resolve_value_set
@@ -49,7 +48,7 @@ def _submit(home: Path, seed: int, truth: Path, subs: Path) -> None:
 
     vs = resolve_value_set("constraints9")
     context = RunContext(home=home)
-    targets, _ = collect_targets(vs, context, None, [str(truth)])
+    targets, _ = collect_targets(vs, context, ["prompt_steering"], [])  # the matrix shipped for the embedded model
     evaluate(make_representation("random", {"seed": str(seed)}), vs, targets, context)
     bundle = home / f"bundle-{seed}.json"
     write_bundle(create_bundle("random", {"seed": str(seed)}, home=home), bundle)
@@ -59,20 +58,12 @@ def _submit(home: Path, seed: int, truth: Path, subs: Path) -> None:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     """A site with two configs of `random` and a representation named like a script, served on 127.0.0.1."""
-    from vgbench import registry
-    from vgbench.value_sets import resolve_value_set
     from vgbench_leaderboard.site import build_site
 
     root = tmp_path_factory.mktemp("browser")
-    vs = resolve_value_set("constraints9")
-    rng = np.random.default_rng(2)
-    truth = root / "steering.json"
-    truth.write_text(json.dumps({"task": "prompt_steering", "value_set": vs.name, "value_ids": vs.ids,
-                                 "task_version": str(registry.get("task", "prompt_steering").obj.version),
-                                 "matrix": rng.normal(size=(9, 9)).tolist()}))
     subs = root / "subs"
     for seed in (0, 1):
-        _submit(root / "home", seed, truth, subs)
+        _submit(root / "home", seed, subs)
     evil = json.loads(next(subs.rglob("prompt_steering.json")).read_text())
     evil["representation"].update(name=EVIL, config_hash="e" * 12)
     evil["score"]["rho"] = 0.5

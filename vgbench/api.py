@@ -129,12 +129,16 @@ class Task:
     cell_meaning: ClassVar[str] = ""
 
     def load_ground_truth(self, value_set: ValueSet, context: RunContext) -> GroundTruth | None:
-        """The stored or shipped matrix for this value set and subject model, or None."""
-        return None
+        """The matrix ``build-task`` wrote for this value set and subject model, else the shipped one, else None."""
+        from .task_helpers import find_ground_truth
+
+        return find_ground_truth(self.name, value_set.name, context.model, context.home)
 
     def available(self, context: RunContext) -> list[str]:
-        """Value sets with ground truth available for the context's subject model."""
-        return []
+        """Value sets with a built or shipped matrix for the context's subject model."""
+        from .task_helpers import available_value_sets
+
+        return available_value_sets(self.name, context.model, context.home)
 
     def build(self, value_set: ValueSet, context: RunContext) -> GroundTruth:
         """Compute the matrix from scratch (may take long; resumable where it can be)."""

@@ -18,6 +18,17 @@ def normalised_shift(a: np.ndarray, a0: np.ndarray) -> np.ndarray:
         return np.where(a0[None, :] < 1.0, (a - a0[None, :]) / (1.0 - a0[None, :]), np.nan)
 
 
+def selected_values(value_set, option: str) -> list[str]:
+    """Value ids named by a task's ``-o values=a,b,c`` option (all values when empty), checked."""
+    from .errors import VgbenchError
+
+    wanted = [v for v in str(option).split(",") if v] or value_set.ids
+    unknown = [v for v in wanted if v not in value_set.ids]
+    if unknown:
+        raise VgbenchError(f"-o values: {', '.join(unknown)} not in value set {value_set.name!r}")
+    return wanted
+
+
 def split_half_indices(groups: dict[str, list[int]], n_splits: int, seed: int) -> list[tuple[list[int], list[int]]]:
     """``n_splits`` random halvings of every group's items (for split-half replicate matrices)."""
     rng = np.random.default_rng(seed)
