@@ -49,7 +49,7 @@ from vgbench.fingerprint import fingerprint
 from vgbench.provenance import provenance
 from vgbench.scoring import SPLIT_HALF
 from vgbench.steps import StepCache
-from vgbench.task_helpers import available_value_sets, find_ground_truth, split_half_indices
+from vgbench.task_helpers import selected_values, split_half_indices
 
 TRAINING_OPTIONS = {"epochs": 1.0, "batch_size": 2, "learning_rate": 0.0, "beta": 0.1, "lora": True,
                     "lora_r": 8, "lora_alpha": 16, "max_steps": 0, "max_length": 256}
@@ -93,17 +93,10 @@ class DriftPrediction(Task):
                        "samples": 2, "max_new_tokens": 40, "temperature": 0.7, "n_splits": 4, "judge": "subject",
                        "generate_batch_size": 16, "judge_batch_size": 8}
 
-    def load_ground_truth(self, value_set: ValueSet, context: RunContext) -> GroundTruth | None:
-        """Built or shipped matrix for this value set and subject model."""
-        return find_ground_truth(self.name, value_set.name, context.model, context.home)
-
-    def available(self, context: RunContext) -> list[str]:
-        """Value sets with a matrix for the context's model."""
-        return available_value_sets(self.name, context.model, context.home)
-
     def build(self, value_set: ValueSet, context: RunContext) -> GroundTruth:
         """Train one run per topic, measure every checkpoint on all topics; every run and measurement is a step."""
         from vgbench.models.stance import make_stance_judge
+        from vgbench.training.checkpoints import checkpoint_steps
         from vgbench.training.dpo import training_settings
 
         opts = _options(self.default_options, context.options)
@@ -113,7 +106,7 @@ class DriftPrediction(Task):
         judge = make_stance_judge(str(opts["judge"]), context, int(opts["judge_batch_size"]))
         run = _Runs(self, context, model, settings, opts, judge, value_set, topics, questions)
         n_steps = {t: run.total_steps(len(pairs[t])) for t in topics}
-        n_measurements = 1 + sum(len(_checkpoints(n, int(opts["checkpoint_every"]))) for n in n_steps.values())
+        n_measurements = 1 + sum(len(checkpoint_steps(n, int(opts["checkpoint_every"]))) for n in n_steps.values())
         run.advance = context.tracker(sum(n_steps.values()) + 2 * n_measurements * len(run.replies),
                                       f"{self.name} on {value_set.name}")
 
@@ -338,12 +331,6 @@ class _Runs:
                 for k, v in self.seconds.items()}
 
 
-def _checkpoints(total_steps: int, every: int) -> list[int]:
-    from vgbench.training.checkpoints import checkpoint_steps
-
-    return checkpoint_steps(total_steps, every)
-
-
 def _float(x) -> float | None:
     return float(x) if x is not None and np.isfinite(x) else None
 
@@ -370,11 +357,8 @@ def _options(defaults: dict, given: dict) -> dict:
 
 def _records(task: str, value_set: ValueSet, opts: dict) -> tuple[list[str], list[dict], dict[str, list[dict]]]:
     """Wanted topic ids, their first ``n_questions`` eval questions, and their train pairs (``limit_pairs``)."""
-    wanted = [v for v in str(opts["values"]).split(",") if v] or value_set.ids
-    unknown = [v for v in wanted if v not in value_set.ids]
-    if unknown:
-        raise VgbenchError(f"-o values: {', '.join(unknown)} not in value set {value_set.name!r}")
-    subset = ValueSet(value_set.name, tuple(value_set.value(v) for v in wanted), value_set.description)
+    wanted = selected_values(value_set, opts["values"])
+    subset = value_set.subset(wanted)
     questions = [q for q in load_records("topics", value_set.name, value_ids=wanted, record_kind="question", split="eval")
                  if q.get("question")]
     require_values("topics", subset, questions, f"task {task} (eval questions)")

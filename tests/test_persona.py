@@ -11,18 +11,33 @@ from vgbench.evaluation import make_representation
 from vgbench.value_sets import resolve_value_set
 
 VALUES = ["no_white_lies", "no_stereotypes", "no_exploit_psych"]
-SMALL = {"n_instructions": 1, "n_questions": 4, "max_new_tokens": 24, "n_heldout": 2, "n_candidate_layers": 3}
+# Extraction at the default sizes (2 instruction pairs × 8 questions, 40 tokens); layer selection small.
+# With 1 pair × 4 questions the held-out projection separated pro from anti for only 1 of 3 values.
+SMALL = {"n_heldout": 2, "n_candidate_layers": 3}
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def small_set():
     return resolve_value_set("constraints9").subset(VALUES)
 
 
-@pytest.fixture
-def encoded(small_set, isolated_home, embedded):
+def _home_with_models(root, shared_model_cache):
+    (root / "cache").mkdir(parents=True)
+    for sub in ("models", "wheels"):
+        (root / "cache" / sub).symlink_to(shared_model_cache / sub, target_is_directory=True)
+    return root
+
+
+@pytest.fixture(scope="module")
+def persona_home(tmp_path_factory, shared_model_cache):
+    """One cache for the module: the first encode is cold, the tests after it read its files."""
+    return _home_with_models(tmp_path_factory.mktemp("persona") / "home", shared_model_cache)
+
+
+@pytest.fixture(scope="module")
+def encoded(small_set, persona_home):
     rep = make_representation("persona", SMALL)
-    return rep, rep.encode(small_set, RunContext(home=isolated_home))
+    return rep, rep.encode(small_set, RunContext(home=persona_home))
 
 
 @pytest.mark.slow
@@ -71,7 +86,7 @@ def test_steering_plus_v_raises_preference_on_unseen_scenarios(encoded, backend)
 
 
 @pytest.mark.slow
-def test_repeat_hits_the_cache(encoded, small_set, isolated_home, monkeypatch):
+def test_repeat_hits_the_cache(encoded, small_set, persona_home, monkeypatch):
     import vgbench.models.backend as backend_module
 
     rep, first = encoded
@@ -83,18 +98,15 @@ def test_repeat_hits_the_cache(encoded, small_set, isolated_home, monkeypatch):
 
     monkeypatch.setattr(steering_module, "steered_preference",
                         lambda *a, **k: pytest.fail("layer selection ran on a warm cache"))
-    again = rep.encode(small_set, RunContext(home=isolated_home))
+    again = rep.encode(small_set, RunContext(home=persona_home))
     assert np.array_equal(first.vectors, again.vectors)
-    assert len(list((isolated_home / "cache" / "activations").rglob("*.npz"))) == 3
+    assert len(list((persona_home / "cache" / "activations").rglob("*.npz"))) == 3
 
 
 @pytest.mark.slow
 def test_same_seed_from_a_clean_cache_gives_same_vectors(encoded, small_set, tmp_path, shared_model_cache):
     _, first = encoded
-    home = tmp_path / "other-home"
-    (home / "cache").mkdir(parents=True)
-    for sub in ("models", "wheels"):
-        (home / "cache" / sub).symlink_to(shared_model_cache / sub)
+    home = _home_with_models(tmp_path / "other-home", shared_model_cache)
     again = make_representation("persona", SMALL).encode(small_set, RunContext(home=home))
     assert np.allclose(first.vectors, again.vectors, atol=1e-5)
     assert again.extra["layer"] == first.extra["layer"]
