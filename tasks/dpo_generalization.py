@@ -28,7 +28,7 @@ from vgbench.fingerprint import fingerprint
 from vgbench.provenance import provenance
 from vgbench.scoring import SPLIT_HALF
 from vgbench.steps import StepCache
-from vgbench.task_helpers import normalised_shift, selected_values, split_half_indices
+from vgbench.task_helpers import first_per_value, normalised_shift, selected_values, split_half_indices
 from vgbench.types import matrix_to_json
 
 #: Defaults sized so that constraints9 (9 values × 24 train pairs, 16 eval scenarios) builds on the
@@ -233,18 +233,8 @@ def _scenarios(task: str, value_set: ValueSet, opts: dict) -> tuple[list[str], l
         records = [s for s in load_records("scenarios", value_set.name, value_ids=wanted, split=split)
                    if s.get("action_follow") and s.get("action_ignore")]
         require_values("scenarios", subset, records, f"task {task} ({split} split, with action_follow and action_ignore)")
-        out.append(_first_per_value(records, limit) if limit else records)
+        out.append(first_per_value(records, limit) if limit else records)
     return wanted, out[0], out[1]
-
-
-def _first_per_value(scenarios: list[dict], limit: int) -> list[dict]:
-    counts: dict[str, int] = {}
-    out = []
-    for s in scenarios:
-        counts[s["value"]] = counts.get(s["value"], 0) + 1
-        if counts[s["value"]] <= limit:
-            out.append(s)
-    return out
 
 
 def _resplit(train: list[dict], evals: list[dict], seed: int) -> tuple[list[dict], list[dict]]:

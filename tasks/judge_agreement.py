@@ -19,7 +19,7 @@ from vgbench.errors import VgbenchError
 from vgbench.provenance import provenance
 from vgbench.scoring import SPLIT_HALF
 from vgbench.steps import StepCache
-from vgbench.task_helpers import selected_values, split_half_indices
+from vgbench.task_helpers import first_per_value, selected_values, split_half_indices
 
 
 def judge_system_prompt(value) -> str:
@@ -86,9 +86,9 @@ class JudgeAgreement(Task):
         values = [value_set.value(v) for v in wanted]
         pool = load_records("scenarios", value_set.name, value_ids=wanted, split="eval")
         pool = [s for s in pool if s.get("action_follow") and s.get("action_ignore")]
-        require_values("scenarios", _subset(value_set, wanted), pool, f"task {self.name}")
+        require_values("scenarios", value_set.subset(wanted), pool, f"task {self.name}")
         if int(opts["pool_per_value"]):
-            pool = _first_per_value(pool, int(opts["pool_per_value"]))
+            pool = first_per_value(pool, int(opts["pool_per_value"]))
         judge = make_judge(str(opts["judge"]), context, int(opts["batch_size"]))
         steps = StepCache(context.cache_dir / "tasks" / self.name)
         data_hash = data_fingerprint("scenarios", value_set.name)
@@ -134,20 +134,6 @@ def _to_json(a: np.ndarray) -> list:
 
 def _float(x) -> float | None:
     return float(x) if np.isfinite(x) else None
-
-
-def _subset(value_set: ValueSet, ids: list[str]) -> ValueSet:
-    return ValueSet(value_set.name, tuple(value_set.value(i) for i in ids), value_set.description)
-
-
-def _first_per_value(scenarios: list[dict], limit: int) -> list[dict]:
-    counts: dict[str, int] = {}
-    out = []
-    for s in scenarios:
-        if counts.get(s["value"], 0) < limit:
-            counts[s["value"]] = counts.get(s["value"], 0) + 1
-            out.append(s)
-    return out
 
 
 @hookimpl

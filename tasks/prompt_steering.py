@@ -15,7 +15,7 @@ from vgbench.data.records import data_fingerprint, load_records, require_values
 from vgbench.provenance import provenance
 from vgbench.scoring import SPLIT_HALF
 from vgbench.steps import StepCache
-from vgbench.task_helpers import normalised_shift, selected_values, split_half_indices
+from vgbench.task_helpers import first_per_value, normalised_shift, selected_values, split_half_indices
 
 
 def steering_prompt(value) -> str:
@@ -50,7 +50,7 @@ class PromptSteering(Task):
         require_values("scenarios", value_set.subset(wanted), scenarios, f"task {self.name}")
         scenarios = [s for s in scenarios if s.get("action_follow") and s.get("action_ignore")]
         if int(opts["limit"]):
-            scenarios = _first_per_value(scenarios, int(opts["limit"]))
+            scenarios = first_per_value(scenarios, int(opts["limit"]))
         model = context.subject_model()
         steps = StepCache(context.cache_dir / "tasks" / self.name)
         data_hash = data_fingerprint("scenarios", value_set.name)
@@ -93,16 +93,6 @@ class PromptSteering(Task):
             extra={"base_rate": dict(zip(wanted, base_rates)),
                    "steering_prompts": {v.id: steering_prompt(v) for v in values}},
         )
-
-
-def _first_per_value(scenarios: list[dict], limit: int) -> list[dict]:
-    counts: dict[str, int] = {}
-    out = []
-    for s in scenarios:
-        if counts.get(s["value"], 0) < limit:
-            counts[s["value"]] = counts.get(s["value"], 0) + 1
-            out.append(s)
-    return out
 
 
 @hookimpl

@@ -29,6 +29,17 @@ def selected_values(value_set, option: str) -> list[str]:
     return wanted
 
 
+def first_per_value(records: list[dict], limit: int) -> list[dict]:
+    """The first ``limit`` records of every value, in their original order."""
+    counts: dict[str, int] = {}
+    out = []
+    for r in records:
+        if counts.get(r["value"], 0) < limit:
+            counts[r["value"]] = counts.get(r["value"], 0) + 1
+            out.append(r)
+    return out
+
+
 def split_half_indices(groups: dict[str, list[int]], n_splits: int, seed: int) -> list[tuple[list[int], list[int]]]:
     """``n_splits`` random halvings of every group's items (for split-half replicate matrices)."""
     rng = np.random.default_rng(seed)
