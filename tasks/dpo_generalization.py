@@ -21,14 +21,19 @@ import math
 import numpy as np
 
 from vgbench import GroundTruth, RunContext, Task, ValueSet, hookimpl
-from vgbench.api import _coerce
 from vgbench.data.records import data_fingerprint, load_records, require_values
-from vgbench.errors import VgbenchError
 from vgbench.fingerprint import fingerprint
 from vgbench.provenance import provenance
 from vgbench.scoring import SPLIT_HALF
 from vgbench.steps import StepCache
-from vgbench.task_helpers import first_per_value, normalised_shift, selected_values, split_half_indices
+from vgbench.task_helpers import (
+    first_per_value,
+    normalised_shift,
+    selected_values,
+    split_half_indices,
+    typed_options,
+)
+from vgbench.training.dpo import TRAINING_OPTIONS
 from vgbench.types import matrix_to_json
 
 #: Defaults sized so that constraints9 (9 values × 24 train pairs, 16 eval scenarios) builds on the
@@ -36,8 +41,6 @@ from vgbench.types import matrix_to_json
 #: grows with epochs × pairs), split into batches of 2 to get 12 optimizer steps from that pass.
 #: learning_rate 0 = 2e-4 with LoRA, 5e-6 for full fine-tuning; beta 0.1 is trl's and the DPO paper's;
 #: max_length 256 truncates none of the shipped scenarios (longest prompt + reply: ~200 tokens).
-TRAINING_OPTIONS = {"epochs": 1.0, "batch_size": 2, "learning_rate": 0.0, "beta": 0.1, "lora": True,
-                    "lora_r": 8, "lora_alpha": 16, "max_steps": 0, "max_length": 256}
 
 
 class DPOGeneralization(Task):
@@ -54,7 +57,7 @@ class DPOGeneralization(Task):
         """Train one model per value and evaluate each on all values; every run is a resumable step."""
         from vgbench.training.dpo import training_settings
 
-        opts = _options(self.default_options, context.options)
+        opts = typed_options(self.default_options, context.options, {k: 1 for k in ("batch_size", "lora_r", "n_splits", "eval_batch_size", "max_length")})
         values, train, evals = _scenarios(self.name, value_set, opts)
         model = context.subject_model()
         settings = training_settings(**{k: opts[k] for k in TRAINING_OPTIONS}, seed=context.seed, device=context.device)
@@ -208,20 +211,6 @@ def _rates(res: dict, groups: dict[str, list[int]], idx) -> np.ndarray:
 def _matrix(res: dict, groups: dict[str, list[int]], idx) -> np.ndarray:
     rates = _rates(res, groups, idx)
     return normalised_shift(rates[1:], rates[0])
-
-
-def _options(defaults: dict, given: dict) -> dict:
-    """Options with command-line strings converted to the defaults' types; a bad value names the option."""
-    out = dict(defaults)
-    for k, v in given.items():
-        try:
-            out[k] = _coerce(defaults[k], v) if k in defaults else v
-        except ValueError:
-            raise VgbenchError(f"-o {k}={v}: expected a {type(defaults[k]).__name__}") from None
-    for k in ("batch_size", "lora_r", "n_splits", "eval_batch_size", "max_length"):
-        if int(out[k]) < 1:
-            raise VgbenchError(f"-o {k}={out[k]}: must be at least 1")
-    return out
 
 
 def _scenarios(task: str, value_set: ValueSet, opts: dict) -> tuple[list[str], list[dict], list[dict]]:

@@ -42,17 +42,14 @@ import time
 import numpy as np
 
 from vgbench import GroundTruth, RunContext, Task, ValueSet, hookimpl
-from vgbench.api import _coerce
 from vgbench.data.records import data_fingerprint, load_records, require_values
-from vgbench.errors import VgbenchError
 from vgbench.fingerprint import fingerprint
 from vgbench.provenance import provenance
 from vgbench.scoring import SPLIT_HALF
 from vgbench.steps import StepCache
-from vgbench.task_helpers import selected_values, split_half_indices
+from vgbench.task_helpers import selected_values, split_half_indices, typed_options
+from vgbench.training.dpo import TRAINING_OPTIONS
 
-TRAINING_OPTIONS = {"epochs": 1.0, "batch_size": 2, "learning_rate": 0.0, "beta": 0.1, "lora": True,
-                    "lora_r": 8, "lora_alpha": 16, "max_steps": 0, "max_length": 256}
 STANCES = ("support", "neutral", "oppose")
 
 
@@ -99,7 +96,8 @@ class DriftPrediction(Task):
         from vgbench.training.checkpoints import checkpoint_steps
         from vgbench.training.dpo import training_settings
 
-        opts = _options(self.default_options, context.options)
+        opts = typed_options(self.default_options, context.options, {"batch_size": 1, "lora_r": 1, "max_length": 1, "checkpoint_every": 1, "samples": 2, "max_new_tokens": 1,
+               "n_splits": 1, "generate_batch_size": 1, "judge_batch_size": 1})
         topics, questions, pairs = _records(self.name, value_set, opts)
         model = context.subject_model()
         settings = training_settings(**{k: opts[k] for k in TRAINING_OPTIONS}, seed=context.seed, device=context.device)
@@ -333,26 +331,6 @@ class _Runs:
 
 def _float(x) -> float | None:
     return float(x) if x is not None and np.isfinite(x) else None
-
-
-def _options(defaults: dict, given: dict) -> dict:
-    """Options with command-line strings converted to the defaults' types; a bad value names the option."""
-    out = dict(defaults)
-    for k, v in given.items():
-        try:
-            out[k] = _coerce(defaults[k], v) if k in defaults else v
-        except ValueError:
-            raise VgbenchError(f"-o {k}={v}: expected a {type(defaults[k]).__name__}") from None
-    minimum = {"batch_size": 1, "lora_r": 1, "max_length": 1, "checkpoint_every": 1, "samples": 2, "max_new_tokens": 1,
-               "n_splits": 1, "generate_batch_size": 1, "judge_batch_size": 1}
-    for k, low in minimum.items():
-        if int(out[k]) < low:
-            raise VgbenchError(f"-o {k}={out[k]}: must be at least {low}")
-    if int(out["n_questions"]) == 1 or int(out["n_questions"]) < 0:
-        raise VgbenchError(f"-o n_questions={out['n_questions']}: must be 0 (all) or at least 2 (a CI needs 2)")
-    if not float(out["temperature"]) > 0:
-        raise VgbenchError(f"-o temperature={out['temperature']}: must be above 0 (replies are sampled)")
-    return out
 
 
 def _records(task: str, value_set: ValueSet, opts: dict) -> tuple[list[str], list[dict], dict[str, list[dict]]]:

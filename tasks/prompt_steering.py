@@ -15,7 +15,12 @@ from vgbench.data.records import data_fingerprint, load_records, require_values
 from vgbench.provenance import provenance
 from vgbench.scoring import SPLIT_HALF
 from vgbench.steps import StepCache
-from vgbench.task_helpers import first_per_value, normalised_shift, selected_values, split_half_indices
+from vgbench.task_helpers import (
+    first_per_value,
+    normalised_shift,
+    selected_values,
+    split_half_indices,
+)
 
 
 def steering_prompt(value) -> str:

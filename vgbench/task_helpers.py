@@ -18,6 +18,23 @@ def normalised_shift(a: np.ndarray, a0: np.ndarray) -> np.ndarray:
         return np.where(a0[None, :] < 1.0, (a - a0[None, :]) / (1.0 - a0[None, :]), np.nan)
 
 
+def typed_options(defaults: dict, given: dict, minimum: dict[str, int]) -> dict:
+    """Task options with command-line strings converted to the defaults' types, each checked against ``minimum``."""
+    from .api import _coerce
+    from .errors import VgbenchError
+
+    out = dict(defaults)
+    for k, v in given.items():
+        try:
+            out[k] = _coerce(defaults[k], v) if k in defaults else v
+        except ValueError:
+            raise VgbenchError(f"-o {k}={v}: expected a {type(defaults[k]).__name__}") from None
+    for k, low in minimum.items():
+        if int(out[k]) < low:
+            raise VgbenchError(f"-o {k}={out[k]}: must be at least {low}")
+    return out
+
+
 def selected_values(value_set, option: str) -> list[str]:
     """Value ids named by a task's ``-o values=a,b,c`` option (all values when empty), checked."""
     from .errors import VgbenchError

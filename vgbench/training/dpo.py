@@ -19,6 +19,10 @@ import warnings
 from pathlib import Path
 from typing import Callable, Sequence
 
+#: The training options both DPO-based tasks expose (``-o key=value``); learning_rate 0 = automatic.
+TRAINING_OPTIONS = {"epochs": 1.0, "batch_size": 2, "learning_rate": 0.0, "beta": 0.1, "lora": True,
+                    "lora_r": 8, "lora_alpha": 16, "max_steps": 0, "max_length": 256}
+
 #: Learning rate when the user gives none: a usual LoRA rate (adapters start at zero and take few
 #: steps here), and a usual full fine-tuning DPO rate (every weight moves).
 AUTO_LEARNING_RATE = {True: 2e-4, False: 5e-6}
