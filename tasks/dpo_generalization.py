@@ -12,11 +12,16 @@ scenarios. A run whose loss becomes NaN/inf stops; its row is NaN and ``extra["d
 train/eval (same sizes) and appends each re-split's split-half pair to the replicates (their full
 matrices go to ``extra``): the replicates then also vary the training data. It multiplies the cost by
 K+1. Every training run and every evaluation is a cached step, so a killed build resumes.
+
+``filter_train=T`` (0 < T < 1) trains only on the pairs whose own value's judge (the ``judge_agreement``
+judge of that value, on the subject model) prefers the upholding reply with P ≥ T: the filtered-data
+build of the research note. Its matrix, put beside the unfiltered one with ``vgbench compare``, shows
+how much the ground truth depends on noisy training pairs.
 """
 
 from __future__ import annotations
 
-import math
+from pathlib import Path
 
 import numpy as np
 
@@ -29,11 +34,12 @@ from vgbench.steps import StepCache
 from vgbench.task_helpers import (
     first_per_value,
     normalised_shift,
+    run_named_steps,
     selected_values,
     split_half_indices,
     typed_options,
 )
-from vgbench.training.dpo import TRAINING_OPTIONS
+from vgbench.training.dpo import TRAINING_OPTIONS, optimizer_steps
 from vgbench.types import matrix_to_json
 
 #: Defaults sized so that constraints9 (9 values × 24 train pairs, 16 eval scenarios) builds on the
@@ -51,7 +57,7 @@ class DPOGeneralization(Task):
     version = "1"
     cell_meaning = "normalised gain in preferring j's upholding reply after DPO training toward i"
     default_options = {**TRAINING_OPTIONS, "values": "", "limit_train": 0, "limit_eval": 0, "n_splits": 4,
-                       "eval_batch_size": 8, "train_splits": 0}
+                       "eval_batch_size": 8, "train_splits": 0, "filter_train": 0.0}
 
     def build(self, value_set: ValueSet, context: RunContext) -> GroundTruth:
         """Train one model per value and evaluate each on all values; every run is a resumable step."""
@@ -60,6 +66,10 @@ class DPOGeneralization(Task):
         opts = typed_options(self.default_options, context.options, {k: 1 for k in ("batch_size", "lora_r", "n_splits", "eval_batch_size", "max_length")})
         values, train, evals = _scenarios(self.name, value_set, opts)
         model = context.subject_model()
+        train_filter = None
+        if float(opts["filter_train"]) > 0:
+            train, train_filter = _agreeing_pairs(self, value_set, train, float(opts["filter_train"]), context,
+                                                  int(opts["eval_batch_size"]))
         settings = training_settings(**{k: opts[k] for k in TRAINING_OPTIONS}, seed=context.seed, device=context.device)
         runner = _Runner(self, context, model, settings, opts, data_fingerprint("scenarios", value_set.name))
         splits = [(train, evals)] + [_resplit(train, evals, context.seed + k) for k in range(1, int(opts["train_splits"]) + 1)]
@@ -84,6 +94,8 @@ class DPOGeneralization(Task):
             "diverged": {v: t["reason"] for v, t in main["training"].items() if t["status"] != "ok"},
             "steps": runner.counts,
         }
+        if train_filter is not None:
+            extra["train_filter"] = train_filter
         if len(splits) > 1:
             extra["train_split_matrices"] = [matrix_to_json(m) for m in full_matrices[1:]]
             extra["train_split_training"] = [r["training"] for r in results[1:]]
@@ -110,95 +122,102 @@ class _Runner:
         self.counts = {"trained": 0, "evaluated": 0, "reused": 0}
         self.advance = lambda n: None
 
-    def steps_per_run(self, n_pairs: int) -> int:
-        """Optimizer steps of one training run (as the Trainer counts them)."""
-        if self.settings["max_steps"] > 0:
-            return self.settings["max_steps"]
-        return math.ceil(self.settings["epochs"] * math.ceil(n_pairs / self.settings["batch_size"]))
-
     def units(self, n_values: int, train: list[dict], evals: list[dict]) -> int:
         """Progress units of one split: optimizer steps plus scored replies."""
-        runs = sum(self.steps_per_run(sum(s["value"] == v for s in train)) for v in {s["value"] for s in train})
+        runs = sum(optimizer_steps(self.settings, sum(s["value"] == v for s in train)) for v in {s["value"] for s in train})
         return runs + (n_values + 1) * 2 * len(evals)
 
     def split(self, values: list[str], train: list[dict], evals: list[dict]) -> dict:
         """Base and per-value p_follow on ``evals`` (NaN rows for diverged runs) and the training logs."""
-        base = self.evaluate(None, evals)
-        rows, training = [], {}
-        for v in values:
-            pairs = [s for s in train if s["value"] == v]
-            key, run = self.train(v, pairs, evals)
-            training[v] = {"status": run["status"], "reason": run["reason"], "weights": run["path"], **run["log"]}
-            if run["status"] == "ok":
-                rows.append(self.evaluate((key, run), evals))
-            else:
-                rows.append(np.full(len(evals), np.nan))
-                self.advance(2 * len(evals))
-        return {"base": base, "rows": np.stack(rows), "training": training}
+        runs = self.train_all({v: [s for s in train if s["value"] == v] for v in values}, evals)
+        ok = [v for v in values if runs[v][1]["status"] == "ok"]
+        p = self.evaluate_all([None] + [runs[v] for v in ok], evals)
+        trained = dict(zip(ok, p[1:]))
+        self.advance(2 * len(evals) * (len(values) - len(ok)))
+        rows = [trained.get(v, np.full(len(evals), np.nan)) for v in values]
+        training = {v: {"status": run["status"], "reason": run["reason"], "weights": run["path"], **run["log"]}
+                    for v, (_, run) in runs.items()}
+        return {"base": p[0], "rows": np.stack(rows), "training": training}
 
-    def train(self, value: str, pairs: list[dict], evals: list[dict]) -> tuple[dict, dict]:
-        """The cached training run on ``pairs`` (re-run if its weights are gone and still needed)."""
+    def train_all(self, pairs: dict[str, list[dict]], evals: list[dict]) -> dict[str, tuple[dict, dict]]:
+        """Every value's cached training run (key, result); missing runs go to the executor together.
+
+        A finished run whose weights are gone is re-run only if its evaluation is still needed.
+        """
         from vgbench.models.backend import chat
-        from vgbench.training import dpo
 
-        key = {"task": self.task.name, "version": self.task.version, "model": self.model.weights_hash,
-               "data": self.data_hash, "value": value, "train": [s["id"] for s in pairs], "settings": self.settings}
-        out_dir = self.root / "trained" / fingerprint(key, 24)
-        run = self._stored(key)
-        if run is not None:
-            weights_gone = run["status"] == "ok" and not out_dir.is_dir()
-            if not weights_gone or self.steps.has(self._eval_key(key, evals)):
-                self.counts["reused"] += 1
-                self.advance(self.steps_per_run(len(pairs)))
-                return key, {**run, "path": str(out_dir) if run["status"] == "ok" else None}
-            self.steps.path(key).unlink()
-        done = [0]
+        keys = {v: self._train_key(v, ps) for v, ps in pairs.items()}
 
-        def on_step(n: int) -> None:
-            done[0] += n
-            self.advance(n)
+        def job(v: str, local: bool) -> dict:
+            examples = [{"messages": chat(s["user_message"]), "chosen": s["action_follow"],
+                         "rejected": s["action_ignore"]} for s in pairs[v]]
+            return {"model_path": self.model.path, "examples": examples, "out_dir": str(self._weights(keys[v])),
+                    "settings": self.settings, "progress": self.advance if local else None}
 
-        examples = [{"messages": chat(s["user_message"]), "chosen": s["action_follow"],
-                     "rejected": s["action_ignore"]} for s in pairs]
-        run = self.steps.run(key, lambda: dpo.train_dpo(self.model.path, examples, out_dir, self.settings, on_step))
-        self.advance(max(self.steps_per_run(len(pairs)) - done[0], 0))  # a diverged run stops early
-        self.counts["trained"] += 1
-        return key, run
+        runs, ran = run_named_steps(self.context, self.steps, keys, train_run, job, stale=lambda key, run: (
+            run["status"] == "ok" and not self._weights(key).is_dir() and not self.steps.has(self._eval_key(key, evals))))
+        out = {}
+        for v, key in keys.items():
+            run = runs[v]
+            self.counts["trained" if v in ran else "reused"] += 1
+            # what the run did not report: a stored or remote run reports nothing, a diverged one stops early
+            reported = run["log"]["steps"] if v in ran and self.context.executor is None else 0
+            self.advance(optimizer_steps(self.settings, len(pairs[v])) - reported)
+            out[v] = (key, {**run, "path": str(self._weights(key)) if run["status"] == "ok" else None})
+        return out
 
-    def _stored(self, key: dict):
-        """A finished step's result, or None (a damaged step file is removed)."""
-        if not self.steps.has(key):
-            return None
-        result = self.steps.run(key, lambda: None)
-        if result is None:
-            self.steps.path(key).unlink(missing_ok=True)
-        return result
+    def _train_key(self, value: str, pairs: list[dict]) -> dict:
+        return {"task": self.task.name, "version": self.task.version, "model": self.model.weights_hash,
+                "data": self.data_hash, "value": value, "train": [s["id"] for s in pairs], "settings": self.settings}
+
+    def _weights(self, train_key: dict) -> Path:
+        return self.root / "trained" / fingerprint(train_key, 24)
 
     def _eval_key(self, train_key: dict | None, evals: list[dict]) -> dict:
         return {"task": self.task.name, "version": self.task.version, "model": self.model.weights_hash,
                 "data": self.data_hash, "trained": fingerprint(train_key, 24) if train_key else None,
                 "scenarios": [s["id"] for s in evals]}
 
-    def evaluate(self, trained: tuple[dict, dict] | None, evals: list[dict]) -> np.ndarray:
-        """Cached forced-choice p_follow of the base (``trained`` None) or a trained model on ``evals``."""
-        from vgbench.models.backend import TransformersBackend, get_backend
-        from vgbench.models.preference import forced_choice
-        from vgbench.training.dpo import load_trained
+    def evaluate_all(self, trained: list[tuple[dict, dict] | None], evals: list[dict]) -> list[np.ndarray]:
+        """Cached forced-choice p_follow on ``evals`` of the base model (None) and each trained model."""
+        keys = [self._eval_key(t[0] if t else None, evals) for t in trained]
+        finished = sum(self.steps.has(k) for k in keys)
+        self.counts["reused"] += finished
+        self.counts["evaluated"] += len(keys) - finished
+        self.advance(2 * len(evals) * finished)
+        local = self.context.executor is None
 
-        key = self._eval_key(trained[0] if trained else None, evals)
-        stored = self._stored(key)
-        if stored is not None:
-            self.counts["reused"] += 1
-            self.advance(2 * len(evals))
-            return np.asarray(stored, float)
-        batch, device = int(self.opts["eval_batch_size"]), self.context.device
-        if trained is None:
-            backend = get_backend(self.model.path, device, batch)
-        else:
-            backend = TransformersBackend(*load_trained(self.model.path, trained[1]["path"], self.settings["lora"], device), batch)
-        p = self.steps.run(key, lambda: forced_choice(backend, evals, None, progress=self.advance)["p_follow"].tolist())
-        self.counts["evaluated"] += 1
-        return np.asarray(p, float)
+        def job(i: int) -> dict:
+            return {"model_path": self.model.path, "weights": trained[i][1]["path"] if trained[i] else None,
+                    "lora": self.settings["lora"], "device": self.context.device,
+                    "batch_size": int(self.opts["eval_batch_size"]), "scenarios": evals,
+                    "progress": self.advance if local else None}
+
+        p = self.steps.run_many(keys, evaluate_run, job, self.context.run_steps)
+        if not local:
+            self.advance(2 * len(evals) * (len(keys) - finished))
+        return [np.asarray(x, float) for x in p]
+
+
+def train_run(job: dict) -> dict:
+    """One DPO training run (a build step; runs on any executor)."""
+    from vgbench.training.dpo import train_dpo
+
+    return train_dpo(job["model_path"], job["examples"], Path(job["out_dir"]), job["settings"], job["progress"])
+
+
+def evaluate_run(job: dict) -> list[float]:
+    """Forced-choice P(follow) on the eval scenarios of the base model (``weights`` None) or a trained one."""
+    from vgbench.models.backend import TransformersBackend, get_backend
+    from vgbench.models.preference import forced_choice
+    from vgbench.training.dpo import load_trained
+
+    if job["weights"] is None:
+        backend = get_backend(job["model_path"], job["device"], job["batch_size"])
+    else:
+        model, tokenizer = load_trained(job["model_path"], job["weights"], job["lora"], job["device"])
+        backend = TransformersBackend(model, tokenizer, job["batch_size"])
+    return forced_choice(backend, job["scenarios"], None, progress=job["progress"])["p_follow"].tolist()
 
 
 def _rates(res: dict, groups: dict[str, list[int]], idx) -> np.ndarray:
@@ -224,6 +243,37 @@ def _scenarios(task: str, value_set: ValueSet, opts: dict) -> tuple[list[str], l
         require_values("scenarios", subset, records, f"task {task} ({split} split, with action_follow and action_ignore)")
         out.append(first_per_value(records, limit) if limit else records)
     return wanted, out[0], out[1]
+
+
+def _agreeing_pairs(task: Task, value_set: ValueSet, train: list[dict], threshold: float, context: RunContext,
+                    batch_size: int) -> tuple[list[dict], dict]:
+    """The train pairs whose own value's judge (``judge_agreement``'s single-value judge on the subject model)
+    prefers ``action_follow`` with P ≥ ``threshold``, and per value what was kept; each value's judging is a step."""
+    from vgbench.errors import VgbenchError
+    from vgbench.models.judge import follow_preference
+
+    from .judge_agreement import judge_chat, judge_pass, judge_system_prompt
+
+    steps = StepCache(context.cache_dir / "tasks" / task.name / "train_filter")
+    model = context.subject_model()
+    kept, report = [], {}
+    for v in dict.fromkeys(s["value"] for s in train):
+        mine = [s for s in train if s["value"] == v]
+        system = judge_system_prompt(value_set.value(v))
+        key = {"judge": f"subject:{model.weights_hash}", "system": system, "pairs": [s["id"] for s in mine]}
+        chats = [judge_chat(system, s, True) for s in mine] + [judge_chat(system, s, False) for s in mine]
+        logp = steps.run(key, lambda: judge_pass({"judge": "subject", "context": context.for_worker(),
+                                                  "batch_size": batch_size, "chats": chats, "progress": None}))
+        logp = np.array(logp, dtype=float).reshape(2, len(mine), 2)
+        preference = follow_preference(logp[0], logp[1])
+        kept += [s for s, p in zip(mine, preference) if np.isfinite(p) and p >= threshold]
+        report[v] = {"kept": sum(1 for p in preference if np.isfinite(p) and p >= threshold), "of": len(mine),
+                     "threshold": threshold, "preference": [None if not np.isfinite(p) else float(p) for p in preference]}
+    empty = [v for v, r in report.items() if r["kept"] == 0]
+    if empty:
+        raise VgbenchError(f"-o filter_train={threshold}: no train pair of {', '.join(empty)} has its value's judge "
+                           "prefer the upholding reply that strongly; lower the threshold")
+    return kept, report
 
 
 def _resplit(train: list[dict], evals: list[dict], seed: int) -> tuple[list[dict], list[dict]]:

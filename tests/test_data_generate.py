@@ -206,27 +206,6 @@ def test_pipeline_accepts_writes_rejects_and_resumes(tmp_path, cli):
 # --- a real run through the OpenAI-compatible server ----------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def server(shared_model_cache):
-    """``vgbench serve``'s server on 127.0.0.1 (free port) answering with the embedded model, in a thread."""
-    import torch
-
-    from vgbench.models.backend import get_backend
-    from vgbench.models.openai_server import make_server
-    from vgbench.models.subject import resolve_subject_model
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # the server and the CLI subprocess share 2 cores; more threads only contend
-    model = resolve_subject_model("embedded", shared_model_cache)
-    srv = make_server(get_backend(model.path, "cpu", batch_size=1), "embedded", 0)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield srv
-    srv.shutdown()
-    srv.server_close()
-    torch.set_num_threads(threads)
-
-
 class _FlakyProxy(BaseHTTPRequestHandler):
     """Forwards to the real server until a unit of this run is checkpointed, then answers HTML (not JSON)."""
 
@@ -285,14 +264,14 @@ def _check_provenance(entries: list[dict], records: list[dict]) -> None:
 
 
 @pytest.mark.slow
-def test_generate_through_openai_server_resume_and_failures(server, tmp_path, cli):
+def test_generate_through_openai_server_resume_and_failures(openai_server, tmp_path, cli):
     vs_file = tmp_path / "tiny_conflicts.yaml"
     vs_file.write_text(VALUE_SET)
     out = tmp_path / "generated"
     checkpoint = out / "checkpoints" / "scenarios-tiny_conflicts.jsonl"
     base = ["data", "generate", "--value-set", str(vs_file), "--generator", "openai:embedded", "--per-pair", "1",
             "--max-tokens", "64", "--out", str(out), "--retries", "2", "--retry-wait", "0.05"]
-    env = {"OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": ""}
+    env = {"OPENAI_BASE_URL": openai_server.base_url, "OPENAI_API_KEY": ""}
 
     # 1. one target value: its two ordered pairs, one scenario each
     proc = cli(*base, "--values", "candour", env=env)
@@ -304,7 +283,7 @@ def test_generate_through_openai_server_resume_and_failures(server, tmp_path, cl
                for line in p.read_text().splitlines()]
     _check_provenance(entries, records)
     assert all(r["value"] == "candour" and r["competing_value"] in ("kindness", "privacy") for r in records)
-    requests = server.completion_requests
+    requests = openai_server.completion_requests
     assert requests >= 2  # at least an outline per unit
     proc = cli("data", "validate", str(out))
     assert proc.returncode == 0, proc.stderr
@@ -314,12 +293,12 @@ def test_generate_through_openai_server_resume_and_failures(server, tmp_path, cl
     proc = cli(*base, "--values", "candour", "--resume", env=env)
     assert proc.returncode == 0, proc.stderr
     assert "2 of 2 units were already done" in proc.stdout
-    assert server.completion_requests == requests and _snapshot(out) == before
+    assert openai_server.completion_requests == requests and _snapshot(out) == before
     assert_one_line_error(cli(*base, "--values", "candour", env=env), str(checkpoint), "--resume")
 
     # 3. all values, through a proxy that turns to HTML after one more unit: one-line error, nothing lost
     proxy = ThreadingHTTPServer(("127.0.0.1", 0), _FlakyProxy)
-    proxy.upstream, proxy.checkpoint, proxy.garbage = f"{server.base_url}/chat/completions", checkpoint, 0
+    proxy.upstream, proxy.checkpoint, proxy.garbage = f"{openai_server.base_url}/chat/completions", checkpoint, 0
     proxy.lines_at_start = _lines(checkpoint)
     threading.Thread(target=proxy.serve_forever, daemon=True).start()
     proxy_url = f"http://127.0.0.1:{proxy.server_address[1]}/v1"
@@ -356,7 +335,7 @@ def test_generate_through_openai_server_resume_and_failures(server, tmp_path, cl
 
 
 @pytest.mark.slow
-def test_filter_verdicts_agree_between_server_logprobs_and_local_model(server, tmp_path, isolated_home, monkeypatch):
+def test_filter_verdicts_agree_between_server_logprobs_and_local_model(openai_server, tmp_path, isolated_home, monkeypatch):
     from vgbench.models.chat_client import HFChatClient, OpenAIChatClient
 
     vs_file = tmp_path / "tiny_conflicts.yaml"
@@ -368,7 +347,7 @@ def test_filter_verdicts_agree_between_server_logprobs_and_local_model(server, t
                                "where it shows, so she can fix them before agents read it.",
               "action_ignore": "Tell her it is lovely and ready to send, and mention only that a few lines could "
                                "be polished, so that a year of work does not end in hurt."}
-    monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+    monkeypatch.setenv("OPENAI_BASE_URL", openai_server.base_url)
     remote = run_checks(OpenAIChatClient("embedded", retries=0), unit, fields)
     local = run_checks(HFChatClient("embedded", isolated_home / "cache", "cpu"), unit, fields)
     assert set(remote) == set(local) == SCENARIO_CHECKS

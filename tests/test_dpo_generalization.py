@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import assert_one_line_error, run_cli
+from conftest import assert_one_line_error, build_in_home, home_with_shared_models, run_cli
 
 VALUES = ["no_white_lies", "no_stereotypes"]
 THIRD = "no_exploit_psych"
@@ -31,15 +31,8 @@ def _build(values: list[str], home=None):
 @pytest.fixture(scope="module")
 def built(tmp_path_factory, shared_model_cache):
     """One reduced build through the CLI in a home of its own: (home, ground-truth JSON)."""
-    home = tmp_path_factory.mktemp("dpo") / "home"
-    (home / "cache").mkdir(parents=True)
-    for sub in ("models", "wheels"):
-        (home / "cache" / sub).symlink_to(shared_model_cache / sub, target_is_directory=True)
-    out = home / "built.json"
-    proc = run_cli("build-task", "dpo_generalization", *_cli_options(VALUES), "--out", str(out),
-                   env={"VGBENCH_HOME": str(home)})
-    assert proc.returncode == 0, proc.stderr
-    return home, json.loads(out.read_text())
+    home = home_with_shared_models(tmp_path_factory.mktemp("dpo") / "home", shared_model_cache)
+    return build_in_home(home, "dpo_generalization", *_cli_options(VALUES))
 
 
 @pytest.mark.slow
@@ -60,6 +53,41 @@ def test_reduced_build_gives_a_finite_matrix_with_replicates_and_provenance(buil
         assert len(log["loss"]) == 2 and len(log["reward_margin"]) == 2 and len(log["step_seconds"]) == 2
     assert gt["extra"]["diverged"] == {}
     assert gt["extra"]["steps"] == {"trained": 2, "evaluated": 3, "reused": 0}
+
+
+@pytest.mark.slow
+def test_ray_executor_trains_and_evaluates_like_the_local_one(built, cli, tmp_path):
+    pytest.importorskip("ray")
+    _, local = built
+    out = tmp_path / "ray.json"
+    proc = cli("build-task", "dpo_generalization", *_cli_options(VALUES), "--executor", "ray", "--out", str(out),
+               env={"RAY_ENABLE_UV_RUN_RUNTIME_ENV": "0"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    ray = json.loads(out.read_text())
+    assert ray["provenance"]["executor"].startswith("ray") and local["provenance"]["executor"] == "local"
+    assert ray["extra"]["steps"] == {"trained": 2, "evaluated": 3, "reused": 0}
+    # Ray runs each step on one thread, the local build on two: float sums differ in the last bits
+    assert np.allclose(np.array(ray["matrix"], float), np.array(local["matrix"], float), atol=1e-4)
+
+
+@pytest.mark.slow
+def test_filtered_training_data_keeps_the_pairs_the_values_judge_agrees_with(built, tmp_path):
+    home, gt = built
+    out = tmp_path / "filtered.json"
+    # a threshold just above 0 keeps every pair: the training runs are the unfiltered build's, read back
+    proc = run_cli("build-task", "dpo_generalization", *_cli_options(VALUES), "-o", "filter_train=0.0001",
+                   "--out", str(out), env={"VGBENCH_HOME": str(home)})
+    assert proc.returncode == 0, proc.stderr
+    filtered = json.loads(out.read_text())
+    report = filtered["extra"]["train_filter"]
+    assert set(report) == set(VALUES)
+    for v in VALUES:
+        assert report[v]["kept"] == report[v]["of"] == filtered["provenance"]["n_train"][v] == 1
+        assert all(0 < p < 1 for p in report[v]["preference"])
+    assert filtered["extra"]["steps"]["trained"] == 0 and filtered["matrix"] == gt["matrix"]
+    proc = run_cli("build-task", "dpo_generalization", *_cli_options(VALUES), "-o", "filter_train=0.99999",
+                   env={"VGBENCH_HOME": str(home)})
+    assert_one_line_error(proc, "filter_train=0.99999", "no train pair of", "lower the threshold")
 
 
 @pytest.mark.slow

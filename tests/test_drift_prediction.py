@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from conftest import assert_one_line_error, run_cli
+from conftest import assert_one_line_error, build_in_home, home_with_shared_models, run_cli
 
 TOPICS = ["abortion", "work", "immigration"]
 # 2 training pairs per topic in batches of 1 = 2 optimizer steps, a checkpoint after each; 2 questions per
@@ -29,15 +29,8 @@ def _step_files(home):
 @pytest.fixture(scope="module")
 def built(tmp_path_factory, shared_model_cache):
     """One reduced build through the CLI in a home of its own: (home, ground-truth JSON)."""
-    home = tmp_path_factory.mktemp("drift") / "home"
-    (home / "cache").mkdir(parents=True)
-    for sub in ("models", "wheels"):
-        (home / "cache" / sub).symlink_to(shared_model_cache / sub, target_is_directory=True)
-    out = home / "built.json"
-    proc = run_cli("build-task", "drift_prediction", "--value-set", "vprism11", *_cli_options(), "--out", str(out),
-                   env={"VGBENCH_HOME": str(home)})
-    assert proc.returncode == 0, proc.stderr
-    return home, json.loads(out.read_text())
+    home = home_with_shared_models(tmp_path_factory.mktemp("drift") / "home", shared_model_cache)
+    return build_in_home(home, "drift_prediction", "--value-set", "vprism11", *_cli_options())
 
 
 @pytest.mark.slow
@@ -112,6 +105,27 @@ def test_repeated_build_reads_every_step_from_the_cache(built, tmp_path):
 
 
 @pytest.mark.slow
+def test_endpoint_stance_judge_through_vgbench_serve(built, openai_server, tmp_path):
+    home, subject = built
+    out = tmp_path / "endpoint.json"
+    requests = openai_server.completion_requests
+    proc = run_cli("build-task", "drift_prediction", "--value-set", "vprism11", *_cli_options(), "-o", "judge=openai:embedded",
+                   "--out", str(out), env={"VGBENCH_HOME": str(home), "OPENAI_BASE_URL": openai_server.base_url})
+    assert proc.returncode == 0, proc.stderr
+    gt = json.loads(out.read_text())
+    assert gt["provenance"]["judge"].startswith(f"openai:embedded@{openai_server.base_url}|stance-prompt")
+    assert gt["extra"]["steps"]["trained"] == 0  # the training runs do not depend on the judge
+    assert openai_server.completion_requests - requests == 7 * 12  # 1 + 3 × 2 measurements of 12 replies
+    assert len(gt["extra"]["trajectories"]) == 9
+    assert any(all(m is not None for m in t["mean"]) for t in gt["extra"]["trajectories"])  # labels were read
+    for s in gt["extra"]["stance"]:
+        for k in range(len(s["steps"])):
+            if s["support"][k] is not None:
+                assert s["support"][k] + s["neutral"][k] + s["oppose"][k] == pytest.approx(1.0)
+    assert gt["matrix"] != subject["matrix"]  # another judge, other stances
+
+
+@pytest.mark.slow
 def test_diverging_run_gives_a_nan_row_and_keeps_the_rest(built, monkeypatch, tmp_path):
     from vgbench import RunContext
     from vgbench.training import dpo
@@ -138,7 +152,7 @@ def _trajectory(means, spread):
 
 
 def test_drift_time_of_hand_made_trajectories():
-    from vgbench_tasks.drift_prediction import drift_time, t_interval
+    from vgbench_tasks.drift_stats import drift_time, t_interval
 
     steps = [0, 1, 2, 3, 4]
     # a monotone rise with tight CIs reaches its extremum's CI only at the last step

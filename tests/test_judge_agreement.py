@@ -45,13 +45,13 @@ class ChatServer:
     def answer(self, body: dict) -> dict:
         import torch
 
-        from vgbench.models.judge import next_token_logprobs
-
         if body["model"] == "broken":
             return {"object": "chat.completion", "choices": []}
+        found = []
         with self.lock:
-            [(_, logp)] = list(next_token_logprobs(self.backend, [body["messages"]]))
-        values, ids = torch.topk(logp[0], 40)
+            self.backend.next_token_logprobs([self.backend.prompt_text(body["messages"])],
+                                             lambda idx, logp: found.append(logp[0]))
+        values, ids = torch.topk(found[0], 40)
         top = [{"token": self.backend.tok.decode([int(i)]), "logprob": float(v)} for v, i in zip(values, ids)]
         if self.hide_letters_for and self.hide_letters_for in body["messages"][0]["content"]:
             top = [t for t in top if t["token"].strip() not in ("A", "B")]

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from conftest import assert_one_line_error, write_ground_truth
 from vgbench.analysis import maps
+import vgbench_tasks
 from vgbench.analysis.compare import similarity_agreement
 
 
@@ -92,6 +94,27 @@ def test_compare_command(cli):
     out = json.loads(proc.stdout)
     assert out["rho"] == pytest.approx(1.0) and out["n_pairs"] == 72  # random ignores the subject model
     assert_one_line_error(cli("compare", "--rep", "random", "--model", "embedded"), "--model", "exactly two")
+
+
+def test_compare_two_tasks_and_one_task_under_two_models(cli, isolated_home):
+    shipped = json.loads((Path(vgbench_tasks.__file__).parent / "ground_truth" / "embedded" / "constraints9"
+                          / "prompt_steering.json").read_text())
+    m = np.array(shipped["matrix"], dtype=float)
+    built = isolated_home / "ground_truth" / "embedded" / "constraints9" / "dpo_generalization.json"
+    built.parent.mkdir(parents=True)
+    order = list(reversed(shipped["value_ids"]))  # same cells, other value order: compare must align them
+    write_ground_truth(built, order, -m[::-1, ::-1], task="dpo_generalization")
+    proc = cli("compare", "--task", "prompt_steering", "--task", "dpo_generalization", "--json")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["rho"] == pytest.approx(-1.0) and out["n_pairs"] == 72 and out["p_value"] < 0.01
+    assert out["compared"] == ["prompt_steering", "dpo_generalization"]
+    same = cli("compare", "--task", "dpo_generalization", "--task", str(built), "--json")
+    assert same.returncode == 0, same.stderr
+    assert json.loads(same.stdout)["rho"] == pytest.approx(1.0)
+    assert_one_line_error(cli("compare", "--task", "prompt_steering", "--model", "embedded", "--model", "other-model"),
+                          "no prompt_steering ground truth", "other-model", "vgbench build-task")
+    assert_one_line_error(cli("compare", "--task", "prompt_steering"), "two --task")
 
 
 def _trajectories(ids):

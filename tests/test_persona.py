@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import assert_one_line_error
+from conftest import assert_one_line_error, home_with_shared_models
 from vgbench.api import RunContext
 from vgbench.evaluation import make_representation
 from vgbench.value_sets import resolve_value_set
@@ -21,17 +21,10 @@ def small_set():
     return resolve_value_set("constraints9").subset(VALUES)
 
 
-def _home_with_models(root, shared_model_cache):
-    (root / "cache").mkdir(parents=True)
-    for sub in ("models", "wheels"):
-        (root / "cache" / sub).symlink_to(shared_model_cache / sub, target_is_directory=True)
-    return root
-
-
 @pytest.fixture(scope="module")
 def persona_home(tmp_path_factory, shared_model_cache):
     """One cache for the module: the first encode is cold, the tests after it read its files."""
-    return _home_with_models(tmp_path_factory.mktemp("persona") / "home", shared_model_cache)
+    return home_with_shared_models(tmp_path_factory.mktemp("persona") / "home", shared_model_cache)
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +99,7 @@ def test_repeat_hits_the_cache(encoded, small_set, persona_home, monkeypatch):
 @pytest.mark.slow
 def test_same_seed_from_a_clean_cache_gives_same_vectors(encoded, small_set, tmp_path, shared_model_cache):
     _, first = encoded
-    home = _home_with_models(tmp_path / "other-home", shared_model_cache)
+    home = home_with_shared_models(tmp_path / "other-home", shared_model_cache)
     again = make_representation("persona", SMALL).encode(small_set, RunContext(home=home))
     assert np.allclose(first.vectors, again.vectors, atol=1e-5)
     assert again.extra["layer"] == first.extra["layer"]

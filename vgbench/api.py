@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, ClassVar
 
@@ -30,6 +30,12 @@ class RunContext:
         if self.executor is None or not items:
             return [fn(x) for x in items]
         return self.executor.map(fn, items)
+
+    def for_worker(self) -> "RunContext":
+        """This context with its home made explicit and without progress display or executor, for another process."""
+        from .store import vgbench_home
+
+        return replace(self, home=self.home or vgbench_home(), progress=None, executor=None)
 
     def tracker(self, total: int, label: str) -> Callable[[int], None]:
         """A progress callback for ``total`` units of work (silent when no display is attached)."""

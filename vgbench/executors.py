@@ -46,8 +46,13 @@ class RayExecutor:
         """Submit every item, then gather the results in order."""
         import ray
 
-        remote = ray.remote(**self.options)(fn)
-        return ray.get([remote.remote(x) for x in items])
+        remote = ray.remote(**self.options)(_apply)  # fn may be any picklable callable, not only a function
+        shared_fn = ray.put(fn)
+        return ray.get([remote.remote(shared_fn, x) for x in items])
+
+
+def _apply(fn: Callable[[Any], Any], item: Any) -> Any:
+    return fn(item)
 
 
 def _check_reachable(address: str, timeout: float = 3.0) -> None:

@@ -45,10 +45,41 @@ class StepCache:
         stored = self.load(key)
         return stored if stored is not None else self.store(key, compute())
 
-    def run_many(self, keys: list[dict], compute_missing: Callable[[list[int]], list[Any]]) -> list[Any]:
-        """Results for every key; ``compute_missing(indices)`` computes the unfinished ones in one go."""
+    def unfinished(self, keys: dict[str, dict], stale: Callable[[dict, Any], bool] | None = None) -> list[str]:
+        """Names of the steps without a stored result, or whose result ``stale(key, result)`` rejects (removed)."""
+        todo = []
+        for name, key in keys.items():
+            stored = self.load(key)
+            if stored is not None and stale is not None and stale(key, stored):
+                self.path(key).unlink()
+                stored = None
+            if stored is None:
+                todo.append(name)
+        return todo
+
+    def run_many(self, keys: list[dict], fn: Callable[[Any], Any], job_for: Callable[[int], Any],
+                 run_steps: Callable[[Callable, list], list] | None = None) -> list[Any]:
+        """Results for every key; each unfinished one is ``fn(job_for(i))``, run by ``run_steps`` (a map, e.g.
+        ``RunContext.run_steps``) and stored by the worker as soon as it finishes, so a killed build keeps it."""
         results = [self.load(k) for k in keys]
         missing = [i for i, r in enumerate(results) if r is None]
-        for i, r in zip(missing, compute_missing(missing) if missing else []):
-            results[i] = self.store(keys[i], r)
+        if missing:
+            items = [{"key": keys[i], "job": job_for(i)} for i in missing]
+            done = (run_steps or _in_process)(StoredStep(fn, self.root), items)
+            for i, r in zip(missing, done):
+                results[i] = r if self.has(keys[i]) else self.store(keys[i], r)  # a worker without our disk
         return results
+
+
+class StoredStep:
+    """``fn(item["job"])`` stored under ``item["key"]`` by whichever process runs it (picklable for Ray)."""
+
+    def __init__(self, fn: Callable[[Any], Any], root: Path):
+        self.fn, self.root = fn, Path(root)
+
+    def __call__(self, item: dict) -> Any:
+        return StepCache(self.root).run(item["key"], lambda: self.fn(item["job"]))
+
+
+def _in_process(fn: Callable[[Any], Any], items: list) -> list:
+    return [fn(x) for x in items]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 
@@ -70,6 +71,19 @@ def split_half_indices(groups: dict[str, list[int]], n_splits: int, seed: int) -
             b += perm[half:].tolist()
         splits.append((sorted(a), sorted(b)))
     return splits
+
+
+def run_named_steps(context, steps, keys: dict[str, dict], fn: Callable[[dict], Any],
+                    job_for: Callable[[str, bool], dict], stale: Callable[[dict, Any], bool] | None = None
+                    ) -> tuple[dict[str, Any], list[str]]:
+    """(result by name, names that ran now): stored results are read back; the missing (or ``stale``) steps run
+    together on the context's executor, each stored as it finishes. ``job_for(name, local)`` builds a step's
+    input; ``local`` says whether it runs in this process (where it may report progress)."""
+    todo = steps.unfinished(keys, stale)
+    local = context.executor is None
+    done = dict(zip(todo, steps.run_many([keys[n] for n in todo], fn, lambda i: job_for(todo[i], local),
+                                         context.run_steps)))
+    return {n: done[n] if n in done else steps.load(k) for n, k in keys.items()}, todo
 
 
 def built_ground_truth_path(task: str, value_set: str, model: str, home: Path | None = None) -> Path:

@@ -52,6 +52,7 @@ def build_task_command(task_name, value_set, model, options, resume, out, seed, 
         progress.close()
     elapsed = time.perf_counter() - started
     gt.provenance["build_seconds"] = round(elapsed, 1)
+    gt.provenance["executor"] = executor if executor == "local" else f"ray ({ray_address or 'local cluster'})"
     path = built_ground_truth_path(task_name, vs.name, model)
     save_ground_truth(gt, path)
     if out:

@@ -62,28 +62,73 @@ def map_command(rep_name, value_set, model, options, out_dir, n_random, seed, as
 
 
 @click.command("compare")
-@click.option("--rep", "rep_name", required=True, help="Representation name (`vgbench list reps`).")
-@click.option("--model", "models", multiple=True, required=True, help="Subject model; give exactly two.")
+@click.option("--rep", "rep_name", default=None, help="Representation name (`vgbench list reps`).")
+@click.option("--task", "tasks", multiple=True,
+              help="Task name or ground-truth JSON file: twice to compare two matrices, once with two --model.")
+@click.option("--model", "models", multiple=True, help="Subject model: two with --rep or one --task; at most one with two --task.")
 @click.option("--value-set", default="constraints9", show_default=True, help="Built-in name or a YAML/JSON file.")
 @click.option("--option", "-o", "options", multiple=True, help="Representation option key=value (repeatable).")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--json", "as_json", is_flag=True, help="Print the numbers as JSON.")
-def compare_command(rep_name, models, value_set, options, seed, as_json):
-    """Spearman between one representation's similarity matrices under two subject models (Mantel p)."""
+def compare_command(rep_name, tasks, models, value_set, options, seed, as_json):
+    """Spearman (Mantel p) between two matrices: a representation or a task under two models, or two tasks."""
     from ..analysis.compare import similarity_agreement
     from ..value_sets import resolve_value_set
 
-    if len(models) != 2:
-        raise VgbenchError(f"--model given {len(models)} time(s); give exactly two, e.g. --model embedded --model PATH")
     vs = resolve_value_set(value_set)
-    encoded = [_encode(rep_name, options, vs, m, seed) for m in models]
-    rep = encoded[0][0]
-    agreement = similarity_agreement(encoded[0][1].similarity, encoded[1][1].similarity, seed=seed)
-    out = {"representation": rep.name, "value_set": vs.name, "models": list(models), **agreement.to_json()}
+    if rep_name and not tasks:
+        if len(models) != 2:
+            raise VgbenchError(f"--model given {len(models)} time(s); give exactly two, e.g. --model embedded --model PATH")
+        encoded = [_encode(rep_name, options, vs, m, seed) for m in models]
+        rep = encoded[0][0]
+        matrices, what, sides = [e[1].similarity for e in encoded], rep.name, list(models)
+    elif tasks and not rep_name and (len(tasks), len(models)) in ((2, 0), (2, 1), (1, 2)):
+        model_list = list(models) if len(tasks) == 1 else [(models or ("embedded",))[0]] * 2
+        task_list = list(tasks) * 2 if len(tasks) == 1 else list(tasks)
+        ids = None
+        matrices = []
+        for task, model in zip(task_list, model_list):
+            gt = _ground_truth(task, vs, model)
+            ids = [v for v in (ids or gt.value_ids) if v in gt.value_ids]
+            matrices.append(gt)
+        if len(ids) < 3:
+            raise VgbenchError(f"the two matrices share {len(ids)} values; at least 3 are needed")
+        import numpy as np
+
+        matrices = [np.asarray(gt.matrix, float)[np.ix_(*[[list(gt.value_ids).index(v) for v in ids]] * 2)]
+                    for gt in matrices]
+        what = tasks[0] if len(tasks) == 1 else f"{tasks[0]} vs {tasks[1]}"
+        sides = list(models) if len(tasks) == 1 else list(tasks)
+    else:
+        raise VgbenchError("compare needs --rep R with two --model, --task T with two --model, "
+                           "or two --task (and at most one --model)")
+    agreement = similarity_agreement(matrices[0], matrices[1], seed=seed)
+    kind = "representation" if rep_name else "task"
+    out = {kind: what, "value_set": vs.name, "compared": sides, **agreement.to_json()}
     if as_json:
         print_json(out)
         return
-    print_table(f"{rep.name} on {vs.name}: {models[0]} vs {models[1]}", ["rho", "p", "pairs"],
+    print_table(f"{what} on {vs.name}: {sides[0]} vs {sides[1]}", ["rho", "p", "pairs"],
                 [[agreement.rho, agreement.p_value, agreement.n_pairs]])
-    if not rep.uses_subject_model:
-        print(f"note: {rep.name!r} does not use the subject model, so both matrices are the same")
+    if rep_name and not encoded[0][0].uses_subject_model:
+        print(f"note: {what!r} does not use the subject model, so both matrices are the same")
+
+
+def _ground_truth(task_name: str, value_set, model: str):
+    """A task's matrix for this value set and model (built or shipped), a ground-truth JSON file, or a one-line error."""
+    from .. import registry
+    from ..api import RunContext
+
+    if task_name.endswith(".json"):
+        from ..ground_truth import load_ground_truth_file
+
+        if not Path(task_name).is_file():
+            raise VgbenchError(f"--task {task_name}: no such ground-truth file")
+        return load_ground_truth_file(Path(task_name))
+
+    task = registry.get("task", task_name).obj()
+    gt = task.load_ground_truth(value_set, RunContext(model=model))
+    if gt is None:
+        raise VgbenchError(f"no {task_name} ground truth for value set {value_set.name!r} and model {model!r}; "
+                           f"build it with `vgbench build-task {task_name} --value-set {value_set.name} --model {model}`")
+    return gt

@@ -6,7 +6,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .backend import Chat, TransformersBackend
+from .backend import Chat, TransformersBackend, right_padded
 
 
 def mean_reply_activations(backend: TransformersBackend, prompts: Sequence[Chat], replies: Sequence[str],
@@ -18,23 +18,15 @@ def mean_reply_activations(backend: TransformersBackend, prompts: Sequence[Chat]
     """
     import torch
 
-    encoded = []
-    for messages, reply in zip(prompts, replies):
-        p_ids = backend.tok(backend.prompt_text(messages), add_special_tokens=False)["input_ids"]
-        r_ids = backend.tok(reply, add_special_tokens=False)["input_ids"] or [backend.tok.eos_token_id]
-        encoded.append((p_ids, r_ids))
+    encoded = [(p, r or [backend.tok.eos_token_id]) for p, r in backend.encode_pairs(prompts, replies)]
     decoder = backend.model.base_model
-    out: np.ndarray | None = None
-    for idx in backend._batches(len(encoded), [len(p) + len(r) for p, r in encoded]):
-        seqs = [encoded[i][0] + encoded[i][1] for i in idx]
-        width = max(map(len, seqs))
-        ids = torch.full((len(seqs), width), backend.tok.pad_token_id, dtype=torch.long)
-        attn = torch.zeros_like(ids)
-        reply_mask = torch.zeros((len(seqs), width), dtype=torch.float32)
+    out: list[np.ndarray | None] = [None]
+
+    def collect(idx: np.ndarray) -> None:
+        ids, attn = right_padded([encoded[i][0] + encoded[i][1] for i in idx], backend.tok.pad_token_id)
+        reply_mask = torch.zeros(ids.shape, dtype=torch.float32)
         for row, i in enumerate(idx):
             n_p, n_r = len(encoded[i][0]), len(encoded[i][1])
-            ids[row, : n_p + n_r] = torch.tensor(seqs[row])
-            attn[row, : n_p + n_r] = 1
             reply_mask[row, n_p : n_p + n_r] = 1.0
         with torch.inference_mode():
             hidden = decoder(input_ids=ids.to(backend.device), attention_mask=attn.to(backend.device),
@@ -42,9 +34,11 @@ def mean_reply_activations(backend: TransformersBackend, prompts: Sequence[Chat]
             stacked = torch.stack(hidden, dim=1).float()  # [b, layers+1, t, d]
             m = reply_mask.to(stacked.device)[:, None, :, None]
             means = (stacked * m).sum(dim=2) / m.sum(dim=2)
-        if out is None:
-            out = np.zeros((len(encoded), means.shape[1], means.shape[2]), dtype=np.float32)
-        out[np.asarray(idx)] = means.cpu().numpy()
+        if out[0] is None:
+            out[0] = np.zeros((len(encoded), means.shape[1], means.shape[2]), dtype=np.float32)
+        out[0][np.asarray(idx)] = means.cpu().numpy()
         if progress:
             progress(len(idx))
-    return out if out is not None else np.zeros((0, 0, 0), dtype=np.float32)
+
+    backend.each_batch([len(p) + len(r) for p, r in encoded], collect)
+    return out[0] if out[0] is not None else np.zeros((0, 0, 0), dtype=np.float32)

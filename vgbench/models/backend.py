@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -45,33 +46,47 @@ class TransformersBackend:
         """The chat template applied up to the start of the assistant's reply."""
         return self.tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
-    def _batches(self, n: int, lengths: Sequence[int], batch_size: int | None = None):
-        order = np.argsort(lengths)[::-1]  # longest first: an out-of-memory shows up at once
-        bs = batch_size or self.batch_size
-        for start in range(0, n, bs):
-            yield order[start:start + bs]
+    def each_batch(self, lengths: Sequence[int], body: Callable[[np.ndarray], None]) -> None:
+        """``body(indices)`` over batches of the items, longest first, so an out-of-memory shows up at once.
+
+        A batch that runs out of memory (GPU or CPU) is retried at half the size, and that size is kept for
+        the rest of this backend's work, with one warning line each time; at batch size 1 the error stands.
+        """
+        order = np.argsort(lengths)[::-1]
+        start = 0
+        while start < len(order):
+            idx = order[start:start + self.batch_size]
+            try:
+                body(idx)
+            except (RuntimeError, MemoryError) as exc:
+                if self.batch_size == 1 or not is_out_of_memory(exc):
+                    raise
+                release_memory()
+                smaller = max(1, self.batch_size // 2)
+                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+                print(f"warning: a batch of {self.batch_size} ran out of memory ({first}); "
+                      f"continuing with batches of {smaller}", file=sys.stderr)
+                self.batch_size = smaller
+                continue
+            start += len(idx)
+
+    def encode_pairs(self, prompts: Sequence[Chat], replies: Sequence[str]) -> list[tuple[list[int], list[int]]]:
+        """Token ids of each prompt (chat template, generation prompt added) and of its reply."""
+        return [(self.tok(self.prompt_text(m), add_special_tokens=False)["input_ids"],
+                 self.tok(r, add_special_tokens=False)["input_ids"]) for m, r in zip(prompts, replies)]
 
     def reply_logprobs(self, prompts: Sequence[Chat], replies: Sequence[str],
                        progress: Callable[[int], None] | None = None) -> list[ReplyScore]:
         """Sum and count of the reply tokens' log-probabilities given each prompt (teacher-forced)."""
         import torch
 
-        encoded = []
-        for messages, reply in zip(prompts, replies):
-            p_ids = self.tok(self.prompt_text(messages), add_special_tokens=False)["input_ids"]
-            r_ids = self.tok(reply, add_special_tokens=False)["input_ids"]
-            encoded.append((p_ids, r_ids))
+        encoded = self.encode_pairs(prompts, replies)
         out: list[ReplyScore | None] = [None] * len(encoded)
         lm_head = self.model.get_output_embeddings()
         decoder = self.model.base_model
-        for idx in self._batches(len(encoded), [len(p) + len(r) for p, r in encoded]):
-            seqs = [encoded[i][0] + encoded[i][1] for i in idx]
-            width = max(map(len, seqs))
-            ids = torch.full((len(seqs), width), self.tok.pad_token_id, dtype=torch.long)
-            mask = torch.zeros_like(ids)
-            for row, s in enumerate(seqs):  # right padding: positions stay 0..len-1
-                ids[row, : len(s)] = torch.tensor(s)
-                mask[row, : len(s)] = 1
+
+        def score(idx: np.ndarray) -> None:
+            ids, mask = right_padded([encoded[i][0] + encoded[i][1] for i in idx], self.tok.pad_token_id)
             with torch.inference_mode():
                 hidden = decoder(input_ids=ids.to(self.device), attention_mask=mask.to(self.device)).last_hidden_state
                 for row, i in enumerate(idx):
@@ -83,7 +98,32 @@ class TransformersBackend:
                     out[i] = ReplyScore(float(logp.gather(1, target[:, None]).sum()), n_r)
             if progress:
                 progress(len(idx))
+
+        self.each_batch([len(p) + len(r) for p, r in encoded], score)
         return out  # type: ignore[return-value]
+
+    def next_token_logprobs(self, texts: Sequence[str], on_batch: Callable[[np.ndarray, "object"], None],
+                            progress: Callable[[int], None] | None = None) -> None:
+        """``on_batch(indices, log-softmax [batch, vocab] on the CPU)`` of the token that follows each text.
+
+        One forward per batch through the decoder only; the LM head runs on each row's last real position.
+        """
+        import torch
+
+        encoded = [self.tok(t, add_special_tokens=False)["input_ids"] for t in texts]
+        lm_head, decoder = self.model.get_output_embeddings(), self.model.base_model
+
+        def last_position(idx: np.ndarray) -> None:
+            ids, mask = right_padded([encoded[i] for i in idx], self.tok.pad_token_id)
+            last = torch.tensor([len(encoded[i]) - 1 for i in idx], device=self.device)
+            with torch.inference_mode():
+                hidden = decoder(input_ids=ids.to(self.device), attention_mask=mask.to(self.device)).last_hidden_state
+                logp = torch.log_softmax(lm_head(hidden[torch.arange(len(idx)), last]).float(), dim=-1).cpu()
+            on_batch(np.asarray(idx), logp)
+            if progress:
+                progress(len(idx))
+
+        self.each_batch([len(e) for e in encoded], last_position)
 
     def generate(self, prompts: Sequence[Chat], max_new_tokens: int = 64, temperature: float = 0.0,
                  seed: int = 0, progress: Callable[[int], None] | None = None) -> list[str]:
@@ -94,21 +134,56 @@ class TransformersBackend:
         out: list[str | None] = [None] * len(texts)
         old_side = self.tok.padding_side
         self.tok.padding_side = "left"
+
+        def sample(idx: np.ndarray) -> None:
+            torch.manual_seed(seed)
+            batch = self.tok([texts[i] for i in idx], return_tensors="pt", padding=True, add_special_tokens=False)
+            batch = {k: v.to(self.device) for k, v in batch.items()}
+            sampling = dict(do_sample=True, temperature=temperature, top_p=1.0) if temperature > 0 else dict(do_sample=False)
+            with torch.inference_mode():
+                gen = self.model.generate(**batch, max_new_tokens=max_new_tokens, pad_token_id=self.tok.pad_token_id, **sampling)
+            for row, i in enumerate(idx):
+                out[i] = self.tok.decode(gen[row, batch["input_ids"].shape[1]:], skip_special_tokens=True).strip()
+            if progress:
+                progress(len(idx))
+
         try:
-            for idx in self._batches(len(texts), [len(t) for t in texts]):
-                torch.manual_seed(seed)
-                batch = self.tok([texts[i] for i in idx], return_tensors="pt", padding=True, add_special_tokens=False)
-                batch = {k: v.to(self.device) for k, v in batch.items()}
-                sampling = dict(do_sample=True, temperature=temperature, top_p=1.0) if temperature > 0 else dict(do_sample=False)
-                with torch.inference_mode():
-                    gen = self.model.generate(**batch, max_new_tokens=max_new_tokens, pad_token_id=self.tok.pad_token_id, **sampling)
-                for row, i in enumerate(idx):
-                    out[i] = self.tok.decode(gen[row, batch["input_ids"].shape[1]:], skip_special_tokens=True).strip()
-                if progress:
-                    progress(len(idx))
+            self.each_batch([len(t) for t in texts], sample)
         finally:
             self.tok.padding_side = old_side
         return out  # type: ignore[return-value]
+
+
+def right_padded(seqs: Sequence[Sequence[int]], pad_id: int):
+    """(input ids, attention mask) tensors with each sequence at the left, so positions stay 0..len-1."""
+    import torch
+
+    ids = torch.full((len(seqs), max(map(len, seqs))), pad_id, dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    for row, s in enumerate(seqs):
+        ids[row, : len(s)] = torch.tensor(s)
+        mask[row, : len(s)] = 1
+    return ids, mask
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` says that an allocation failed (CUDA's OutOfMemoryError, or the CPU allocator's)."""
+    import torch
+
+    text = str(exc).lower()
+    return (isinstance(exc, (torch.OutOfMemoryError, MemoryError))
+            or "out of memory" in text or "can't allocate memory" in text or "cannot allocate memory" in text)
+
+
+def release_memory() -> None:
+    """Hand cached GPU blocks back after an out-of-memory, so a smaller batch can use them."""
+    import gc
+
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 def get_backend(path: str, device: str | None = None, batch_size: int = 16) -> TransformersBackend:

@@ -8,7 +8,7 @@ import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Iterator, Protocol, Sequence
+from typing import Callable, Protocol, Sequence
 
 import numpy as np
 
@@ -42,34 +42,6 @@ def follow_preference(logp_follow_a: np.ndarray, logp_follow_b: np.ndarray) -> n
     return (p_a_first + p_b_second) / 2.0
 
 
-def next_token_logprobs(backend: TransformersBackend, chats: Sequence[Chat]) -> Iterator[tuple[np.ndarray, "object"]]:
-    """Per batch: (indices into ``chats``, log-softmax tensor [batch, vocab] of the first reply token).
-
-    One forward per batch through the decoder only; the LM head runs on the last real position of
-    each row. Rows are right-padded, so positions stay 0..len-1 and the last real token of row r sits
-    at ``len_r - 1`` (left padding would need explicit position ids).
-    """
-    import torch
-
-    tok = backend.tok
-    encoded = [tok(backend.prompt_text(m), add_special_tokens=False)["input_ids"] for m in chats]
-    lm_head = backend.model.get_output_embeddings()
-    decoder = backend.model.base_model
-    for idx in backend._batches(len(encoded), [len(e) for e in encoded]):
-        seqs = [encoded[i] for i in idx]
-        width = max(map(len, seqs))
-        ids = torch.full((len(seqs), width), tok.pad_token_id, dtype=torch.long)
-        mask = torch.zeros_like(ids)
-        for row, s in enumerate(seqs):
-            ids[row, : len(s)] = torch.tensor(s)
-            mask[row, : len(s)] = 1
-        last = torch.tensor([len(s) - 1 for s in seqs])
-        with torch.inference_mode():
-            hidden = decoder(input_ids=ids.to(backend.device), attention_mask=mask.to(backend.device)).last_hidden_state
-            h_last = hidden[torch.arange(len(seqs)), last.to(backend.device)]
-            yield np.asarray(idx), torch.log_softmax(lm_head(h_last).float(), dim=-1).cpu()
-
-
 def letter_token_ids(tokenizer) -> list[list[int]]:
     """Single-token spellings of each letter ("A" and " A"; "B" and " B") in this tokenizer."""
     out = []
@@ -93,11 +65,12 @@ class LocalJudge:
         import torch
 
         out = np.full((len(chats), 2), np.nan)
-        for idx, logp in next_token_logprobs(self.backend, chats):
+
+        def keep(idx: np.ndarray, logp) -> None:
             for col, ids in enumerate(self.letter_ids):
                 out[idx, col] = torch.logsumexp(logp[:, ids], dim=-1).numpy()
-            if progress:
-                progress(len(idx))
+
+        self.backend.next_token_logprobs([self.backend.prompt_text(c) for c in chats], keep, progress)
         return out
 
 
@@ -109,8 +82,12 @@ class EndpointJudge:
     """
 
     def __init__(self, model: str, base_url: str, api_key: str | None = None, top_logprobs: int = 20,
-                 retries: int = 3, backoff_s: float = 0.5, timeout_s: float = 60.0, concurrency: int = 4):
+                 retries: int = 3, backoff_s: float = 0.5, timeout_s: float = 60.0, concurrency: int = 4,
+                 labels: Sequence[str] = LETTERS, prefixes: bool = False):
         self.model, self.base_url, self.api_key = model, base_url.rstrip("/"), api_key
+        #: a token counts for a label when it is the label (stripped), or with ``prefixes`` a start of it
+        #: ("Sup" for "support"; case ignored), for labels a tokenizer may split
+        self.labels, self.prefixes = tuple(labels), prefixes
         self.url = self.base_url + "/chat/completions"
         self.top_logprobs, self.retries, self.backoff_s = top_logprobs, retries, backoff_s
         self.timeout_s, self.concurrency = timeout_s, concurrency
@@ -126,14 +103,14 @@ class EndpointJudge:
         with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
             return json.loads(response.read().decode("utf-8"))
 
-    def _one(self, chat: Chat) -> tuple[float, float]:
-        """log P(A), log P(B) for one chat, retrying unreachable, overloaded or malformed replies."""
+    def _one(self, chat: Chat) -> tuple[float, ...]:
+        """Each label's log-prob for one chat, retrying unreachable, overloaded or malformed replies."""
         problem = ""
         for attempt in range(self.retries):
             if attempt:
                 time.sleep(self.backoff_s * 2 ** (attempt - 1))
             try:
-                return _letters_from_top(_top_logprobs(self._post(chat)))
+                return _labels_from_top(_top_logprobs(self._post(chat)), self.labels, self.prefixes)
             except urllib.error.HTTPError as exc:
                 detail = " ".join(exc.read(300).decode("utf-8", "replace").split())
                 problem = f"answered HTTP {exc.code} {detail}".strip()
@@ -149,7 +126,11 @@ class EndpointJudge:
 
     def ab_logprobs(self, chats: Sequence[Chat], progress: Callable[[int], None] | None = None) -> np.ndarray:
         """Array [len(chats), 2] of log P(A), log P(B) from the endpoint's top log-probs."""
-        out = np.full((len(chats), 2), np.nan)
+        return self.label_logprobs(chats, progress)
+
+    def label_logprobs(self, chats: Sequence[Chat], progress: Callable[[int], None] | None = None) -> np.ndarray:
+        """Array [len(chats), len(labels)] of each label's log-prob as the first reply token; NaN rows: no label."""
+        out = np.full((len(chats), len(self.labels)), np.nan)
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
             for k, pair in enumerate(pool.map(self._one, chats)):
                 out[k] = pair
@@ -167,15 +148,27 @@ def _top_logprobs(reply: dict) -> list[tuple[str, float]]:
     return [(str(t["token"]), float(t["logprob"])) for t in top]
 
 
-def _letters_from_top(top: list[tuple[str, float]]) -> tuple[float, float]:
+def _labels_from_top(top: list[tuple[str, float]], labels: Sequence[str], prefixes: bool) -> tuple[float, ...]:
+    """Each label's log-prob (summed over its spellings); a label missing while another is present gets the
+    lowest listed log-prob (an upper bound on its true value); none present gives NaN for all."""
+    def counts(token: str, label: str) -> bool:
+        t = token.strip()
+        return t == label or (prefixes and bool(t) and label.lower().startswith(t.lower()))
+
     found = []
-    for letter in LETTERS:
-        lps = [lp for tok, lp in top if tok.strip() == letter]
+    for label in labels:
+        lps = [lp for tok, lp in top if counts(tok, label)]
         found.append(float(np.logaddexp.reduce(lps)) if lps else np.nan)
     if np.isnan(found).all():
-        return np.nan, np.nan
+        return tuple(found)
     floor = min(lp for _, lp in top)
-    return tuple(floor if np.isnan(x) else x for x in found)  # type: ignore[return-value]
+    return tuple(floor if np.isnan(x) else x for x in found)
+
+
+def endpoint_judge(spec: str, **kwargs) -> EndpointJudge:
+    """The judge for ``openai:MODEL``, at ``OPENAI_BASE_URL`` (default: OpenAI's) with ``OPENAI_API_KEY``."""
+    return EndpointJudge(spec[len("openai:"):], os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL,
+                         os.environ.get("OPENAI_API_KEY"), **kwargs)
 
 
 def make_judge(spec: str, context, batch_size: int = 8) -> Judge:
@@ -186,6 +179,5 @@ def make_judge(spec: str, context, batch_size: int = 8) -> Judge:
         model = context.subject_model()
         return LocalJudge(get_backend(model.path, context.device, batch_size), f"subject:{model.weights_hash}")
     if spec.startswith("openai:") and spec[len("openai:"):]:
-        return EndpointJudge(spec[len("openai:"):], os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL,
-                             os.environ.get("OPENAI_API_KEY"))
+        return endpoint_judge(spec)
     raise VgbenchError(f"-o judge={spec!r}: expected 'subject' or 'openai:MODEL' (endpoint from OPENAI_BASE_URL)")

@@ -3,7 +3,8 @@
 The local judge (the subject model, untrained) reads a classification prompt that states what
 "support" means for the topic, and its assistant turn is started with ``Stance:``; the next-token
 log-probabilities of the three labels (" support", " neutral", " oppose", one token each in SmolLM2's
-tokenizer) are the judge's answer. One forward pass per reply, no sampling.
+tokenizer) are the judge's answer. One forward pass per reply, no sampling. An endpoint judge
+(``openai:MODEL``) gets the same prompt and answers in its own reply, read from its top log-probs.
 """
 
 from __future__ import annotations
@@ -81,36 +82,41 @@ class LocalStanceJudge:
 
     def stance_logprobs(self, items: Sequence[dict], progress: Callable[[int], None] | None = None) -> np.ndarray:
         """Array [len(items), 3] of log P(support), log P(neutral), log P(oppose) as the next token."""
-        import torch
-
-        tok, backend = self.backend.tok, self.backend
-        encoded = [tok(backend.prompt_text(classification_prompt(i["topic"], i["question"], i["reply"])) + ANSWER_PREFIX,
-                       add_special_tokens=False)["input_ids"] for i in items]
+        backend = self.backend
+        texts = [backend.prompt_text(classification_prompt(i["topic"], i["question"], i["reply"])) + ANSWER_PREFIX
+                 for i in items]
         out = np.full((len(items), len(STANCES)), np.nan)
-        lm_head, decoder = backend.model.get_output_embeddings(), backend.model.base_model
-        for idx in backend._batches(len(encoded), [len(e) for e in encoded]):
-            seqs = [encoded[i] for i in idx]
-            ids = torch.full((len(seqs), max(map(len, seqs))), tok.pad_token_id, dtype=torch.long)
-            mask = torch.zeros_like(ids)
-            for row, s in enumerate(seqs):  # right padding: positions stay 0..len-1
-                ids[row, : len(s)] = torch.tensor(s)
-                mask[row, : len(s)] = 1
-            last = torch.tensor([len(s) - 1 for s in seqs], device=backend.device)
-            with torch.inference_mode():
-                hidden = decoder(input_ids=ids.to(backend.device), attention_mask=mask.to(backend.device)).last_hidden_state
-                logp = torch.log_softmax(lm_head(hidden[torch.arange(len(seqs)), last]).float(), dim=-1).cpu()
+
+        def keep(idx: np.ndarray, logp) -> None:
             out[idx] = logp[:, self.label_ids].numpy()
-            if progress:
-                progress(len(idx))
+
+        backend.next_token_logprobs(texts, keep, progress)
         return out
 
 
+class EndpointStanceJudge:
+    """An OpenAI-compatible chat endpoint as the stance judge: the same classification prompt, the labels'
+    log-probs read from the first reply token's top log-probs (a token that starts a label counts for it)."""
+
+    def __init__(self, endpoint):
+        self.endpoint = endpoint
+        self.identity = f"{endpoint.identity}|stance-prompt-v{PROMPT_VERSION}"
+
+    def stance_logprobs(self, items: Sequence[dict], progress: Callable[[int], None] | None = None) -> np.ndarray:
+        """Array [len(items), 3] of log-probs of support, neutral, oppose; NaN rows where no label was in the top."""
+        return self.endpoint.label_logprobs([classification_prompt(i["topic"], i["question"], i["reply"])
+                                             for i in items], progress)
+
+
 def make_stance_judge(spec: str, context, batch_size: int = 8) -> StanceJudge:
-    """``subject``: the run's (untrained) subject model. Endpoint judges are not available yet."""
+    """``subject``: the run's (untrained) subject model; ``openai:MODEL``: an endpoint (``OPENAI_BASE_URL``)."""
     if spec == "subject":
         from .backend import get_backend
 
         model = context.subject_model()
         return LocalStanceJudge(get_backend(model.path, context.device, batch_size), f"subject:{model.weights_hash}")
-    raise VgbenchError(f"-o judge={spec!r}: only 'subject' is available for stance judging "
-                       "(an OpenAI-compatible endpoint judge implements StanceJudge in vgbench/models/stance.py)")
+    if spec.startswith("openai:") and spec[len("openai:"):]:
+        from .judge import endpoint_judge
+
+        return EndpointStanceJudge(endpoint_judge(spec, labels=STANCES, prefixes=True))
+    raise VgbenchError(f"-o judge={spec!r}: expected 'subject' or 'openai:MODEL' (endpoint from OPENAI_BASE_URL)")

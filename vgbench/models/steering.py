@@ -6,7 +6,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .backend import Chat, ReplyScore, TransformersBackend, chat
+from .backend import Chat, ReplyScore, TransformersBackend, chat, right_padded
 from .preference import p_follow
 
 
@@ -31,20 +31,11 @@ def steered_reply_logprobs(backend: TransformersBackend, prompts: Sequence[Chat]
     wrapped = NNsight(backend.model)
     delta = torch.as_tensor(coef * np.asarray(vector), dtype=next(backend.model.parameters()).dtype,
                             device=backend.device)
-    encoded = []
-    for messages, reply in zip(prompts, replies):
-        p_ids = backend.tok(backend.prompt_text(messages), add_special_tokens=False)["input_ids"]
-        r_ids = backend.tok(reply, add_special_tokens=False)["input_ids"]
-        encoded.append((p_ids, r_ids))
+    encoded = backend.encode_pairs(prompts, replies)
     out: list[ReplyScore | None] = [None] * len(encoded)
-    for idx in backend._batches(len(encoded), [len(p) + len(r) for p, r in encoded]):
-        seqs = [encoded[i][0] + encoded[i][1] for i in idx]
-        width = max(map(len, seqs))
-        ids = torch.full((len(seqs), width), backend.tok.pad_token_id, dtype=torch.long)
-        attn = torch.zeros_like(ids)
-        for row, s in enumerate(seqs):
-            ids[row, : len(s)] = torch.tensor(s)
-            attn[row, : len(s)] = 1
+
+    def score(idx: np.ndarray) -> None:
+        ids, attn = right_padded([encoded[i][0] + encoded[i][1] for i in idx], backend.tok.pad_token_id)
         with torch.inference_mode():
             with wrapped.trace(input_ids=ids.to(backend.device), attention_mask=attn.to(backend.device)):
                 block = _layer_modules(wrapped)[layer - 1]
@@ -56,6 +47,8 @@ def steered_reply_logprobs(backend: TransformersBackend, prompts: Sequence[Chat]
             target = ids[row, n_p : n_p + n_r].to(logp.device)
             lp = logp[row, n_p - 1 : n_p + n_r - 1].gather(1, target[:, None]).sum()
             out[i] = ReplyScore(float(lp), n_r)
+
+    backend.each_batch([len(p) + len(r) for p, r in encoded], score)
     return out  # type: ignore[return-value]
 
 

@@ -56,6 +56,13 @@ def training_settings(*, epochs: float, batch_size: int, learning_rate: float, b
     return settings
 
 
+def optimizer_steps(settings: dict, n_pairs: int) -> int:
+    """Optimizer steps of one training run on ``n_pairs`` pairs, as the Trainer counts them."""
+    if settings["max_steps"] > 0:
+        return settings["max_steps"]
+    return math.ceil(settings["epochs"] * math.ceil(n_pairs / settings["batch_size"]))
+
+
 def preference_row(tokenizer, messages: list[dict], chosen: str, rejected: str) -> dict:
     """One trl preference row: the chat rendered exactly as the evaluation renders it, and both replies."""
     from ..models.backend import TransformersBackend
