@@ -19,7 +19,8 @@ from conftest import assert_one_line_error, run_cli, write_ground_truth
 @pytest.fixture(scope="module")
 def stored(tmp_path_factory):
     """A results store with two configs of `random` scored against the shipped prompt_steering matrix and a
-    judge_agreement-shaped ground truth written in the test, and the bundles `vgbench submit` makes."""
+    ground truth of a task with no matrix shipped for constraints9 (drift_prediction) written in the test, and
+    the bundles `vgbench submit` makes."""
     from vgbench import registry
     from vgbench.value_sets import resolve_value_set
 
@@ -27,11 +28,11 @@ def stored(tmp_path_factory):
     env = {"VGBENCH_HOME": str(root / "home")}
     vs = resolve_value_set("constraints9")
     rng = np.random.default_rng(11)
-    version = str(registry.get("task", "judge_agreement").obj.version)
-    judge = write_ground_truth(root / "judge.json", vs.ids, rng.normal(size=(9, 9)), task="judge_agreement",
+    version = str(registry.get("task", "drift_prediction").obj.version)
+    made = write_ground_truth(root / "made.json", vs.ids, rng.normal(size=(9, 9)), task="drift_prediction",
                                task_version=version, value_set="constraints9")
-    # prompt_steering: the matrix shipped for the embedded model; judge_agreement: one made here
-    for args in (["--task", "prompt_steering", "--ground-truth", str(judge)],
+    # prompt_steering: the matrix shipped for the embedded model; drift_prediction: one made here
+    for args in (["--task", "prompt_steering", "--ground-truth", str(made)],
                  ["-o", "seed=1", "--task", "prompt_steering"]):
         proc = run_cli("evaluate", "--rep", "random", *args, env=env)
         assert proc.returncode == 0, proc.stderr
@@ -70,17 +71,17 @@ def test_add_and_build(stored, tmp_path, cli):
         assert proc.returncode == 0, proc.stderr
     files = sorted(subs.rglob("*.json"))
     assert len(files) == 3, files
-    sub = json.loads(next(f for f in files if "judge_agreement" in f.name).read_text())
+    sub = json.loads(next(f for f in files if "drift_prediction" in f.name).read_text())
     assert sub["plugin"]["distribution"] == "vgbench" and sub["provenance"]["bundle_sha256"]
     assert sub["ground_truth"]["verified_against_shipped"] is False and sub["provenance"]["run"]["packages"]
     proc = cli("leaderboard", "build", "--submissions", str(subs), "--out", str(tmp_path / "site"))
     assert proc.returncode == 0, proc.stderr
     index = (tmp_path / "site" / "index.html").read_text()
-    for header in ("ρ prompt_steering", "ρ/ceiling prompt_steering", "ρ judge_agreement", "mean ρ", "Borda"):
+    for header in ("ρ prompt_steering", "ρ/ceiling prompt_steering", "ρ drift_prediction", "mean ρ", "Borda"):
         assert f"<th>{header}</th>" in index
     assert "random [seed=0]" in index and "random [seed=1]" in index
     row = next(line for line in index.splitlines() if "random [seed=1]" in line)
-    # ρ and ρ/ceiling of judge_agreement, the mean, and ρ/ceiling of prompt_steering (its shipped
+    # ρ and ρ/ceiling of drift_prediction, the mean, and ρ/ceiling of prompt_steering (its shipped
     # matrix has a split-half ceiling below 0.1, so no ratio is claimed)
     assert row.count('class="missing"') == 4
     data = json.loads((tmp_path / "site" / "leaderboard.json").read_text())
