@@ -41,7 +41,18 @@ def test_builtins_and_example_plugin_are_listed(cli):
     proc = cli("list", "reps", "--json")
     assert proc.returncode == 0, proc.stderr
     names = {r["name"] for r in json.loads(proc.stdout)}
-    assert {"sentence_embedding", "random", "tfidf"} <= names
+    assert {"sentence_embedding", "random", "category", "tfidf"} <= names
+
+
+def test_category_vectors_give_similarity_one_within_a_category_and_zero_across(constraints9):
+    import numpy as np
+
+    from vgbench import RunContext
+    from vgbench.evaluation import make_representation
+
+    sim = make_representation("category", {}).encode(constraints9, RunContext()).similarity()
+    cats = constraints9.categories
+    assert np.allclose(sim, [[1.0 if a == b else 0.0 for b in cats] for a in cats])
 
 
 def test_help_and_list_import_no_heavy_libraries(cli):

@@ -46,6 +46,14 @@ def test_strong_relation_scores_high_with_small_p_and_ci_around_rho():
     assert s.n_pairs == 72 and s.status == "ok"
 
 
+def test_ci_leaves_out_resamples_where_rho_is_undefined():
+    # one-hot category vectors: a resample that draws one value per category has a constant similarity
+    vecs = np.eye(3)[[0, 0, 0, 1, 1, 1, 2, 2, 2]]
+    gt = make_gt(vecs @ vecs.T + np.random.default_rng(5).normal(0, 0.3, (9, 9)))
+    s = score(rep_from_vectors(vecs), gt)
+    assert s.ci_low is not None and s.ci_low <= s.rho <= s.ci_high < 1.0
+
+
 def test_unrelated_matrices_are_not_significant():
     rng = np.random.default_rng(3)
     s = score(rep_from_vectors(rng.normal(size=(9, 5))), make_gt(rng.normal(size=(9, 9))))

@@ -4,6 +4,7 @@ Mantel-style permutation p, bootstrap-over-values CI, noise ceiling, aggregation
 from __future__ import annotations
 
 import itertools
+import math
 import warnings
 
 import numpy as np
@@ -94,8 +95,14 @@ def bootstrap_ci(sim: np.ndarray, gt: np.ndarray, n_resamples: int = N_BOOTSTRAP
             (np.arange(len(gt)),), statistic, n_resamples=n_resamples, vectorized=False,
             method="percentile", confidence_level=level, rng=np.random.default_rng(seed),
         )
-    low, high = res.confidence_interval
-    return float(low), float(high)
+    # Resamples in which ρ is undefined (e.g. every drawn value pair tied in ``sim``) are left out of the
+    # percentiles, as long as they are fewer than half; scipy's own interval would be NaN with any of them.
+    dist = res.bootstrap_distribution
+    finite = dist[np.isfinite(dist)]
+    if finite.size * 2 < dist.size:
+        return math.nan, math.nan
+    tail = (1.0 - level) / 2.0 * 100.0
+    return float(np.percentile(finite, tail)), float(np.percentile(finite, 100.0 - tail))
 
 
 SPLIT_HALF = "split_half_pairs"
