@@ -66,3 +66,19 @@ def test_failed_target_leaves_earlier_results(cli, tmp_path, category_ground_tru
     assert_one_line_error(cli("evaluate", "--rep", "random", "--ground-truth", str(category_ground_truth),
                               "--ground-truth", str(bad), "--overwrite", "always"), "bad.json")
     assert {p: p.read_text() for p in (isolated_home / "results").rglob("*.json")} == before
+
+
+def test_without_value_set_every_value_set_with_shipped_ground_truth_is_scored(cli):
+    proc = cli("evaluate", "--rep", "random", "--json")
+    assert proc.returncode == 0, proc.stderr
+    scored = {(r["score"]["value_set"], r["score"]["task"]) for r in json.loads(proc.stdout)}
+    assert scored == {("constraints9", "prompt_steering"), ("constraints9", "dpo_generalization"),
+                      ("constraints9", "judge_agreement"), ("vprism11", "drift_prediction")}
+    # named tasks: each on the value sets where it has a matrix
+    proc = cli("evaluate", "--rep", "random", "--task", "drift_prediction", "--task", "prompt_steering", "--json")
+    assert proc.returncode == 0, proc.stderr
+    scored = {(r["score"]["value_set"], r["score"]["task"]) for r in json.loads(proc.stdout)}
+    assert scored == {("constraints9", "prompt_steering"), ("vprism11", "drift_prediction")}
+    # with --value-set, a named task without a matrix there is still an error
+    assert_one_line_error(cli("evaluate", "--rep", "random", "--task", "drift_prediction", "--value-set", "constraints9"),
+                          "drift_prediction", "constraints9", "build-task")

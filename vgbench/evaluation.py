@@ -37,8 +37,9 @@ def config_hash(rep: Representation) -> str:
 
 
 def collect_targets(value_set: ValueSet, context: RunContext, task_names: list[str] | None,
-                    ground_truth_files: list[str]) -> tuple[list[Target], list[str]]:
-    """Ground truths to score against, and the names of tasks skipped for lack of one."""
+                    ground_truth_files: list[str], required: bool = True) -> tuple[list[Target], list[str]]:
+    """Ground truths to score against, and the names of tasks skipped for lack of one (an error for a task
+    named in ``task_names`` when ``required``)."""
     targets, skipped = [], []
     for f in ground_truth_files:
         gt = load_ground_truth_file(f)
@@ -50,7 +51,7 @@ def collect_targets(value_set: ValueSet, context: RunContext, task_names: list[s
         task: Task = registry.get("task", name).obj()
         gt = task.load_ground_truth(value_set, context)
         if gt is None:
-            if task_names:
+            if task_names and required:
                 raise VgbenchError(
                     f"task {name!r} has no ground truth for value set {value_set.name!r} and model "
                     f"{context.model!r}; build it with `vgbench build-task {name} --value-set {value_set.name}` "

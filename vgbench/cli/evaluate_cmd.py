@@ -40,7 +40,9 @@ def score_row(record: dict) -> list:
 @click.command("evaluate")
 @click.option("--rep", "rep_name", required=True, help="Representation name (`vgbench list reps`).")
 @click.option("--task", "tasks", multiple=True, help="Task name; repeat for several. Default: every task with ground truth.")
-@click.option("--value-set", default="constraints9", show_default=True, help="Built-in name or a YAML/JSON file.")
+@click.option("--value-set", default=None,
+              help="Built-in name or a YAML/JSON file. Default: every value set with ground truth for the model "
+                   "(constraints9 with --ground-truth or when there is none).")
 @click.option("--model", default="embedded", show_default=True, help="Subject model: 'embedded', a local directory or a hub id.")
 @click.option("--ground-truth", "ground_truth_files", multiple=True, type=click.Path(path_type=Path),
               help="Score against a ground-truth JSON file computed elsewhere (repeatable).")
@@ -51,24 +53,51 @@ def score_row(record: dict) -> list:
 def evaluate_command(rep_name, tasks, value_set, model, ground_truth_files, options, overwrite, seed, as_json):
     """Score a representation against tasks' ground truth and store the results."""
     rep = make_representation(rep_name, parse_options(options))
-    vs = resolve_value_set(value_set)
     progress = ProgressFactory()
     context = RunContext(model=model, seed=seed, progress=None if as_json else progress)
-    targets, skipped = collect_targets(vs, context, list(tasks) or None, [str(f) for f in ground_truth_files])
-    if not targets:
-        raise VgbenchError(
-            f"no task has ground truth for value set {vs.name!r} and model {model!r}; "
-            "pass --ground-truth FILE or build one with `vgbench build-task`"
-        )
+    names = [value_set] if value_set else _value_sets_with_ground_truth(list(tasks), context, bool(ground_truth_files))
+    all_records = []
     try:
-        records = evaluate(rep, vs, targets, context, overwrite=overwrite, on_event=None if as_json else log_line)
+        for name in names:
+            vs = resolve_value_set(name)
+            targets, skipped = collect_targets(vs, context, list(tasks) or None, [str(f) for f in ground_truth_files],
+                                               required=bool(value_set))
+            if not targets and len(names) > 1:
+                continue
+            if not targets:
+                raise VgbenchError(
+                    f"no task has ground truth for value set {vs.name!r} and model {model!r}; "
+                    "pass --ground-truth FILE or build one with `vgbench build-task`"
+                )
+            try:
+                records = evaluate(rep, vs, targets, context, overwrite=overwrite, on_event=None if as_json else log_line)
+            except VgbenchError as exc:
+                if len(names) == 1:
+                    raise
+                log_line(f"skipped value set {vs.name}: {exc}")
+                continue
+            all_records += records
+            if not as_json:
+                print_table(f"{rep.name} on {vs.name} (model: {model})", SCORE_COLUMNS, [score_row(r) for r in records])
+                if skipped:
+                    print(f"tasks without ground truth for {vs.name}/{model}: {', '.join(skipped)}")
     finally:
         progress.close()
+    if not all_records:
+        raise VgbenchError(f"{rep.name!r} could not be scored on any of {', '.join(names)} (see the lines above)")
     if as_json:
-        print_json(records)
+        print_json(all_records)
         return
-    print_table(f"{rep.name} on {vs.name} (model: {model})", SCORE_COLUMNS, [score_row(r) for r in records])
-    if skipped:
-        print(f"tasks without ground truth for {vs.name}/{model}: {', '.join(skipped)}")
-    stored = {str(Path(r["path"]).parent) for r in records}
+    stored = {str(Path(r["path"]).parent) for r in all_records}
     print(f"results: {', '.join(sorted(stored))}")
+
+
+def _value_sets_with_ground_truth(tasks: list[str], context: RunContext, files: bool) -> list[str]:
+    """Value sets on which the named tasks (all when none) have a built or shipped matrix for the model."""
+    from .. import registry
+
+    if files:
+        return ["constraints9"]
+    names = tasks or list(registry.entries("task"))
+    found = {vs for name in names for vs in registry.get("task", name).obj().available(context)}
+    return sorted(found) or ["constraints9"]
