@@ -85,18 +85,7 @@ def compare_command(rep_name, tasks, models, value_set, options, seed, as_json):
     elif tasks and not rep_name and (len(tasks), len(models)) in ((2, 0), (2, 1), (1, 2)):
         model_list = list(models) if len(tasks) == 1 else [(models or ("embedded",))[0]] * 2
         task_list = list(tasks) * 2 if len(tasks) == 1 else list(tasks)
-        ids = None
-        matrices = []
-        for task, model in zip(task_list, model_list):
-            gt = _ground_truth(task, vs, model)
-            ids = [v for v in (ids or gt.value_ids) if v in gt.value_ids]
-            matrices.append(gt)
-        if len(ids) < 3:
-            raise VgbenchError(f"the two matrices share {len(ids)} values; at least 3 are needed")
-        import numpy as np
-
-        matrices = [np.asarray(gt.matrix, float)[np.ix_(*[[list(gt.value_ids).index(v) for v in ids]] * 2)]
-                    for gt in matrices]
+        matrices = _aligned([_ground_truth(t, vs, m) for t, m in zip(task_list, model_list)])
         what = tasks[0] if len(tasks) == 1 else f"{tasks[0]} vs {tasks[1]}"
         sides = list(models) if len(tasks) == 1 else list(tasks)
     else:
@@ -112,6 +101,16 @@ def compare_command(rep_name, tasks, models, value_set, options, seed, as_json):
                 [[agreement.rho, agreement.p_value, agreement.n_pairs]])
     if rep_name and not encoded[0][0].uses_subject_model:
         print(f"note: {what!r} does not use the subject model, so both matrices are the same")
+
+
+def _aligned(truths: list) -> list:
+    """The ground truths' matrices restricted to, and ordered by, the value ids they share."""
+    import numpy as np
+
+    ids = [v for v in truths[0].value_ids if all(v in gt.value_ids for gt in truths[1:])]
+    if len(ids) < 3:
+        raise VgbenchError(f"the two matrices share {len(ids)} values; at least 3 are needed")
+    return [np.asarray(gt.matrix, float)[np.ix_(*[[list(gt.value_ids).index(v) for v in ids]] * 2)] for gt in truths]
 
 
 def _ground_truth(task_name: str, value_set, model: str):
