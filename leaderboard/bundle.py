@@ -18,7 +18,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from vgbench.errors import DataError, VgbenchError
-from vgbench.store import ResultStore, atomic_write_json, safe_name
+from vgbench.store import ResultStore, atomic_write_json, read_json, safe_name
 from vgbench.types import matrix_to_json
 
 FORMAT = "vgbench-submission"
@@ -138,10 +138,7 @@ def read_bundle(path: Path) -> tuple[dict, dict[str, dict]]:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such bundle; create one with `vgbench submit --rep NAME`")
-    try:
-        bundle = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: not valid JSON ({exc}); create it with `vgbench submit`") from None
+    bundle = read_json(path, "create it with `vgbench submit`")
     if not isinstance(bundle, dict) or bundle.get("format") != FORMAT:
         raise DataError(f"{path}: format: not a {FORMAT} bundle; create it with `vgbench submit`")
     if bundle.get("format_version") != FORMAT_VERSION:

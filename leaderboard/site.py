@@ -12,7 +12,7 @@ from vgbench.analysis.html import Cell, number_cell, page_html, table_html, writ
 from vgbench.analysis.table import ModelTable, build_tables, entry_from_record
 from vgbench.errors import DataError
 from vgbench.fingerprint import fingerprint
-from vgbench.store import safe_name
+from vgbench.store import read_json, safe_name
 
 from .bundle import SUBMISSION_VERSION, SUBMISSIONS_DIR
 
@@ -27,10 +27,7 @@ def load_submissions(directory: Path = SUBMISSIONS_DIR) -> list[dict]:
     """Every accepted submission under ``directory``; a malformed one is an error naming the file."""
     out = []
     for path in sorted(Path(directory).rglob("*.json")) if Path(directory).is_dir() else []:
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise DataError(f"{path}: not valid JSON ({exc}); remove it or add its bundle again") from None
+        data = read_json(path, "remove it or add its bundle again")
         if not isinstance(data, dict) or data.get("submission_version") != SUBMISSION_VERSION \
                 or not isinstance(data.get("score"), dict) or not isinstance(data.get("representation"), dict):
             raise DataError(f"{path}: not a submission (submission_version {SUBMISSION_VERSION}); "

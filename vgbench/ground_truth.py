@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
 from .errors import DataError
-from .store import atomic_write_json
+from .store import atomic_write_json, read_json
 from .types import GroundTruth, matrix_from_json
 
 FORMAT_HELP = 'expected {"value_ids": [...], "matrix": [[...], ...]} (null = unknown), optional "task", "replicates"'
@@ -31,10 +30,7 @@ def load_ground_truth_file(path: str | Path) -> GroundTruth:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such ground-truth file")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: not valid JSON ({exc}); {FORMAT_HELP}") from None
+    data = read_json(path, FORMAT_HELP)
     if not isinstance(data, dict):
         raise DataError(f"{path}: top level: {FORMAT_HELP}")
     ids = data.get("value_ids")

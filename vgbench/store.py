@@ -12,7 +12,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from .errors import VgbenchError
+from .errors import DataError, VgbenchError
 
 SCHEMA_VERSION = 1
 OVERWRITE_STRATEGIES = ("always", "never", "only-missing", "only-cache")
@@ -48,6 +48,14 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 def atomic_write_json(path: Path, data: Any) -> None:
     """Atomically write pretty JSON."""
     atomic_write_bytes(Path(path), (json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n").encode())
+
+
+def read_json(path: Path, fix: str) -> Any:
+    """The parsed JSON of ``path``; a file that is not JSON is one DataError naming it and ending with ``fix``."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: not valid JSON ({exc}); {fix}") from None
 
 
 def atomic_write_npz(path: Path, **arrays: np.ndarray) -> None:
