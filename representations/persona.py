@@ -32,7 +32,7 @@ class PersonaVectors(Representation):
         """Vectors at the chosen layer, plus the per-layer selection curve."""
         from vgbench.models.backend import get_backend
         from vgbench.models.vllm_backend import generation_backend
-        from vgbench.persona import check_data, select_layer, value_difference, value_prompts
+        from vgbench.persona import activation_mode, check_data, select_layer, value_difference, value_prompts
 
         s = self.settings(context)
         check_data(value_set, s)
@@ -42,11 +42,13 @@ class PersonaVectors(Representation):
         n_layers = backend.model.config.num_hidden_layers
         if s.layer and not 1 <= s.layer <= n_layers:
             raise VgbenchError(f"-o layer={s.layer} is out of range: this model has layers 1..{n_layers}")
+        activations = activation_mode(backend, generator, s)  # a bad -o activations fails before any work
         work = sum(4 * len(p) * len(q) for p, q in (value_prompts(value_set, v, s) for v in value_set.ids))
         advance = context.tracker(work, f"{self.name}: replies and activations")
         diffs = np.stack([value_difference(backend, model.weights_hash, value_set, v, s, context.cache_dir, advance, generator)
                           for v in value_set.ids])  # [n, layers + 1, d]
-        extra = {"n_layers": n_layers, "subject_model": model.provenance(), "generator": generator.name}
+        extra = {"n_layers": n_layers, "subject_model": model.provenance(), "generator": generator.name,
+                 "activations": activations}
         if s.layer:
             layer = s.layer
         else:

@@ -148,21 +148,22 @@ class _Runner:
 
         keys = {v: self._train_key(v, ps) for v, ps in pairs.items()}
 
-        def job(v: str, local: bool) -> dict:
+        def job(v: str, progress) -> dict:
             examples = [{"messages": chat(s["user_message"]), "chosen": s["action_follow"],
                          "rejected": s["action_ignore"]} for s in pairs[v]]
             return {"model_path": self.model.path, "examples": examples, "out_dir": str(self._weights(keys[v])),
-                    "settings": self.settings, "progress": self.advance if local else None}
+                    "settings": self.settings, "progress": progress}
 
-        runs, ran = run_named_steps(self.context, self.steps, keys, train_run, job, stale=lambda key, run: (
-            run["status"] == "ok" and not self._weights(key).is_dir() and not self.steps.has(self._eval_key(key, evals))))
+        runs, ran = run_named_steps(
+            self.context, self.steps, keys, train_run, job,
+            stale=lambda key, run: (run["status"] == "ok" and not self._weights(key).is_dir()
+                                    and not self.steps.has(self._eval_key(key, evals))),
+            advance=self.advance, units=lambda v: optimizer_steps(self.settings, len(pairs[v])),
+            reported=lambda run: run["log"]["steps"])  # a diverged run stops early
         out = {}
         for v, key in keys.items():
             run = runs[v]
             self.counts["trained" if v in ran else "reused"] += 1
-            # what the run did not report: a stored or remote run reports nothing, a diverged one stops early
-            reported = run["log"]["steps"] if v in ran and self.context.executor is None else 0
-            self.advance(optimizer_steps(self.settings, len(pairs[v])) - reported)
             out[v] = (key, {**run, "path": str(self._weights(key)) if run["status"] == "ok" else None})
         return out
 
@@ -181,22 +182,17 @@ class _Runner:
     def evaluate_all(self, trained: list[tuple[dict, dict] | None], evals: list[dict]) -> list[np.ndarray]:
         """Cached forced-choice p_follow on ``evals`` of the base model (None) and each trained model."""
         keys = [self._eval_key(t[0] if t else None, evals) for t in trained]
-        finished = sum(self.steps.has(k) for k in keys)
-        self.counts["reused"] += finished
-        self.counts["evaluated"] += len(keys) - finished
-        self.advance(2 * len(evals) * finished)
-        local = self.context.executor is None
 
-        def job(i: int) -> dict:
+        def job(i: int, progress) -> dict:
             return {"model_path": self.model.path, "weights": trained[i][1]["path"] if trained[i] else None,
                     "lora": self.settings["lora"], "device": self.context.device,
-                    "batch_size": int(self.opts["eval_batch_size"]), "scenarios": evals,
-                    "progress": self.advance if local else None}
+                    "batch_size": int(self.opts["eval_batch_size"]), "scenarios": evals, "progress": progress}
 
-        p = self.steps.run_many(keys, evaluate_run, job, self.context.run_steps)
-        if not local:
-            self.advance(2 * len(evals) * (len(keys) - finished))
-        return [np.asarray(x, float) for x in p]
+        p, ran = run_named_steps(self.context, self.steps, dict(enumerate(keys)), evaluate_run, job,
+                                 advance=self.advance, units=lambda i: 2 * len(evals))
+        self.counts["reused"] += len(keys) - len(ran)
+        self.counts["evaluated"] += len(ran)
+        return [np.asarray(p[i], float) for i in range(len(keys))]
 
 
 def train_run(job: dict) -> dict:
@@ -250,9 +246,8 @@ def _agreeing_pairs(task: Task, value_set: ValueSet, train: list[dict], threshol
     """The train pairs whose own value's judge (``judge_agreement``'s single-value judge on the subject model)
     prefers ``action_follow`` with P ≥ ``threshold``, and per value what was kept; each value's judging is a step."""
     from vgbench.errors import VgbenchError
-    from vgbench.models.judge import follow_preference
 
-    from .judge_agreement import judge_chat, judge_pass, judge_system_prompt
+    from .judge_agreement import both_order_chats, judge_pass, judge_system_prompt, pass_preferences
 
     steps = StepCache(context.cache_dir / "tasks" / task.name / "train_filter")
     model = context.subject_model()
@@ -261,11 +256,10 @@ def _agreeing_pairs(task: Task, value_set: ValueSet, train: list[dict], threshol
         mine = [s for s in train if s["value"] == v]
         system = judge_system_prompt(value_set.value(v))
         key = {"judge": f"subject:{model.weights_hash}", "system": system, "pairs": [s["id"] for s in mine]}
-        chats = [judge_chat(system, s, True) for s in mine] + [judge_chat(system, s, False) for s in mine]
         logp = steps.run(key, lambda: judge_pass({"judge": "subject", "context": context.for_worker(),
-                                                  "batch_size": batch_size, "chats": chats, "progress": None}))
-        logp = np.array(logp, dtype=float).reshape(2, len(mine), 2)
-        preference = follow_preference(logp[0], logp[1])
+                                                  "batch_size": batch_size, "chats": both_order_chats(system, mine),
+                                                  "progress": None}))
+        preference, _ = pass_preferences(logp, len(mine))
         kept += [s for s, p in zip(mine, preference) if np.isfinite(p) and p >= threshold]
         report[v] = {"kept": sum(1 for p in preference if np.isfinite(p) and p >= threshold), "of": len(mine),
                      "threshold": threshold, "preference": [None if not np.isfinite(p) else float(p) for p in preference]}

@@ -146,23 +146,23 @@ class _Runs:
 
         keys = {t: self._train_key(t, ps) for t, ps in pairs.items()}
 
-        def job(t: str, local: bool) -> dict:
+        def job(t: str, progress) -> dict:
             return {"model_path": self.model.path, "settings": self.settings, "folder": str(self._folder(keys[t])),
                     "checkpoint_every": int(self.opts["checkpoint_every"]),
                     "examples": [{"messages": chat(p["prompt"]), "chosen": p["support"], "rejected": p["oppose"]}
                                  for p in pairs[t]],
-                    "progress": self.advance if local else None}
+                    "progress": progress}
 
-        results, ran = run_named_steps(self.context, self.steps, keys, train_topic, job, stale=lambda key, run: any(
-            not checkpoint_dir(self._folder(key), s).is_dir() and not self.steps.has(self._measure_key(key, s))
-            for s in run["checkpoints"]))
+        results, ran = run_named_steps(
+            self.context, self.steps, keys, train_topic, job,
+            stale=lambda key, run: any(not checkpoint_dir(self._folder(key), s).is_dir()
+                                       and not self.steps.has(self._measure_key(key, s)) for s in run["checkpoints"]),
+            advance=self.advance, units=lambda t: optimizer_steps(self.settings, len(pairs[t])),
+            reported=lambda run: run["steps"])  # a diverged run stops early
         out = {}
         for t, key in keys.items():
             result = results[t]
             self.counts["trained" if t in ran else "reused"] += 1
-            # what the run did not report: a stored or remote run reports nothing, a diverged one stops early
-            reported = result["steps"] if t in ran and self.context.executor is None else 0
-            self.advance(optimizer_steps(self.settings, len(pairs[t])) - reported)
             self.seconds["train_step"] += result["step_seconds"]
             out[t] = (key, {**result, "folder": str(self._folder(key))})
         return out
@@ -180,14 +180,9 @@ class _Runs:
         from vgbench.training.checkpoints import checkpoint_dir
 
         keys = [self._measure_key(k, s) for k, s in points]
-        finished = sum(self.steps.has(k) for k in keys)
-        self.counts["reused"] += finished
-        self.counts["measured"] += len(keys) - finished
-        self.advance(2 * len(self.replies) * finished)
-        local = self.context.executor is None
         o = self.opts
 
-        def job(i: int) -> dict:
+        def job(i: int, progress) -> dict:
             train_key, step = points[i]
             return {"model_path": self.model.path, "lora": self.settings["lora"],
                     "checkpoint": str(checkpoint_dir(self._folder(train_key), step)) if train_key else None,
@@ -197,11 +192,13 @@ class _Runs:
                     "items": [{"topic": self.value_set.value(self.questions[k]["value"]),
                                "question": self.questions[k]["question"]} for k, _ in self.replies],
                     "max_new_tokens": int(o["max_new_tokens"]), "temperature": float(o["temperature"]),
-                    "seed": self.context.seed, "progress": self.advance if local else None}
+                    "seed": self.context.seed, "progress": progress}
 
-        stored = self.steps.run_many(keys, measure_point, job, self.context.run_steps)
-        if not local:
-            self.advance(2 * len(self.replies) * (len(keys) - finished))
+        by_index, ran = run_named_steps(self.context, self.steps, dict(enumerate(keys)), measure_point, job,
+                                        advance=self.advance, units=lambda i: 2 * len(self.replies))
+        self.counts["reused"] += len(keys) - len(ran)
+        self.counts["measured"] += len(ran)
+        stored = [by_index[i] for i in range(len(keys))]
         for m in stored:
             self.seconds["generate"].append(m["seconds"]["generate"] / len(self.replies))
             self.seconds["judge"].append(m["seconds"]["judge"] / len(self.replies))

@@ -18,6 +18,7 @@ from vgbench.steps import StepCache
 from vgbench.task_helpers import (
     first_per_value,
     normalised_shift,
+    run_named_steps,
     selected_values,
     split_half_indices,
 )
@@ -63,18 +64,14 @@ class PromptSteering(Task):
         keys = [{"task": self.name, "version": self.version, "model": model.weights_hash, "data": data_hash,
                  "system": system, "scenarios": [s["id"] for s in scenarios]} for system in systems]
         advance = context.tracker(len(systems) * len(scenarios) * 2, f"{self.name} on {value_set.name}")
-        local = context.executor is None
-        finished = sum(steps.has(k) for k in keys)
-        advance(2 * len(scenarios) * finished)
 
-        def job(i: int) -> dict:
+        def job(i: int, progress) -> dict:
             return {"model_path": model.path, "device": context.device, "batch_size": int(opts["batch_size"]),
-                    "scenarios": scenarios, "system": systems[i], "progress": advance if local else None}
+                    "scenarios": scenarios, "system": systems[i], "progress": progress}
 
-        per_condition = [np.asarray(r, float) for r in steps.run_many(keys, condition_preferences, job, context.run_steps)]
-        if not local:
-            advance(2 * len(scenarios) * (len(systems) - finished))  # a remote step cannot report progress
-        p = np.stack(per_condition)  # [1 + n_values, n_scenarios]
+        per_condition, _ = run_named_steps(context, steps, dict(enumerate(keys)), condition_preferences, job,
+                                           advance=advance, units=lambda i: 2 * len(scenarios))
+        p = np.array([per_condition[i] for i in range(len(systems))], dtype=float)  # [1 + n_values, n_scenarios]
         groups = {v.id: [k for k, s in enumerate(scenarios) if s["value"] == v.id] for v in values}
 
         def matrix(idx: list[int]) -> np.ndarray:

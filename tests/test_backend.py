@@ -31,6 +31,26 @@ def test_left_padded_batch_generation_matches_single(backend):
     assert batched == single and all(batched)
 
 
+def test_activations_recorded_during_generation_match_the_teacher_forced_pass(backend):
+    from vgbench.models.activations import (generate_with_reply_activations, mean_reply_activations,
+                                            mean_token_activations)
+
+    # one-word answers end early (EOS mid-batch, padding after it); the others run to the token limit
+    prompts = [chat("Capital of France?", "Answer with one word only."), chat("Say yes.", "Answer with one word only."),
+               chat("Describe a storm at sea in vivid detail."), chat("Explain why people keep promises.")]
+    small = TransformersBackend(backend.model, backend.tok, batch_size=3)
+    replies, recorded, reply_ids = generate_with_reply_activations(small, prompts, max_new_tokens=20)
+    assert replies == backend.generate(prompts, max_new_tokens=20)
+    lengths = [len(r) for r in reply_ids]
+    assert min(lengths) < 20 and max(lengths) == 20, lengths
+    forced = mean_token_activations(backend, [(p, r) for (p, _), r in zip(backend.encode_pairs(prompts, replies), reply_ids)])
+    assert recorded.shape == forced.shape == (4, backend.model.config.num_hidden_layers + 1, backend.model.config.hidden_size)
+    scale = np.abs(forced).max(axis=(1, 2), keepdims=True)
+    assert np.abs(recorded - forced).max() / scale.min() < 1e-5
+    # and the text-level pass (replies re-tokenized) sees the same tokens here
+    assert np.allclose(mean_reply_activations(backend, prompts, replies), recorded, rtol=1e-4, atol=1e-3)
+
+
 def test_forced_choice_is_a_probability_and_follows_the_loglik_order(backend, scenarios):
     res = forced_choice(backend, scenarios)
     p = res["p_follow"]

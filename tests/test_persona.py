@@ -118,6 +118,11 @@ def test_layer_out_of_range(cli, category_ground_truth, embedded):
     assert_one_line_error(proc, "layer=99", "out of range")
 
 
+def test_unknown_activation_mode(cli, category_ground_truth, embedded):
+    proc = cli("evaluate", "--rep", "persona", "-o", "activations=cached", "--ground-truth", str(category_ground_truth))
+    assert_one_line_error(proc, "activations=cached", "teacher_forced")
+
+
 def _vision_dir(tmp_path):
     path = tmp_path / "vit"
     path.mkdir()

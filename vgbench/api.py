@@ -22,14 +22,17 @@ class RunContext:
     options: dict[str, Any] = field(default_factory=dict)
     #: ``progress(total, label)`` → ``advance(n)``; the CLI draws a bar, the default is silent.
     progress: Callable[[int, str], Callable[[int], None]] | None = None
-    #: Runs independent build steps (``map(fn, items)``): local by default, Ray with ``--executor ray``.
+    #: Runs independent build steps (``map(fn, items, on_done=None)``): local by default, Ray with ``--executor ray``.
     executor: Any = None
 
-    def run_steps(self, fn: Callable[[Any], Any], items: list) -> list:
-        """Map ``fn`` over independent steps with the context's executor (in process by default)."""
+    def run_steps(self, fn: Callable[[Any], Any], items: list, on_done: Callable[[int, Any], None] | None = None) -> list:
+        """Map ``fn`` over independent steps with the context's executor (in process by default), calling
+        ``on_done(index, result)`` as each step finishes."""
+        from .executors import in_order
+
         if self.executor is None or not items:
-            return [fn(x) for x in items]
-        return self.executor.map(fn, items)
+            return in_order(fn, items, on_done)
+        return self.executor.map(fn, items, on_done=on_done) if on_done else self.executor.map(fn, items)
 
     def for_worker(self) -> "RunContext":
         """This context with its home made explicit and without progress display or executor, for another process."""

@@ -12,9 +12,10 @@ class LocalExecutor:
 
     name = "local"
 
-    def map(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
-        """``[fn(x) for x in items]``."""
-        return [fn(x) for x in items]
+    def map(self, fn: Callable[[Any], Any], items: Sequence[Any],
+            on_done: Callable[[int, Any], None] | None = None) -> list[Any]:
+        """``[fn(x) for x in items]``, calling ``on_done(index, result)`` after each."""
+        return in_order(fn, items, on_done)
 
 
 class RayExecutor:
@@ -42,13 +43,35 @@ class RayExecutor:
         self.options = {"num_gpus": 1, "num_cpus": cpus_per_step} if gpus else {"num_cpus": cpus_per_step}
         self.address = address
 
-    def map(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
-        """Submit every item, then gather the results in order."""
+    def map(self, fn: Callable[[Any], Any], items: Sequence[Any],
+            on_done: Callable[[int, Any], None] | None = None) -> list[Any]:
+        """Submit every item, call ``on_done(index, result)`` as each finishes, return the results in order."""
         import ray
 
         remote = ray.remote(**self.options)(_apply)  # fn may be any picklable callable, not only a function
         shared_fn = ray.put(fn)
-        return ray.get([remote.remote(shared_fn, x) for x in items])
+        refs = [remote.remote(shared_fn, x) for x in items]
+        index = {ref: i for i, ref in enumerate(refs)}
+        results: list[Any] = [None] * len(refs)
+        pending = refs
+        while pending:
+            ready, pending = ray.wait(pending, num_returns=1)
+            for ref in ready:
+                i = index[ref]
+                results[i] = ray.get(ref)
+                if on_done:
+                    on_done(i, results[i])
+        return results
+
+
+def in_order(fn: Callable[[Any], Any], items: Sequence[Any], on_done: Callable[[int, Any], None] | None = None) -> list:
+    """``[fn(x) for x in items]`` in this process, calling ``on_done(index, result)`` after each."""
+    out = []
+    for i, x in enumerate(items):
+        out.append(fn(x))
+        if on_done:
+            on_done(i, out[-1])
+    return out
 
 
 def _apply(fn: Callable[[Any], Any], item: Any) -> Any:

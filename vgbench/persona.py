@@ -35,6 +35,7 @@ class PersonaSettings:
     batch_size: int = 8
     seed: int = 0
     generator: str = "auto"  # auto (vllm when installed with a GPU) | transformers | vllm
+    activations: str = "auto"  # auto | generation (recorded while generating) | teacher_forced (a second pass)
 
 
 def value_prompts(value_set: ValueSet, value_id: str, s: PersonaSettings) -> tuple[list[tuple[str, str]], list[str]]:
@@ -65,16 +66,38 @@ def _data_hash(value_set: ValueSet, s: PersonaSettings) -> str:
     return fingerprint([data_fingerprint(k, value_set.name) for k in kinds])
 
 
+ACTIVATION_MODES = ("auto", "generation", "teacher_forced")
+
+
+def activation_mode(backend, generator, s: PersonaSettings) -> str:
+    """Where the reply activations come from: recorded during transformers generation when the model's
+    layout allows it, else a teacher-forced pass over the replies (always so behind vllm)."""
+    from .models.activations import can_record_during_generation
+
+    if s.activations not in ACTIVATION_MODES:
+        raise VgbenchError(f"-o activations={s.activations} is not one of {', '.join(ACTIVATION_MODES)}")
+    recordable = (generator is None or generator is backend) and can_record_during_generation(backend)
+    if s.activations == "generation" and not recordable:
+        raise VgbenchError("-o activations=generation needs the transformers generator and a Llama-style model "
+                           "(decoder .layers and .norm); use -o activations=teacher_forced")
+    if s.activations == "auto":
+        return "generation" if recordable else "teacher_forced"
+    return s.activations
+
+
 def value_difference(backend, model_hash: str, value_set: ValueSet, value_id: str, s: PersonaSettings,
                      cache_dir: Path, advance: Callable[[int], None], generator=None) -> np.ndarray:
     """mean(pro) − mean(anti) reply activation for one value, shape [layers + 1, d] (cached)."""
-    from .models.activations import mean_reply_activations
+    from .models.activations import generate_with_reply_activations, mean_reply_activations
     from .models.backend import chat
 
-    extraction = {k: v for k, v in asdict(s).items() if k not in ("layer", "n_candidate_layers", "coef", "n_heldout", "batch_size", "generator")}
-    extraction["generator"] = getattr(generator or backend, "name", "transformers")
+    generator = generator or backend
+    skip = ("layer", "n_candidate_layers", "coef", "n_heldout", "batch_size", "generator", "activations")
+    extraction = {k: v for k, v in asdict(s).items() if k not in skip}
+    extraction["generator"] = getattr(generator, "name", "transformers")
     key = {"model": model_hash, "data": _data_hash(value_set, s), "value": value_id, "settings": extraction}
-    npz = cache_dir / "activations" / model_hash[:16] / f"{fingerprint(key, 24)}.npz"
+    mode = activation_mode(backend, generator, s)
+    npz = cache_dir / "activations" / model_hash[:16] / f"{fingerprint({**key, 'activations': mode}, 24)}.npz"
     pairs, questions = value_prompts(value_set, value_id, s)
     n = 2 * len(pairs) * len(questions)
     if npz.is_file():
@@ -82,9 +105,14 @@ def value_difference(backend, model_hash: str, value_set: ValueSet, value_id: st
         return read_npz(npz)["difference"]
     prompts = [chat(q, system) for pro, anti in pairs for system in (pro, anti) for q in questions]
     generations = StepCache(cache_dir / "generations" / model_hash[:16])
-    replies = generations.run(key, lambda: (generator or backend).generate(
-        prompts, s.max_new_tokens, s.temperature, s.seed, progress=advance))
-    acts = mean_reply_activations(backend, prompts, replies, progress=advance)
+    if mode == "generation":
+        replies, acts, _ = generate_with_reply_activations(backend, prompts, s.max_new_tokens, s.temperature, s.seed,
+                                                           progress=lambda k: advance(2 * k))
+        generations.store(key, replies)
+    else:
+        replies = generations.run(key, lambda: generator.generate(
+            prompts, s.max_new_tokens, s.temperature, s.seed, progress=advance))
+        acts = mean_reply_activations(backend, prompts, replies, progress=advance)
     is_pro = np.array([system == pro for pro, anti in pairs for system in (pro, anti) for _ in questions])
     difference = acts[is_pro].mean(axis=0) - acts[~is_pro].mean(axis=0)
     atomic_write_npz(npz, difference=difference, mean_pro=acts[is_pro].mean(axis=0), mean_anti=acts[~is_pro].mean(axis=0))

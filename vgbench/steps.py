@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any, Callable
 
+from .executors import in_order
 from .fingerprint import fingerprint
 from .store import atomic_write_json
 
@@ -45,29 +46,36 @@ class StepCache:
         stored = self.load(key)
         return stored if stored is not None else self.store(key, compute())
 
-    def unfinished(self, keys: dict[str, dict], stale: Callable[[dict, Any], bool] | None = None) -> list[str]:
-        """Names of the steps without a stored result, or whose result ``stale(key, result)`` rejects (removed)."""
-        todo = []
+    def finished(self, keys: dict[Any, dict], stale: Callable[[dict, Any], bool] | None = None) -> dict[Any, Any]:
+        """Stored results by step name; a result that ``stale(key, result)`` rejects is removed and left out."""
+        out = {}
         for name, key in keys.items():
             stored = self.load(key)
             if stored is not None and stale is not None and stale(key, stored):
                 self.path(key).unlink()
                 stored = None
-            if stored is None:
-                todo.append(name)
-        return todo
+            if stored is not None:
+                out[name] = stored
+        return out
 
     def run_many(self, keys: list[dict], fn: Callable[[Any], Any], job_for: Callable[[int], Any],
-                 run_steps: Callable[[Callable, list], list] | None = None) -> list[Any]:
+                 run_steps: Callable[..., list] | None = None,
+                 on_done: Callable[[int, Any], None] | None = None) -> list[Any]:
         """Results for every key; each unfinished one is ``fn(job_for(i))``, run by ``run_steps`` (a map, e.g.
-        ``RunContext.run_steps``) and stored by the worker as soon as it finishes, so a killed build keeps it."""
+        ``RunContext.run_steps``) and stored by the worker as soon as it finishes, so a killed build keeps it.
+        ``on_done(i, result)`` is called as each of those finishes."""
         results = [self.load(k) for k in keys]
         missing = [i for i, r in enumerate(results) if r is None]
         if missing:
             items = [{"key": keys[i], "job": job_for(i)} for i in missing]
-            done = (run_steps or _in_process)(StoredStep(fn, self.root), items)
-            for i, r in zip(missing, done):
-                results[i] = r if self.has(keys[i]) else self.store(keys[i], r)  # a worker without our disk
+
+            def finished_one(j: int, result: Any) -> None:
+                i = missing[j]
+                results[i] = result if self.has(keys[i]) else self.store(keys[i], result)  # a worker without our disk
+                if on_done:
+                    on_done(i, results[i])
+
+            (run_steps or in_order)(StoredStep(fn, self.root), items, on_done=finished_one)
         return results
 
 
@@ -80,6 +88,3 @@ class StoredStep:
     def __call__(self, item: dict) -> Any:
         return StepCache(self.root).run(item["key"], lambda: self.fn(item["job"]))
 
-
-def _in_process(fn: Callable[[Any], Any], items: list) -> list:
-    return [fn(x) for x in items]

@@ -73,17 +73,34 @@ def split_half_indices(groups: dict[str, list[int]], n_splits: int, seed: int) -
     return splits
 
 
-def run_named_steps(context, steps, keys: dict[str, dict], fn: Callable[[dict], Any],
-                    job_for: Callable[[str, bool], dict], stale: Callable[[dict, Any], bool] | None = None
-                    ) -> tuple[dict[str, Any], list[str]]:
+def run_named_steps(context, steps, keys: dict[Any, dict], fn: Callable[[dict], Any],
+                    job_for: Callable[[Any, Callable[[int], None] | None], dict], *,
+                    stale: Callable[[dict, Any], bool] | None = None, advance: Callable[[int], None] | None = None,
+                    units: Callable[[Any], int] | None = None, reported: Callable[[Any], int] | None = None
+                    ) -> tuple[dict[Any, Any], list]:
     """(result by name, names that ran now): stored results are read back; the missing (or ``stale``) steps run
-    together on the context's executor, each stored as it finishes. ``job_for(name, local)`` builds a step's
-    input; ``local`` says whether it runs in this process (where it may report progress)."""
-    todo = steps.unfinished(keys, stale)
+    together on the context's executor, each stored as it finishes.
+
+    ``job_for(name, progress)`` builds a step's input: ``progress`` is ``advance`` when the step runs in this
+    process, None on a remote worker. Progress: a stored step advances by ``units(name)`` at once, a remote one
+    when it finishes; one run here reports through ``progress``, and what it did not report (``units(name)`` less
+    ``reported(result)``, which defaults to all of it) is advanced when it ends.
+    """
+    advance = advance or (lambda n: None)
+    units = units or (lambda name: 0)
+    results = steps.finished(keys, stale)
+    for name in results:
+        advance(units(name))
+    todo = [n for n in keys if n not in results]
     local = context.executor is None
-    done = dict(zip(todo, steps.run_many([keys[n] for n in todo], fn, lambda i: job_for(todo[i], local),
-                                         context.run_steps)))
-    return {n: done[n] if n in done else steps.load(k) for n, k in keys.items()}, todo
+
+    def done(i: int, result: Any) -> None:
+        advance(units(todo[i]) - (reported(result) if reported else units(todo[i])) if local else units(todo[i]))
+
+    ran = steps.run_many([keys[n] for n in todo], fn, lambda i: job_for(todo[i], advance if local else None),
+                         context.run_steps, on_done=done)
+    results.update(zip(todo, ran))
+    return {n: results[n] for n in keys}, todo
 
 
 def built_ground_truth_path(task: str, value_set: str, model: str, home: Path | None = None) -> Path:

@@ -1,24 +1,34 @@
-"""Mean reply-token activations at every layer, from one batched teacher-forced pass per batch."""
+"""Mean reply-token activations at every layer: from one batched teacher-forced pass per batch, or
+recorded while the replies are generated (no second pass)."""
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from contextlib import contextmanager
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
 from .backend import Chat, TransformersBackend, right_padded
 
+# Index 0 is the embedding output, index k the output of decoder layer k, index L the final norm's output:
+# the ``output_hidden_states`` convention that every function here follows.
+
 
 def mean_reply_activations(backend: TransformersBackend, prompts: Sequence[Chat], replies: Sequence[str],
                            progress: Callable[[int], None] | None = None) -> np.ndarray:
-    """Array [n, layers + 1, d]: per example, the mean hidden state over the reply's tokens.
+    """Array [n, layers + 1, d]: per example, the mean hidden state over the reply's tokens (teacher-forced)."""
+    encoded = [(p, r or [backend.tok.eos_token_id]) for p, r in backend.encode_pairs(prompts, replies)]
+    return mean_token_activations(backend, encoded, progress)
 
-    Index 0 is the embedding output, index k the output of decoder layer k (the
-    ``output_hidden_states`` convention). The LM head is never run.
+
+def mean_token_activations(backend: TransformersBackend, encoded: Sequence[tuple[list[int], list[int]]],
+                           progress: Callable[[int], None] | None = None) -> np.ndarray:
+    """Array [n, layers + 1, d]: mean hidden state over each (prompt ids, reply ids) pair's reply tokens.
+
+    One batched forward of the decoder per batch with ``output_hidden_states``; the LM head is never run.
     """
     import torch
 
-    encoded = [(p, r or [backend.tok.eos_token_id]) for p, r in backend.encode_pairs(prompts, replies)]
     decoder = backend.model.base_model
     out: list[np.ndarray | None] = [None]
 
@@ -42,3 +52,111 @@ def mean_reply_activations(backend: TransformersBackend, prompts: Sequence[Chat]
 
     backend.each_batch([len(p) + len(r) for p, r in encoded], collect)
     return out[0] if out[0] is not None else np.zeros((0, 0, 0), dtype=np.float32)
+
+
+def can_record_during_generation(backend: TransformersBackend) -> bool:
+    """Whether the model has the Llama-style layout (``layers`` and a final ``norm``) that the recorder hooks."""
+    decoder = backend.model.base_model
+    layers = getattr(decoder, "layers", None)
+    return (layers is not None and hasattr(decoder, "norm")
+            and len(layers) == backend.model.config.num_hidden_layers)
+
+
+class ReplyActivationRecorder:
+    """Forward hooks that sum, per prompt and hidden-state index, the activations of each reply token as
+    ``generate`` feeds it back in; the sums stay [batch, layers + 1, d], whatever the reply length.
+
+    A reply token's activations are those computed when it is the input, so the last token needs one more
+    decoding step: pass :attr:`extra_tokens` more to ``generate`` and cut the reply there.
+    """
+
+    extra_tokens = 1
+
+    def __init__(self, backend: TransformersBackend, n: int):
+        import torch
+
+        self.backend, self.n = backend, n
+        decoder = backend.model.base_model
+        self.decoder, self.layers, self.norm = decoder, list(decoder.layers), decoder.norm
+        eos = backend.model.generation_config.eos_token_id
+        eos = set(eos if isinstance(eos, (list, tuple)) else [eos]) | {backend.tok.eos_token_id}
+        self.eos = torch.tensor(sorted(e for e in eos if e is not None))
+        self.special = torch.tensor(sorted(set(backend.tok.all_special_ids) | set(self.eos.tolist())))
+        self.means: np.ndarray | None = None
+        self.reply_ids: list[list[int]] = [[] for _ in range(n)]
+
+    @contextmanager
+    def batch(self, idx: np.ndarray) -> Iterator[None]:
+        """Record while one ``generate`` call runs over the prompts ``idx`` (in that row order)."""
+        import torch
+
+        dev = self.backend.device
+        eos, special = self.eos.to(dev), self.special.to(dev)
+        b, width = len(idx), len(self.layers) + 1
+        state = {"step": 0, "weight": None}
+        alive = torch.ones(b, dtype=torch.bool, device=dev)
+        counts = torch.zeros(b, dtype=torch.float32, device=dev)
+        sums = torch.zeros(b, width, self.backend.model.config.hidden_size, dtype=torch.float32, device=dev)
+        fed: list[torch.Tensor] = []
+
+        def on_forward(module, args, kwargs):
+            ids = kwargs.get("input_ids", args[0] if args else None)
+            if ids is None:
+                raise RuntimeError("the activation recorder needs input_ids, not inputs_embeds")
+            step, state["step"] = state["step"], state["step"] + 1
+            if step == 0:  # the prompt: nothing of the reply yet
+                state["weight"] = None
+                return
+            if ids.shape[1] != 1:
+                raise RuntimeError("the activation recorder expects one new token per decoding step")
+            token = ids[:, 0]
+            is_eos = torch.isin(token, eos)
+            # an empty reply stands for its EOS, as in the teacher-forced pass
+            take = alive & (~torch.isin(token, special) | (is_eos & (counts == 0)))
+            alive.mul_(~is_eos)
+            counts.add_(take.float())
+            state["weight"] = take.float()[:, None]
+            fed.append(torch.where(take, token, -1))
+
+        def adder(index: int) -> Callable[[torch.Tensor], None]:
+            def add(hidden: torch.Tensor) -> None:
+                if state["weight"] is not None:
+                    sums[:, index].add_(hidden[:, -1].float() * state["weight"])
+            return add
+
+        def layer_input(add):
+            return lambda module, args, kwargs: add(args[0] if args else kwargs["hidden_states"])
+
+        def module_output(add):
+            return lambda module, args, output: add(output[0] if isinstance(output, tuple) else output)
+
+        handles = [self.decoder.register_forward_pre_hook(on_forward, with_kwargs=True)]
+        handles += [layer.register_forward_pre_hook(layer_input(adder(k)), with_kwargs=True)
+                    for k, layer in enumerate(self.layers)]
+        handles.append(self.norm.register_forward_hook(module_output(adder(width - 1))))
+        try:
+            yield
+        finally:
+            for h in handles:
+                h.remove()
+        means = (sums / counts.clamp(min=1)[:, None, None]).cpu().numpy()
+        if self.means is None:
+            self.means = np.zeros((self.n, width, means.shape[2]), dtype=np.float32)
+        self.means[np.asarray(idx)] = means
+        tokens = torch.stack(fed, dim=1).cpu().tolist() if fed else [[] for _ in idx]
+        for row, i in enumerate(idx):
+            self.reply_ids[i] = [t for t in tokens[row] if t >= 0]
+
+
+def generate_with_reply_activations(backend: TransformersBackend, prompts: Sequence[Chat], max_new_tokens: int,
+                                    temperature: float = 0.0, seed: int = 0,
+                                    progress: Callable[[int], None] | None = None
+                                    ) -> tuple[list[str], np.ndarray, list[list[int]]]:
+    """(replies, mean reply activations [n, layers + 1, d], reply token ids), recorded during generation.
+
+    The replies are those ``backend.generate`` gives with the same arguments; the activations match a
+    teacher-forced pass over the same token ids (tested), without running one.
+    """
+    recorder = ReplyActivationRecorder(backend, len(prompts))
+    replies = backend.generate(prompts, max_new_tokens, temperature, seed, progress=progress, recorder=recorder)
+    return replies, recorder.means, recorder.reply_ids

@@ -82,25 +82,35 @@ class TransformersBackend:
 
         encoded = self.encode_pairs(prompts, replies)
         out: list[ReplyScore | None] = [None] * len(encoded)
-        lm_head = self.model.get_output_embeddings()
         decoder = self.model.base_model
 
         def score(idx: np.ndarray) -> None:
             ids, mask = right_padded([encoded[i][0] + encoded[i][1] for i in idx], self.tok.pad_token_id)
             with torch.inference_mode():
                 hidden = decoder(input_ids=ids.to(self.device), attention_mask=mask.to(self.device)).last_hidden_state
-                for row, i in enumerate(idx):
-                    n_p, n_r = len(encoded[i][0]), len(encoded[i][1])
-                    # logits at position t predict token t+1: reply tokens sit at n_p..n_p+n_r-1
-                    h = hidden[row, n_p - 1 : n_p + n_r - 1]
-                    logp = torch.log_softmax(lm_head(h).float(), dim=-1)
-                    target = ids[row, n_p : n_p + n_r].to(self.device)
-                    out[i] = ReplyScore(float(logp.gather(1, target[:, None]).sum()), n_r)
+                for i, reply_score in zip(idx, self.score_replies(hidden, ids, [encoded[i] for i in idx])):
+                    out[i] = reply_score
             if progress:
                 progress(len(idx))
 
         self.each_batch([len(p) + len(r) for p, r in encoded], score)
         return out  # type: ignore[return-value]
+
+    def score_replies(self, hidden, ids, pairs: Sequence[tuple[list[int], list[int]]]) -> list[ReplyScore]:
+        """Reply log-likelihoods from the final hidden states [b, t, d] of right-padded prompt + reply rows
+        (``ids``); the LM head runs only on the positions that predict a reply token."""
+        import torch
+
+        lm_head = self.model.get_output_embeddings()
+        scores = []
+        for row, (prompt, reply) in enumerate(pairs):
+            n_p, n_r = len(prompt), len(reply)
+            # logits at position t predict token t+1: reply tokens sit at n_p..n_p+n_r-1
+            h = hidden[row, n_p - 1 : n_p + n_r - 1]
+            logp = torch.log_softmax(lm_head(h).float(), dim=-1)
+            target = ids[row, n_p : n_p + n_r].to(h.device)
+            scores.append(ReplyScore(float(logp.gather(1, target[:, None]).sum()), n_r))
+        return scores
 
     def next_token_logprobs(self, texts: Sequence[str], on_batch: Callable[[np.ndarray, "object"], None],
                             progress: Callable[[int], None] | None = None) -> None:
@@ -126,8 +136,14 @@ class TransformersBackend:
         self.each_batch([len(e) for e in encoded], last_position)
 
     def generate(self, prompts: Sequence[Chat], max_new_tokens: int = 64, temperature: float = 0.0,
-                 seed: int = 0, progress: Callable[[int], None] | None = None) -> list[str]:
-        """Replies to each chat; batched with left padding; greedy when temperature is 0."""
+                 seed: int = 0, progress: Callable[[int], None] | None = None, recorder=None) -> list[str]:
+        """Replies to each chat; batched with left padding; greedy when temperature is 0.
+
+        ``recorder`` (a :class:`~vgbench.models.activations.ReplyActivationRecorder`) records reply
+        activations while each batch is generated; the replies stay the same.
+        """
+        from contextlib import nullcontext
+
         import torch
 
         texts = [self.prompt_text(m) for m in prompts]
@@ -140,10 +156,13 @@ class TransformersBackend:
             batch = self.tok([texts[i] for i in idx], return_tensors="pt", padding=True, add_special_tokens=False)
             batch = {k: v.to(self.device) for k, v in batch.items()}
             sampling = dict(do_sample=True, temperature=temperature, top_p=1.0) if temperature > 0 else dict(do_sample=False)
-            with torch.inference_mode():
-                gen = self.model.generate(**batch, max_new_tokens=max_new_tokens, pad_token_id=self.tok.pad_token_id, **sampling)
+            extra = recorder.extra_tokens if recorder else 0
+            with torch.inference_mode(), (recorder.batch(idx) if recorder else nullcontext()):
+                gen = self.model.generate(**batch, max_new_tokens=max_new_tokens + extra,
+                                          pad_token_id=self.tok.pad_token_id, **sampling)
+            start = batch["input_ids"].shape[1]
             for row, i in enumerate(idx):
-                out[i] = self.tok.decode(gen[row, batch["input_ids"].shape[1]:], skip_special_tokens=True).strip()
+                out[i] = self.tok.decode(gen[row, start:start + max_new_tokens], skip_special_tokens=True).strip()
             if progress:
                 progress(len(idx))
 

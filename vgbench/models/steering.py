@@ -10,9 +10,14 @@ from .backend import Chat, ReplyScore, TransformersBackend, chat, right_padded
 from .preference import p_follow
 
 
+def _decoder(wrapped):
+    """The decoder (no LM head) of a wrapped causal LM: ``model`` (Llama-style) or ``transformer`` (GPT-2-style)."""
+    return wrapped.model if hasattr(wrapped, "model") else wrapped.transformer
+
+
 def _layer_modules(wrapped):
     """The decoder blocks of a wrapped causal LM (Llama/Mistral/Qwen/Gemma-style ``model.layers``)."""
-    base = wrapped.model if hasattr(wrapped, "model") else wrapped.transformer
+    base = _decoder(wrapped)
     return base.layers if hasattr(base, "layers") else base.h
 
 
@@ -37,16 +42,13 @@ def steered_reply_logprobs(backend: TransformersBackend, prompts: Sequence[Chat]
     def score(idx: np.ndarray) -> None:
         ids, attn = right_padded([encoded[i][0] + encoded[i][1] for i in idx], backend.tok.pad_token_id)
         with torch.inference_mode():
-            with wrapped.trace(input_ids=ids.to(backend.device), attention_mask=attn.to(backend.device)):
+            # logits_to_keep=1: the full-vocabulary head runs below on the reply positions only
+            with wrapped.trace(input_ids=ids.to(backend.device), attention_mask=attn.to(backend.device), logits_to_keep=1):
                 block = _layer_modules(wrapped)[layer - 1]
                 block.output = block.output + delta
-                logits = wrapped.output.logits.save()
-            logp = torch.log_softmax(logits.float(), dim=-1)
-        for row, i in enumerate(idx):
-            n_p, n_r = len(encoded[i][0]), len(encoded[i][1])
-            target = ids[row, n_p : n_p + n_r].to(logp.device)
-            lp = logp[row, n_p - 1 : n_p + n_r - 1].gather(1, target[:, None]).sum()
-            out[i] = ReplyScore(float(lp), n_r)
+                hidden = _decoder(wrapped).output[0].save()
+            for i, reply_score in zip(idx, backend.score_replies(hidden, ids, [encoded[i] for i in idx])):
+                out[i] = reply_score
 
     backend.each_batch([len(p) + len(r) for p, r in encoded], score)
     return out  # type: ignore[return-value]
