@@ -105,6 +105,19 @@ def test_same_seed_from_a_clean_cache_gives_same_vectors(encoded, small_set, tmp
     assert again.extra["layer"] == first.extra["layer"]
 
 
+@pytest.mark.slow
+def test_recorded_and_teacher_forced_activations_give_the_same_difference(backend, small_set, tmp_path):
+    from vgbench.persona import PersonaSettings, value_difference
+
+    common = dict(questions="conflictscope", n_instructions=1, n_questions=4, max_new_tokens=16)
+    recorded, forced = (value_difference(backend, "test-model", small_set, VALUES[0], PersonaSettings(**common, activations=mode),
+                                         tmp_path, lambda n: None) for mode in ("generation", "teacher_forced"))
+    assert recorded.shape == forced.shape == (backend.model.config.num_hidden_layers + 1, backend.model.config.hidden_size)
+    assert np.abs(recorded - forced).max() > 0  # two computations, two cache files
+    assert np.allclose(recorded, forced, rtol=1e-3, atol=1e-3 * np.abs(forced).max())
+    assert len(list((tmp_path / "activations").rglob("*.npz"))) == 2
+
+
 def test_value_set_without_persona_data_names_the_values(cli, tmp_path, category_ground_truth):
     vs = tmp_path / "mine.yaml"
     vs.write_text("name: mine\nvalues:\n" + "".join(
