@@ -244,22 +244,28 @@ def _scenarios(task: str, value_set: ValueSet, opts: dict) -> tuple[list[str], l
 def _agreeing_pairs(task: Task, value_set: ValueSet, train: list[dict], threshold: float, context: RunContext,
                     batch_size: int) -> tuple[list[dict], dict]:
     """The train pairs whose own value's judge (``judge_agreement``'s single-value judge on the subject model)
-    prefers ``action_follow`` with P ≥ ``threshold``, and per value what was kept; each value's judging is a step."""
+    prefers ``action_follow`` with P ≥ ``threshold``, and per value what was kept; each value's judging is a step
+    (run on the context's executor)."""
     from vgbench.errors import VgbenchError
 
     from .judge_agreement import both_order_chats, judge_pass, judge_system_prompt, pass_preferences
 
     steps = StepCache(context.cache_dir / "tasks" / task.name / "train_filter")
     model = context.subject_model()
+    by_value = {v: [s for s in train if s["value"] == v] for v in dict.fromkeys(s["value"] for s in train)}
+    systems = {v: judge_system_prompt(value_set.value(v)) for v in by_value}
+    keys = {v: {"judge": f"subject:{model.weights_hash}", "system": systems[v], "pairs": [s["id"] for s in mine]}
+            for v, mine in by_value.items()}
+
+    def job(v: str, progress) -> dict:
+        return {"judge": "subject", "context": context.for_worker(), "batch_size": batch_size,
+                "chats": both_order_chats(systems[v], by_value[v]), "progress": progress}
+
+    advance = context.tracker(2 * len(train), f"{task.name}: judging the train pairs (filter_train={threshold})")
+    judged, _ = run_named_steps(context, steps, keys, judge_pass, job, advance=advance, units=lambda v: 2 * len(by_value[v]))
     kept, report = [], {}
-    for v in dict.fromkeys(s["value"] for s in train):
-        mine = [s for s in train if s["value"] == v]
-        system = judge_system_prompt(value_set.value(v))
-        key = {"judge": f"subject:{model.weights_hash}", "system": system, "pairs": [s["id"] for s in mine]}
-        logp = steps.run(key, lambda: judge_pass({"judge": "subject", "context": context.for_worker(),
-                                                  "batch_size": batch_size, "chats": both_order_chats(system, mine),
-                                                  "progress": None}))
-        preference, _ = pass_preferences(logp, len(mine))
+    for v, mine in by_value.items():
+        preference, _ = pass_preferences(judged[v], len(mine))
         kept += [s for s, p in zip(mine, preference) if np.isfinite(p) and p >= threshold]
         report[v] = {"kept": sum(1 for p in preference if np.isfinite(p) and p >= threshold), "of": len(mine),
                      "threshold": threshold, "preference": [None if not np.isfinite(p) else float(p) for p in preference]}

@@ -2,6 +2,7 @@
 divergence, and bad input."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -85,6 +86,8 @@ def test_filtered_training_data_keeps_the_pairs_the_values_judge_agrees_with(bui
         assert report[v]["kept"] == report[v]["of"] == filtered["provenance"]["n_train"][v] == 1
         assert all(0 < p < 1 for p in report[v]["preference"])
     assert filtered["extra"]["steps"]["trained"] == 0 and filtered["matrix"] == gt["matrix"]
+    judged = re.findall(r"judging the train pairs \(filter_train=0.0001\): (\d+)/(\d+)", proc.stderr)
+    assert judged and judged[-1] == (str(2 * len(VALUES)),) * 2, judged  # 1 pair per value, both orders
     proc = run_cli("build-task", "dpo_generalization", *_cli_options(VALUES), "-o", "filter_train=0.99999",
                    env={"VGBENCH_HOME": str(home)})
     assert_one_line_error(proc, "filter_train=0.99999", "no train pair of", "lower the threshold")
