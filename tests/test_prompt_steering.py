@@ -12,9 +12,11 @@ REDUCED = ["-o", "values=no_white_lies,no_stereotypes,no_exploit_psych", "-o", "
 
 @pytest.mark.slow
 def test_reduced_build_resume_determinism_and_evaluate(cli, isolated_home, embedded, tmp_path):
-    first = cli("build-task", "prompt_steering", *REDUCED, "--out", str(tmp_path / "a.json"))
+    first = cli("build-task", "prompt_steering", *REDUCED)
     assert first.returncode == 0, first.stderr
-    gt = json.loads((tmp_path / "a.json").read_text())
+    built = isolated_home / "ground_truth" / "embedded" / "constraints9" / "prompt_steering.json"
+    gt = json.loads(built.read_text())
+    built_mtime = built.stat().st_mtime_ns
     assert gt["value_ids"] == ["no_white_lies", "no_stereotypes", "no_exploit_psych"]
     m = np.array(gt["matrix"], dtype=float)
     assert m.shape == (3, 3) and np.all(np.isfinite(m))
@@ -33,6 +35,7 @@ def test_reduced_build_resume_determinism_and_evaluate(cli, isolated_home, embed
     fresh = cli("build-task", "prompt_steering", *REDUCED, "--no-resume", "--out", str(tmp_path / "c.json"))
     assert fresh.returncode == 0
     assert np.allclose(np.array(json.loads((tmp_path / "c.json").read_text())["matrix"], float), m, atol=1e-6)
+    assert built.stat().st_mtime_ns == built_mtime  # the --out builds did not replace evaluate's default
 
     ev = cli("evaluate", "--rep", "random", "--task", "prompt_steering", "--value-set", str(_subset_file(tmp_path)), "--json")
     assert ev.returncode == 0, ev.stderr

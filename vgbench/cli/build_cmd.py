@@ -26,7 +26,8 @@ from .evaluate_cmd import parse_options
 @click.option("--model", default="embedded", show_default=True, help="Subject model: 'embedded', a directory or a hub id.")
 @click.option("--option", "-o", "options", multiple=True, help="Task option key=value (e.g. limit=4, values=a,b,c).")
 @click.option("--resume/--no-resume", default=True, show_default=True, help="Reuse finished steps of an earlier (killed) build.")
-@click.option("--out", type=click.Path(path_type=Path), help="Also write the matrix to this file.")
+@click.option("--out", type=click.Path(path_type=Path),
+              help="Write the matrix to this file instead of the home's ground-truth folder (evaluate then ignores it).")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="Run independent steps here, or fan them out over a Ray cluster.")
@@ -53,11 +54,10 @@ def build_task_command(task_name, value_set, model, options, resume, out, seed, 
     elapsed = time.perf_counter() - started
     gt.provenance["build_seconds"] = round(elapsed, 1)
     gt.provenance["executor"] = executor if executor == "local" else f"ray ({ray_address or 'local cluster'})"
-    path = built_ground_truth_path(task_name, vs.name, model)
+    # a variant build (--out) must not replace the matrix that evaluate uses by default
+    path = out or built_ground_truth_path(task_name, vs.name, model)
     save_ground_truth(gt, path)
-    if out:
-        save_ground_truth(gt, out)
     finite = gt.matrix[~np.eye(len(gt.value_ids), dtype=bool)]
     print(f"{task_name} on {vs.name} ({model}): {len(gt.value_ids)} values, {len(gt.replicates)} replicates, "
           f"off-diagonal mean {fmt(float(np.nanmean(finite)))}, built in {elapsed:.0f} s")
-    print(f"wrote {path}" + (f" and {out}" if out else ""))
+    print(f"wrote {path}")
