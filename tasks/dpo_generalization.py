@@ -192,7 +192,7 @@ class _Runner:
                                  advance=self.advance, units=lambda i: 2 * len(evals))
         self.counts["reused"] += len(keys) - len(ran)
         self.counts["evaluated"] += len(ran)
-        return [np.asarray(p[i], float) for i in range(len(keys))]
+        return [np.asarray(x, float) for x in p.values()]
 
 
 def train_run(job: dict) -> dict:

@@ -198,7 +198,7 @@ class _Runs:
                                         advance=self.advance, units=lambda i: 2 * len(self.replies))
         self.counts["reused"] += len(keys) - len(ran)
         self.counts["measured"] += len(ran)
-        stored = [by_index[i] for i in range(len(keys))]
+        stored = list(by_index.values())
         for m in stored:
             self.seconds["generate"].append(m["seconds"]["generate"] / len(self.replies))
             self.seconds["judge"].append(m["seconds"]["judge"] / len(self.replies))

@@ -117,8 +117,8 @@ class JudgeAgreement(Task):
         stored, _ = run_named_steps(context, steps, dict(enumerate(keys)), judge_pass, job,
                                     advance=advance, units=lambda i: 2 * len(pool))
         prefs, position_bias = [], {}
-        for i, value in enumerate(values):
-            preference, p_a = pass_preferences(stored[i], len(pool))
+        for value, logp in zip(values, stored.values()):
+            preference, p_a = pass_preferences(logp, len(pool))
             prefs.append(preference)
             position_bias[value.id] = _float(np.nanmean(p_a)) if np.isfinite(p_a).any() else None
         prefs = np.stack(prefs)  # [n_values, n_pool]

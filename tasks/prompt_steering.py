@@ -71,7 +71,7 @@ class PromptSteering(Task):
 
         per_condition, _ = run_named_steps(context, steps, dict(enumerate(keys)), condition_preferences, job,
                                            advance=advance, units=lambda i: 2 * len(scenarios))
-        p = np.array([per_condition[i] for i in range(len(systems))], dtype=float)  # [1 + n_values, n_scenarios]
+        p = np.array(list(per_condition.values()), dtype=float)  # [1 + n_values, n_scenarios]
         groups = {v.id: [k for k, s in enumerate(scenarios) if s["value"] == v.id] for v in values}
 
         def matrix(idx: list[int]) -> np.ndarray:

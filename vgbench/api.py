@@ -32,7 +32,7 @@ class RunContext:
 
         if self.executor is None or not items:
             return in_order(fn, items, on_done)
-        return self.executor.map(fn, items, on_done=on_done) if on_done else self.executor.map(fn, items)
+        return self.executor.map(fn, items, on_done=on_done)
 
     def for_worker(self) -> "RunContext":
         """This context with its home made explicit and without progress display or executor, for another process."""

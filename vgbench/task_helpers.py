@@ -78,7 +78,7 @@ def run_named_steps(context, steps, keys: dict[Any, dict], fn: Callable[[dict], 
                     stale: Callable[[dict, Any], bool] | None = None, advance: Callable[[int], None] | None = None,
                     units: Callable[[Any], int] | None = None, reported: Callable[[Any], int] | None = None
                     ) -> tuple[dict[Any, Any], list]:
-    """(result by name, names that ran now): stored results are read back; the missing (or ``stale``) steps run
+    """(result by name, in the order of ``keys``; names that ran now): stored results are read back; the missing (or ``stale``) steps run
     together on the context's executor, each stored as it finishes.
 
     ``job_for(name, progress)`` builds a step's input: ``progress`` is ``advance`` when the step runs in this
@@ -95,7 +95,10 @@ def run_named_steps(context, steps, keys: dict[Any, dict], fn: Callable[[dict], 
     local = context.executor is None
 
     def done(i: int, result: Any) -> None:
-        advance(units(todo[i]) - (reported(result) if reported else units(todo[i])) if local else units(todo[i]))
+        unreported = units(todo[i])
+        if local:  # the step reported through ``progress`` as it ran
+            unreported -= reported(result) if reported else units(todo[i])
+        advance(unreported)
 
     ran = steps.run_many([keys[n] for n in todo], fn, lambda i: job_for(todo[i], advance if local else None),
                          context.run_steps, on_done=done)
