@@ -44,17 +44,27 @@ def fast_settings():
                              lora_alpha=16, max_steps=1, max_length=256, seed=0)
 
 
-def plain_pass(model, batch) -> tuple[float, float]:
-    """(wall, CPU) seconds of a policy forward+backward and an adapter-disabled forward over ``batch``."""
+def plain_pass(model, batch, bf16: bool = False) -> tuple[float, float]:
+    """(wall, CPU) seconds of a policy forward+backward and an adapter-disabled forward over ``batch``
+    (under bf16 autocast when ``bf16``, as the DPO step runs on such a GPU; the GPU's queue drained at both ends)."""
+    from contextlib import nullcontext
+
     import torch
 
     batch = {k: v.to(model.device) for k, v in batch.items()}
     labels = batch["input_ids"].masked_fill(batch["completion_mask"] == 0, -100)
     inputs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
+    cuda = model.device.type == "cuda"
+    autocast = torch.autocast(model.device.type, dtype=torch.bfloat16) if bf16 else nullcontext()
+    if cuda:
+        torch.cuda.synchronize()
     wall, cpu = time.perf_counter(), time.process_time()
-    model(**inputs, labels=labels).loss.backward()
-    with torch.no_grad(), model.disable_adapter():
-        model(**inputs)
+    with autocast:
+        model(**inputs, labels=labels).loss.backward()
+        with torch.no_grad(), model.disable_adapter():
+            model(**inputs)
+    if cuda:
+        torch.cuda.synchronize()
     out = time.perf_counter() - wall, time.process_time() - cpu
     model.zero_grad(set_to_none=True)
     return out

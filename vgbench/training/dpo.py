@@ -82,7 +82,10 @@ def _finite_or_none(x) -> float | None:
 
 def _step_log_callback(on_step: Callable[[int], None] | None):
     """A TrainerCallback that times steps, keeps losses and reward margins, and stops on a NaN/inf loss."""
+    import torch
     from transformers import TrainerCallback
+
+    cuda = torch.cuda.is_available()
 
     class StepLog(TrainerCallback):
         def __init__(self):
@@ -95,6 +98,8 @@ def _step_log_callback(on_step: Callable[[int], None] | None):
             self._started = time.perf_counter()
 
         def on_step_end(self, args, state, control, **kwargs):
+            if cuda:  # the step's kernels are queued, not done, until the device is synchronised
+                torch.cuda.synchronize()
             self.step_seconds.append(round(time.perf_counter() - self._started, 3))
             if on_step:
                 on_step(1)
@@ -132,10 +137,12 @@ def _dpo_config(settings: dict, output_dir: Path):
 
 
 def make_trainer(model_path: str, pairs: Sequence[dict], settings: dict, work_dir: Path,
-                 on_step: Callable[[int], None] | None = None, args=None):
+                 on_step: Callable[[int], None] | None = None, args=None, model=None):
     """(DPOTrainer over a fresh copy of the model, its step log) for ``{"messages", "chosen", "rejected"}`` pairs.
 
     ``args``: a DPOConfig to use instead of the one built from ``settings`` (the benchmark compares with trl's defaults).
+    ``model``: an already loaded model to train instead (the GPU benchmark's random weights; the tokenizer still
+    comes from ``model_path``).
     """
     import datasets
     import torch
@@ -146,7 +153,8 @@ def make_trainer(model_path: str, pairs: Sequence[dict], settings: dict, work_di
     tok = AutoTokenizer.from_pretrained(model_path)
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
-    model = AutoModelForCausalLM.from_pretrained(model_path, dtype=getattr(torch, settings["weights_dtype"]))
+    if model is None:
+        model = AutoModelForCausalLM.from_pretrained(model_path, dtype=getattr(torch, settings["weights_dtype"]))
     rows = [preference_row(tok, p["messages"], p["chosen"], p["rejected"]) for p in pairs]
     peft_config = None
     if settings["lora"]:
