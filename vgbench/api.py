@@ -1,4 +1,4 @@
-"""What a plugin subclasses: :class:`Representation` and :class:`Task`; and the run context they get."""
+"""What a plugin subclasses (Representation, Task), the metadata each declares, and the run context they get."""
 
 from __future__ import annotations
 

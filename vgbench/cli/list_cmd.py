@@ -35,11 +35,8 @@ def list_command(what: str | None, as_json: bool) -> None:
             continue
         cols = [c for c in rows[0] if c not in DETAIL_ONLY]
         print_table(k, cols, [[_short(_cell(r[c])) for c in cols] for r in rows])
-        options = [[r["name"], o["name"], o["type"], _default(o["default"]), _allowed(o), o["help"]]
-                   for r in rows for o in r.get("options", [])]
-        if options:
-            print_table(f"{k}: options (-o key=value)", [k.rstrip("s").replace("rep", "representation"), "option",
-                        "type", "default", "allowed", "help"], options)
+        if k in ("tasks", "reps"):
+            _print_options(k)
 
 
 #: Row fields shown in ``--json`` only (the table shows options in a table of their own).
@@ -47,27 +44,27 @@ DETAIL_ONLY = ("options", "cell_meaning")
 
 
 def _row(kind: str, entry) -> dict:
-    """One registered task or representation, with its metadata and options."""
+    """One registered value set, or task or representation with its metadata and options."""
     row = {"name": entry.name, "plugin": entry.plugin, "description": entry.description}
-    meta = getattr(entry.obj, "metadata", None)
+    if kind == "value-sets":
+        return row
+    meta = entry.obj.metadata
     if kind == "tasks":
         row.update(version=meta.version, data=list(meta.data), replicate_kinds=list(meta.replicate_kinds),
                    cell_meaning=meta.cell_meaning, reference=meta.reference)
-    if kind == "reps":
+    else:
         row.update(version=meta.version, uses_model=meta.uses_subject_model)
-    if meta is not None:
-        row["options"] = [o.to_json() for o in meta.options]
+    row["options"] = [o.to_json() for o in meta.options]
     return row
 
 
-def _allowed(option: dict) -> str:
-    """An option's bounds or choices in words (as ``Option.allowed``), from its JSON form."""
-    if option["choices"]:
-        return " | ".join(str(c) for c in option["choices"])
-    low, high = option["minimum"], option["maximum"]
-    if low is not None and high is not None:
-        return f"{low} to {high}"
-    return f"≥ {low}" if low is not None else f"≤ {high}" if high is not None else ""
+def _print_options(kind: str) -> None:
+    """One row per option of every registered task or representation: type, default, allowed values, help."""
+    rows = [[e.name, o.name, o.type.__name__, _default(o.default), o.allowed, o.help]
+            for e in registry.entries(WHAT[kind]).values() for o in e.obj.metadata.options]
+    if rows:
+        owner = {"tasks": "task", "reps": "representation"}[kind]
+        print_table(f"{kind}: options (-o key=value)", [owner, "option", "type", "default", "allowed", "help"], rows)
 
 
 def _default(x) -> str:
