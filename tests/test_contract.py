@@ -177,6 +177,18 @@ def test_python_callers_get_the_same_checks_and_types():
         registry.get("representation", "random").obj(dim=-5)
 
 
+@pytest.mark.parametrize("declaration, error", [
+    (dict(type=list, default=[]), TypeError),
+    (dict(type=float, default=1), TypeError),
+    (dict(type=int, default=0, minimum=1), ValueError),
+    (dict(type=str, default="x", choices=("a", "b")), ValueError),
+    (dict(type=float, default=float("nan")), ValueError),
+])
+def test_an_option_whose_default_fails_its_own_check_cannot_be_declared(declaration, error):
+    with pytest.raises(error, match="option 'k'"):
+        Option("k", help="an option", **declaration)
+
+
 def test_a_class_without_metadata_is_refused_with_one_warning(cli, tmp_path):
     source = """
 import vgbench

@@ -31,8 +31,15 @@ class Option:
     choices: tuple = ()
 
     def __post_init__(self):
+        # a plugin's mistake here fails its import, which vgbench reports as one warning naming the plugin
         if self.type not in OPTION_TYPES:
             raise TypeError(f"option {self.name!r}: type must be one of int, float, bool, str, not {self.type!r}")
+        if type(self.default) is not self.type:
+            raise TypeError(f"option {self.name!r}: default {self.default!r} is not a {self.type.__name__}")
+        try:
+            _checked(self, self.default, "declared")
+        except VgbenchError as exc:
+            raise ValueError(f"option {self.name!r}: the default does not pass its own check ({exc})") from None
 
     @property
     def allowed(self) -> str:
