@@ -32,6 +32,7 @@ from vgbench.provenance import provenance
 from vgbench.scoring import SPLIT_HALF
 from vgbench.steps import StepCache
 from vgbench.task_helpers import (
+    VALUES_OPTION,
     first_per_value,
     normalised_shift,
     run_named_steps,
@@ -58,7 +59,7 @@ class DPOGeneralization(Task):
         cell_meaning="normalised gain in preferring j's upholding reply after DPO training toward i",
         reference="Direct Preference Optimization (Rafailov et al., 2023), trained with trl's DPOTrainer",
         options=TRAINING_OPTIONS + (
-            Option("values", str, "", "Comma-separated value ids to build on (at least 2); empty = every value."),
+            VALUES_OPTION,
             Option("limit_train", int, 0, "Train scenarios per value (the first N); 0 = all.", minimum=0, maximum=100000),
             Option("limit_eval", int, 0, "Eval scenarios per value (the first N); 0 = all.", minimum=0, maximum=100000),
             Option("n_splits", int, 4, "Random split-half pairs of the eval scenarios (replicates).", minimum=1, maximum=1000),

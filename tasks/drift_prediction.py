@@ -47,7 +47,7 @@ from vgbench.fingerprint import fingerprint
 from vgbench.provenance import provenance
 from vgbench.scoring import SPLIT_HALF
 from vgbench.steps import StepCache
-from vgbench.task_helpers import run_named_steps, selected_values, split_half_indices
+from vgbench.task_helpers import VALUES_OPTION, run_named_steps, selected_values, split_half_indices
 from vgbench.training.dpo import TRAINING_OPTIONS, optimizer_steps
 
 from .drift_stats import STANCES, as_float, nanmean, summarise_drift
@@ -62,7 +62,7 @@ class DriftPrediction(Task):
         cell_meaning="change in P(support) on topic j from step 0 to the end of DPO toward topic i's support stance",
         reference="after the Value Drifts paper (V-PRISM topics); our own implementation",
         options=TRAINING_OPTIONS + (
-            Option("values", str, "", "Comma-separated value ids to build on (at least 2); empty = every value."),
+            VALUES_OPTION,
             Option("limit_pairs", int, 0, "Train pairs per topic (the first N); 0 = all.", minimum=0, maximum=100000),
             Option("checkpoint_every", int, 4, "Optimizer steps between measured checkpoints.", minimum=1, maximum=100000),
             Option("n_questions", int, 5, "Eval questions per topic (the first N); 0 = all.", minimum=0, maximum=100000),

@@ -20,7 +20,7 @@ from vgbench.data.records import data_fingerprint, load_records, require_values
 from vgbench.provenance import provenance
 from vgbench.scoring import SPLIT_HALF
 from vgbench.steps import StepCache
-from vgbench.task_helpers import first_per_value, run_named_steps, selected_values, split_half_indices
+from vgbench.task_helpers import VALUES_OPTION, first_per_value, run_named_steps, selected_values, split_half_indices
 
 
 def judge_system_prompt(value) -> str:
@@ -94,7 +94,7 @@ class JudgeAgreement(Task):
                    "(an OpenAI-compatible endpoint at OPENAI_BASE_URL)."),
             Option("pool_per_value", int, 8, "Eval scenarios per value in the shared pool; 0 = all.",
                    minimum=0, maximum=100000),
-            Option("values", str, "", "Comma-separated value ids to build on (at least 2); empty = every value."),
+            VALUES_OPTION,
             Option("n_splits", int, 4, "Random split-half pairs of the pool (replicates for the ceiling).",
                    minimum=1, maximum=1000),
             Option("batch_size", int, 8, "Prompts per forward pass.", minimum=1, maximum=4096),

@@ -18,6 +18,7 @@ from vgbench.provenance import provenance
 from vgbench.scoring import SPLIT_HALF
 from vgbench.steps import StepCache
 from vgbench.task_helpers import (
+    VALUES_OPTION,
     first_per_value,
     normalised_shift,
     run_named_steps,
@@ -51,7 +52,7 @@ class PromptSteering(Task):
         reference="",
         options=(
             Option("limit", int, 0, "Eval scenarios per value (the first N); 0 = all.", minimum=0, maximum=100000),
-            Option("values", str, "", "Comma-separated value ids to build on (at least 2); empty = every value."),
+            VALUES_OPTION,
             Option("n_splits", int, 4, "Random split-half pairs of the scenarios (replicates for the ceiling).",
                    minimum=1, maximum=1000),
             Option("batch_size", int, 8, "Prompts per forward pass.", minimum=1, maximum=4096),

@@ -6,6 +6,11 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .options import Option
+
+#: The ``values`` option every built-in task takes; :func:`selected_values` reads it.
+VALUES_OPTION = Option("values", str, "", "Comma-separated value ids to build on (at least 2); empty = every value.")
+
 
 def normalised_shift(a: np.ndarray, a0: np.ndarray) -> np.ndarray:
     """M(i, j) = (a(i, j) − a(∅, j)) / (1 − a(∅, j)); NaN where the base rate is already 1."""
