@@ -73,7 +73,7 @@ class TaskMetadata:
     options: tuple[Option, ...] = ()
     #: Record kinds a value set needs for a build, e.g. ``("scenarios",)``, ``("topics",)``.
     data: tuple[str, ...] = ()
-    #: Kinds of replicate matrices a build writes (for the noise ceiling), e.g. ``("split_half",)``.
+    #: Kinds of replicate matrices a build writes (for the noise ceiling), e.g. ``("split_half_pairs",)``.
     replicate_kinds: tuple[str, ...] = ()
     #: Folder of shipped matrices, laid out as ``<model>/<value_set>/<task>.json`` (None: ships none).
     ground_truth_dir: Path | None = None
