@@ -75,8 +75,7 @@ class _Checker:
         return sim, dim
 
     def ground_truth(self, model: str, vs, task: str, claimed: dict) -> tuple[GroundTruth, bool]:
-        from vgbench.ground_truth import load_ground_truth_file
-        from vgbench.task_helpers import shipped_ground_truth_path
+        from vgbench.ground_truth import load_ground_truth_file, shipped_ground_truth_path
 
         where = ground_truth_path(model, vs.name, task)
         data = self.files.get(where)
@@ -92,8 +91,8 @@ class _Checker:
             self.fail(where, "expected task, task_version, value_ids, matrix (and optional replicates)")
         if gt.fingerprint != claimed.get("fingerprint"):
             self.fail(where, "fingerprint differs from the ground truth the results were scored against")
-        shipped = shipped_ground_truth_path(task, vs.name, model)
-        if shipped.is_file():
+        shipped = shipped_ground_truth_path(registry.get("task", task).obj, vs.name, model)
+        if shipped is not None and shipped.is_file():
             if load_ground_truth_file(shipped).fingerprint != gt.fingerprint:
                 self.fail(where, f"scored against a ground truth other than the shipped {task!r} for "
                                  f"{vs.name}/{model}; evaluate against the shipped one and submit again")

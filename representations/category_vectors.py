@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from vgbench import Representation, RunContext, ValueSet, hookimpl
+from vgbench import Representation, RepresentationMetadata, RunContext, ValueSet, hookimpl
 
 
 class CategoryVectors(Representation):
     """One-hot vectors of the value set's categories: cosine 1 within a category, 0 across."""
 
-    name = "category"
-    description = "One-hot vectors of each value's category: the same-category baseline."
-    version = "1"
+    metadata = RepresentationMetadata(
+        name="category",
+        version="1",
+        description="One-hot vectors of each value's category: the same-category baseline.",
+    )
 
     def vectors(self, value_set: ValueSet, context: RunContext) -> np.ndarray:
         """Shape [n, number of categories], columns in order of first appearance."""

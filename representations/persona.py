@@ -9,24 +9,52 @@ from __future__ import annotations
 
 import numpy as np
 
-from vgbench import Representation, RunContext, ValueSet, hookimpl
+from vgbench import Option, Representation, RepresentationMetadata, RunContext, ValueSet, hookimpl
 from vgbench.errors import VgbenchError
-from vgbench.persona import PersonaSettings
+from vgbench.persona import ACTIVATION_MODES, PersonaSettings
+
+_DEFAULT = PersonaSettings()
+
+#: Every PersonaSettings field but ``questions`` (fixed by the representation), defaults taken from it.
+PERSONA_OPTIONS = (
+    Option("n_instructions", int, _DEFAULT.n_instructions, "Pro/anti system-prompt pairs per value.", minimum=1, maximum=100),
+    Option("n_questions", int, _DEFAULT.n_questions, "Questions asked under each system prompt, per value.",
+           minimum=1, maximum=1000),
+    Option("max_new_tokens", int, _DEFAULT.max_new_tokens, "Length of each generated reply, in tokens.",
+           minimum=1, maximum=4096),
+    Option("temperature", float, _DEFAULT.temperature, "Sampling temperature of the replies (0 = greedy).",
+           minimum=0.0, maximum=10.0),
+    Option("layer", int, _DEFAULT.layer, "Layer of the vectors; 0 = choose by steering.", minimum=0, maximum=1000),
+    Option("n_candidate_layers", int, _DEFAULT.n_candidate_layers, "Layers tried when choosing by steering.",
+           minimum=1, maximum=1000),
+    Option("coef", float, _DEFAULT.coef, "Steering strength used to choose the layer.", minimum=0.0, maximum=1000.0),
+    Option("n_heldout", int, _DEFAULT.n_heldout, "Eval scenarios per value used to choose the layer.",
+           minimum=1, maximum=1000),
+    Option("batch_size", int, _DEFAULT.batch_size, "Prompts per forward pass.", minimum=1, maximum=4096),
+    Option("seed", int, _DEFAULT.seed, "Seed of the reply sampling.", minimum=0, maximum=2**32 - 1),
+    Option("generator", str, _DEFAULT.generator, "Reply generator (auto: vllm when installed with a GPU).",
+           choices=("auto", "transformers", "vllm")),
+    Option("activations", str, _DEFAULT.activations,
+           "Where reply activations come from: recorded while generating, or a second teacher-forced pass.",
+           choices=ACTIVATION_MODES),
+)
 
 
 class PersonaVectors(Representation):
     """Persona vectors on the persona-style questions."""
 
-    name = "persona"
-    description = "Persona vectors (pro- minus anti-value reply activations) in the subject model, persona questions."
-    version = "1"
-    uses_subject_model = True
+    metadata = RepresentationMetadata(
+        name="persona",
+        version="1",
+        description="Persona vectors (pro- minus anti-value reply activations) in the subject model, persona questions.",
+        options=PERSONA_OPTIONS,
+        uses_subject_model=True,
+    )
     question_source = "persona"
-    default_config = {k: v for k, v in PersonaSettings().__dict__.items() if k != "questions"}
 
     def settings(self, context: RunContext) -> PersonaSettings:
         """The settings, with this representation's question source."""
-        return PersonaSettings(questions=self.question_source, **{**self.config, "seed": int(self.config["seed"])})
+        return PersonaSettings(questions=self.question_source, **self.options)
 
     def vectors(self, value_set: ValueSet, context: RunContext):
         """Vectors at the chosen layer, plus the per-layer selection curve."""
@@ -62,8 +90,13 @@ class PersonaVectors(Representation):
 class PersonaConflictScope(PersonaVectors):
     """Persona vectors on ConflictScope-style scenario messages."""
 
-    name = "persona_conflictscope"
-    description = "Persona vectors in the subject model, elicited with the values' conflict-scenario user messages."
+    metadata = RepresentationMetadata(
+        name="persona_conflictscope",
+        version="1",
+        description="Persona vectors in the subject model, elicited with the values' conflict-scenario user messages.",
+        options=PERSONA_OPTIONS,
+        uses_subject_model=True,
+    )
     question_source = "conflictscope"
 
 

@@ -4,24 +4,29 @@ from __future__ import annotations
 
 import numpy as np
 
-from vgbench import Representation, RunContext, ValueSet, hookimpl
+from vgbench import Option, Representation, RepresentationMetadata, RunContext, ValueSet, hookimpl
 
 
 class SentenceEmbedding(Representation):
     """Embed "name: description" of every value with a sentence-transformers model."""
 
-    name = "sentence_embedding"
-    description = "Sentence-transformers embedding of each value's name and description (default all-MiniLM-L6-v2, shipped on PyPI)."
-    version = "1"
-    default_config = {
-        "model": "all-MiniLM-L6-v2",  # or all-mpnet-base-v2, or any sentence-transformers id/path
-        "text": "name_and_description",  # or "description"
-        "batch_size": 32,
-    }
+    metadata = RepresentationMetadata(
+        name="sentence_embedding",
+        version="1",
+        description="Sentence-transformers embedding of each value's name and description (default all-MiniLM-L6-v2, "
+                    "shipped on PyPI).",
+        options=(
+            Option("model", str, "all-MiniLM-L6-v2",
+                   "sentence-transformers model: a hub id (e.g. all-mpnet-base-v2) or a local path."),
+            Option("text", str, "name_and_description", "What is embedded per value.",
+                   choices=("name_and_description", "description")),
+            Option("batch_size", int, 32, "Texts embedded per batch.", minimum=1, maximum=4096),
+        ),
+    )
 
     def texts(self, value_set: ValueSet) -> list[str]:
         """What gets embedded, one text per value."""
-        if self.config["text"] == "description":
+        if self.options["text"] == "description":
             return [v.description for v in value_set.values]
         return [f"{v.name}: {v.description}" for v in value_set.values]
 
@@ -31,9 +36,9 @@ class SentenceEmbedding(Representation):
 
         from vgbench.models.embedders import resolve_embedder
 
-        path = resolve_embedder(self.config["model"], context.cache_dir)
+        path = resolve_embedder(self.options["model"], context.cache_dir)
         model = SentenceTransformer(path, device=context.device or "cpu")
-        return model.encode(self.texts(value_set), batch_size=int(self.config["batch_size"]),
+        return model.encode(self.texts(value_set), batch_size=self.options["batch_size"],
                             normalize_embeddings=True, convert_to_numpy=True)
 
 

@@ -25,19 +25,19 @@ from pathlib import Path
 
 import numpy as np
 
-from vgbench import GroundTruth, RunContext, Task, ValueSet, hookimpl
+from vgbench import GroundTruth, Option, RunContext, Task, TaskMetadata, ValueSet, hookimpl
 from vgbench.data.records import data_fingerprint, load_records, require_values
 from vgbench.fingerprint import fingerprint
 from vgbench.provenance import provenance
 from vgbench.scoring import SPLIT_HALF
 from vgbench.steps import StepCache
 from vgbench.task_helpers import (
+    VALUES_OPTION,
     first_per_value,
     normalised_shift,
     run_named_steps,
     selected_values,
     split_half_indices,
-    typed_options,
 )
 from vgbench.training.dpo import TRAINING_OPTIONS, optimizer_steps
 from vgbench.types import matrix_to_json
@@ -52,25 +52,40 @@ from vgbench.types import matrix_to_json
 class DPOGeneralization(Task):
     """DPO toward each value, measured on every value's conflict scenarios."""
 
-    name = "dpo_generalization"
-    description = "Shift in forced-choice support for value j after DPO training toward value i."
-    version = "1"
-    cell_meaning = "normalised gain in preferring j's upholding reply after DPO training toward i"
-    default_options = {**TRAINING_OPTIONS, "values": "", "limit_train": 0, "limit_eval": 0, "n_splits": 4,
-                       "eval_batch_size": 8, "train_splits": 0, "filter_train": 0.0}
+    metadata = TaskMetadata(
+        name="dpo_generalization",
+        version="1",
+        description="Shift in forced-choice support for value j after DPO training toward value i.",
+        cell_meaning="normalised gain in preferring j's upholding reply after DPO training toward i",
+        reference="Direct Preference Optimization (Rafailov et al., 2023), trained with trl's DPOTrainer",
+        options=TRAINING_OPTIONS + (
+            VALUES_OPTION,
+            Option("limit_train", int, 0, "Train scenarios per value (the first N); 0 = all.", minimum=0, maximum=100000),
+            Option("limit_eval", int, 0, "Eval scenarios per value (the first N); 0 = all.", minimum=0, maximum=100000),
+            Option("n_splits", int, 4, "Random split-half pairs of the eval scenarios (replicates).", minimum=1, maximum=1000),
+            Option("eval_batch_size", int, 8, "Prompts per forward pass when evaluating.", minimum=1, maximum=4096),
+            Option("train_splits", int, 0, "Re-train on K random train/eval re-splits (cost × K+1); 0 = none.",
+                   minimum=0, maximum=100),
+            Option("filter_train", float, 0.0, "Train only on pairs the value's own judge prefers with P ≥ T; 0 = all.",
+                   minimum=0.0, maximum=1.0),
+        ),
+        data=("scenarios",),
+        replicate_kinds=(SPLIT_HALF,),
+        ground_truth_dir=Path(__file__).parent / "ground_truth",
+    )
 
     def build(self, value_set: ValueSet, context: RunContext) -> GroundTruth:
         """Train one model per value and evaluate each on all values; every run is a resumable step."""
         from vgbench.training.dpo import training_settings
 
-        opts = typed_options(self.default_options, context.options, {k: 1 for k in ("batch_size", "lora_r", "n_splits", "eval_batch_size", "max_length")})
+        opts = self.options
         values, train, evals = _scenarios(self.name, value_set, opts)
         model = context.subject_model()
         train_filter = None
         if float(opts["filter_train"]) > 0:
             train, train_filter = _agreeing_pairs(self, value_set, train, float(opts["filter_train"]), context,
                                                   int(opts["eval_batch_size"]))
-        settings = training_settings(**{k: opts[k] for k in TRAINING_OPTIONS}, seed=context.seed, device=context.device)
+        settings = training_settings(**{o.name: opts[o.name] for o in TRAINING_OPTIONS}, seed=context.seed, device=context.device)
         runner = _Runner(self, context, model, settings, opts, data_fingerprint("scenarios", value_set.name))
         splits = [(train, evals)] + [_resplit(train, evals, context.seed + k) for k in range(1, int(opts["train_splits"]) + 1)]
         runner.advance = context.tracker(sum(runner.units(len(values), tr, ev) for tr, ev in splits),

@@ -41,13 +41,13 @@ from pathlib import Path
 
 import numpy as np
 
-from vgbench import GroundTruth, RunContext, Task, ValueSet, hookimpl
+from vgbench import GroundTruth, Option, RunContext, Task, TaskMetadata, ValueSet, hookimpl
 from vgbench.data.records import data_fingerprint, load_records, require_values
 from vgbench.fingerprint import fingerprint
 from vgbench.provenance import provenance
 from vgbench.scoring import SPLIT_HALF
 from vgbench.steps import StepCache
-from vgbench.task_helpers import run_named_steps, selected_values, split_half_indices, typed_options
+from vgbench.task_helpers import VALUES_OPTION, run_named_steps, selected_values, split_half_indices
 from vgbench.training.dpo import TRAINING_OPTIONS, optimizer_steps
 
 from .drift_stats import STANCES, as_float, nanmean, summarise_drift
@@ -55,13 +55,31 @@ from .drift_stats import STANCES, as_float, nanmean, summarise_drift
 class DriftPrediction(Task):
     """DPO toward each topic's support stance, with stances on every topic traced over checkpoints."""
 
-    name = "drift_prediction"
-    description = "Drift of the support stance on topic j over DPO training toward topic i's support stance."
-    version = "1"
-    cell_meaning = "change in P(support) on topic j from step 0 to the end of DPO toward topic i's support stance"
-    default_options = {**TRAINING_OPTIONS, "values": "", "limit_pairs": 0, "checkpoint_every": 4, "n_questions": 5,
-                       "samples": 2, "max_new_tokens": 40, "temperature": 0.7, "n_splits": 4, "judge": "subject",
-                       "generate_batch_size": 16, "judge_batch_size": 8}
+    metadata = TaskMetadata(
+        name="drift_prediction",
+        version="1",
+        description="Drift of the support stance on topic j over DPO training toward topic i's support stance.",
+        cell_meaning="change in P(support) on topic j from step 0 to the end of DPO toward topic i's support stance",
+        reference="after the Value Drifts paper (V-PRISM topics); our own implementation",
+        options=TRAINING_OPTIONS + (
+            VALUES_OPTION,
+            Option("limit_pairs", int, 0, "Train pairs per topic (the first N); 0 = all.", minimum=0, maximum=100000),
+            Option("checkpoint_every", int, 4, "Optimizer steps between measured checkpoints.", minimum=1, maximum=100000),
+            Option("n_questions", int, 5, "Eval questions per topic (the first N); 0 = all.", minimum=0, maximum=100000),
+            Option("samples", int, 2, "Sampled replies per question at each checkpoint.", minimum=2, maximum=1000),
+            Option("max_new_tokens", int, 40, "Length of each sampled reply, in tokens.", minimum=1, maximum=4096),
+            Option("temperature", float, 0.7, "Sampling temperature of the replies.", minimum=0.0, maximum=10.0),
+            Option("n_splits", int, 4, "Random split-half pairs of each topic's questions (replicates).",
+                   minimum=1, maximum=1000),
+            Option("judge", str, "subject", "Stance judge: 'subject' (the untrained subject model) or 'openai:MODEL' "
+                   "(an OpenAI-compatible endpoint at OPENAI_BASE_URL)."),
+            Option("generate_batch_size", int, 16, "Prompts per batch when generating replies.", minimum=1, maximum=4096),
+            Option("judge_batch_size", int, 8, "Replies per batch when judging stances.", minimum=1, maximum=4096),
+        ),
+        data=("topics",),
+        replicate_kinds=(SPLIT_HALF,),
+        ground_truth_dir=Path(__file__).parent / "ground_truth",
+    )
 
     def build(self, value_set: ValueSet, context: RunContext) -> GroundTruth:
         """Train one run per topic, measure every checkpoint on all topics; every run and measurement is a step."""
@@ -69,11 +87,10 @@ class DriftPrediction(Task):
         from vgbench.training.checkpoints import checkpoint_steps
         from vgbench.training.dpo import training_settings
 
-        opts = typed_options(self.default_options, context.options, {"batch_size": 1, "lora_r": 1, "max_length": 1, "checkpoint_every": 1, "samples": 2, "max_new_tokens": 1,
-               "n_splits": 1, "generate_batch_size": 1, "judge_batch_size": 1})
+        opts = self.options
         topics, questions, pairs = _records(self.name, value_set, opts)
         model = context.subject_model()
-        settings = training_settings(**{k: opts[k] for k in TRAINING_OPTIONS}, seed=context.seed, device=context.device)
+        settings = training_settings(**{o.name: opts[o.name] for o in TRAINING_OPTIONS}, seed=context.seed, device=context.device)
         judge = make_stance_judge(str(opts["judge"]), context, int(opts["judge_batch_size"]))
         run = _Runs(self, context, model, settings, opts, judge, value_set, topics, questions)
         n_steps = {t: optimizer_steps(settings, len(pairs[t])) for t in topics}

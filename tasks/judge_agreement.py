@@ -11,15 +11,16 @@ whose row and column are NaN). Replicates: the same matrix on random halves of t
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
-from vgbench import GroundTruth, RunContext, Task, ValueSet, hookimpl
+from vgbench import GroundTruth, Option, RunContext, Task, TaskMetadata, ValueSet, hookimpl
 from vgbench.data.records import data_fingerprint, load_records, require_values
-from vgbench.errors import VgbenchError
 from vgbench.provenance import provenance
 from vgbench.scoring import SPLIT_HALF
 from vgbench.steps import StepCache
-from vgbench.task_helpers import first_per_value, run_named_steps, selected_values, split_half_indices
+from vgbench.task_helpers import VALUES_OPTION, first_per_value, run_named_steps, selected_values, split_half_indices
 
 
 def judge_system_prompt(value) -> str:
@@ -82,20 +83,33 @@ def unusable_reason(pref: np.ndarray) -> str | None:
 class JudgeAgreement(Task):
     """Agreement between single-value judges on a shared pool of reply pairs."""
 
-    name = "judge_agreement"
-    description = "Spearman agreement between judges that each compare reply pairs by one value only."
-    version = "1"
-    cell_meaning = "Spearman ρ between value i's and value j's judges' preferences over a shared pool of reply pairs"
-    default_options = {"judge": "subject", "pool_per_value": 8, "values": "", "n_splits": 4, "batch_size": 8}
+    metadata = TaskMetadata(
+        name="judge_agreement",
+        version="1",
+        description="Spearman agreement between judges that each compare reply pairs by one value only.",
+        cell_meaning="Spearman ρ between value i's and value j's judges' preferences over a shared pool of reply pairs",
+        reference="",
+        options=(
+            Option("judge", str, "subject", "Who judges: 'subject' (the subject model) or 'openai:MODEL' "
+                   "(an OpenAI-compatible endpoint at OPENAI_BASE_URL)."),
+            Option("pool_per_value", int, 8, "Eval scenarios per value in the shared pool; 0 = all.",
+                   minimum=0, maximum=100000),
+            VALUES_OPTION,
+            Option("n_splits", int, 4, "Random split-half pairs of the pool (replicates for the ceiling).",
+                   minimum=1, maximum=1000),
+            Option("batch_size", int, 8, "Prompts per forward pass.", minimum=1, maximum=4096),
+        ),
+        data=("scenarios",),
+        replicate_kinds=(SPLIT_HALF,),
+        ground_truth_dir=Path(__file__).parent / "ground_truth",
+    )
 
     def build(self, value_set: ValueSet, context: RunContext) -> GroundTruth:
         """Every judge scores the whole pool in both orders; each judge's pass is one resumable step."""
         from vgbench.models.judge import make_judge
 
-        opts = {**self.default_options, **context.options}
+        opts = self.options
         wanted = selected_values(value_set, opts["values"])
-        if int(opts["n_splits"]) < 1:
-            raise VgbenchError(f"-o n_splits={opts['n_splits']}: must be at least 1")
         values = [value_set.value(v) for v in wanted]
         pool = load_records("scenarios", value_set.name, value_ids=wanted, split="eval")
         pool = [s for s in pool if s.get("action_follow") and s.get("action_ignore")]

@@ -8,14 +8,17 @@ Replicates: split halves of every value's eval scenarios (Spearman–Brown-corre
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
-from vgbench import GroundTruth, RunContext, Task, ValueSet, hookimpl
+from vgbench import GroundTruth, Option, RunContext, Task, TaskMetadata, ValueSet, hookimpl
 from vgbench.data.records import data_fingerprint, load_records, require_values
 from vgbench.provenance import provenance
 from vgbench.scoring import SPLIT_HALF
 from vgbench.steps import StepCache
 from vgbench.task_helpers import (
+    VALUES_OPTION,
     first_per_value,
     normalised_shift,
     run_named_steps,
@@ -41,15 +44,27 @@ def condition_preferences(job: dict) -> list[float]:
 class PromptSteering(Task):
     """System-prompt steering toward each value, measured on every value's conflict scenarios."""
 
-    name = "prompt_steering"
-    description = "Shift in forced-choice support for value j when a system prompt points at value i."
-    version = "1"
-    cell_meaning = "normalised gain in preferring j's upholding reply when prompted toward i"
-    default_options = {"limit": 0, "values": "", "n_splits": 4, "batch_size": 8}
+    metadata = TaskMetadata(
+        name="prompt_steering",
+        version="1",
+        description="Shift in forced-choice support for value j when a system prompt points at value i.",
+        cell_meaning="normalised gain in preferring j's upholding reply when prompted toward i",
+        reference="",
+        options=(
+            Option("limit", int, 0, "Eval scenarios per value (the first N); 0 = all.", minimum=0, maximum=100000),
+            VALUES_OPTION,
+            Option("n_splits", int, 4, "Random split-half pairs of the scenarios (replicates for the ceiling).",
+                   minimum=1, maximum=1000),
+            Option("batch_size", int, 8, "Prompts per forward pass.", minimum=1, maximum=4096),
+        ),
+        data=("scenarios",),
+        replicate_kinds=(SPLIT_HALF,),
+        ground_truth_dir=Path(__file__).parent / "ground_truth",
+    )
 
     def build(self, value_set: ValueSet, context: RunContext) -> GroundTruth:
         """Score every (steering prompt, scenario) pair; each prompt is one resumable step."""
-        opts = {**self.default_options, **context.options}
+        opts = self.options
         wanted = selected_values(value_set, opts["values"])
         values = [value_set.value(v) for v in wanted]
         scenarios = load_records("scenarios", value_set.name, value_ids=wanted, split="eval")

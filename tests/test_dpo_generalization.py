@@ -25,8 +25,8 @@ def _build(values: list[str], home=None):
     from vgbench.value_sets import resolve_value_set
     from vgbench_tasks.dpo_generalization import DPOGeneralization
 
-    context = RunContext(home=home, seed=0, options={**TINY, "values": ",".join(values)})
-    return DPOGeneralization().build(resolve_value_set("constraints9"), context)
+    task = DPOGeneralization(**TINY, values=",".join(values))
+    return task.build(resolve_value_set("constraints9"), RunContext(home=home, seed=0))
 
 
 @pytest.fixture(scope="module")

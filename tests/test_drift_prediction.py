@@ -139,7 +139,7 @@ def test_diverging_run_gives_a_nan_row_and_keeps_the_rest(built, monkeypatch, tm
     real = dpo.make_trainer
     monkeypatch.setattr(dpo, "make_trainer", lambda path, pairs, settings, work, on_step=None:
                         real(path, pairs, {**settings, "learning_rate": float("inf")}, work, on_step))
-    gt = DriftPrediction().build(resolve_value_set("vprism11"), RunContext(home=home, seed=0, options=TINY))
+    gt = DriftPrediction(**TINY).build(resolve_value_set("vprism11"), RunContext(home=home, seed=0))
     assert np.all(np.isnan(gt.matrix[2])) and np.allclose(gt.matrix[:2], np.array(built[1]["matrix"], float)[:2], equal_nan=True)
     assert set(gt.extra["diverged"]) == {"immigration"} and "non-finite" in gt.extra["diverged"]["immigration"]
     assert {t["trained_on"] for t in gt.extra["trajectories"]} == {"abortion", "work"}

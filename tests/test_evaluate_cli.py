@@ -54,7 +54,7 @@ def test_bad_inputs_are_one_line_errors(cli, tmp_path, constraints9):
         assert_one_line_error(cli("evaluate", "--rep", "random", "--ground-truth", str(f)), name, fragment)
     (tmp_path / "garbage.json").write_text("{oops")
     assert_one_line_error(cli("evaluate", "--rep", "random", "--ground-truth", str(tmp_path / "garbage.json")), "not valid JSON")
-    assert_one_line_error(cli("evaluate", "--rep", "random", "-o", "dim=abc", "--ground-truth", "x.json"), "bad option value")
+    assert_one_line_error(cli("evaluate", "--rep", "random", "-o", "dim=abc", "--ground-truth", "x.json"), "dim=abc", "must be an int")
     assert_one_line_error(cli("evaluate", "--rep", "random", "-o", "nope=1", "--ground-truth", "x.json"), "no option 'nope'")
 
 

@@ -24,7 +24,7 @@ def build(values=VALUES, per_value=2, progress=None, **options):
     from vgbench_tasks.judge_agreement import JudgeAgreement
 
     opts = {"values": ",".join(values), "pool_per_value": per_value, **options}
-    return JudgeAgreement().build(resolve_value_set("constraints9"), RunContext(options=opts, progress=progress))
+    return JudgeAgreement(**opts).build(resolve_value_set("constraints9"), RunContext(progress=progress))
 
 
 class ChatServer:

@@ -1,10 +1,11 @@
 """vgbench: a benchmark harness for predicting alignment generalization."""
 
-from .api import Representation, RunContext, Task
+from .api import Representation, RepresentationMetadata, RunContext, Task, TaskMetadata
 from .hookspecs import hookimpl
+from .options import Option
 from .types import GroundTruth, RepresentationResult, Score, Value, ValueSet
 
 __all__ = [
-    "GroundTruth", "Representation", "RepresentationResult", "RunContext", "Score", "Task", "Value",
-    "ValueSet", "hookimpl",
+    "GroundTruth", "Option", "Representation", "RepresentationMetadata", "RepresentationResult", "RunContext",
+    "Score", "Task", "TaskMetadata", "Value", "ValueSet", "hookimpl",
 ]

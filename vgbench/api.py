@@ -1,25 +1,25 @@
-"""What a plugin subclasses: :class:`Representation` and :class:`Task`; and the run context they get."""
+"""What a plugin subclasses (Representation, Task), the metadata each declares, and the run context they get."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, ClassVar
 
 import numpy as np
 
+from .options import Option, parse_options
 from .types import GroundTruth, RepresentationResult, ValueSet
 
 
 @dataclass
 class RunContext:
-    """What a representation or task may use: the subject model spec, storage root, seed, options."""
+    """What a representation or task may use: the subject model spec, storage root, seed, device."""
 
     model: str = "embedded"
     home: Path | None = None
     seed: int = 0
     device: str | None = None
-    options: dict[str, Any] = field(default_factory=dict)
     #: ``progress(total, label)`` → ``advance(n)``; the CLI draws a bar, the default is silent.
     progress: Callable[[int, str], Callable[[int], None]] | None = None
     #: Runs independent build steps (``map(fn, items, on_done=None)``): local by default, Ray with ``--executor ray``.
@@ -58,37 +58,64 @@ class RunContext:
         return (self.home or vgbench_home()) / "cache"
 
 
+@dataclass(frozen=True)
+class TaskMetadata:
+    """What a task is: name, version, what a matrix cell means, its options, the data it needs, where its
+    shipped matrices live."""
+
+    name: str
+    version: str
+    description: str
+    #: What cell (i, j) means: row i = the value acted on, column j = the value measured.
+    cell_meaning: str
+    #: A paper or URL the task follows ("" when none).
+    reference: str = ""
+    options: tuple[Option, ...] = ()
+    #: Record kinds a value set needs for a build, e.g. ``("scenarios",)``, ``("topics",)``.
+    data: tuple[str, ...] = ()
+    #: Kinds of replicate matrices a build writes (for the noise ceiling), e.g. ``("split_half_pairs",)``.
+    replicate_kinds: tuple[str, ...] = ()
+    #: Folder of shipped matrices, laid out as ``<model>/<value_set>/<task>.json`` (None: ships none).
+    ground_truth_dir: Path | None = None
+
+
+@dataclass(frozen=True)
+class RepresentationMetadata:
+    """What a representation is: name, version, its options, and whether its vectors depend on the subject model."""
+
+    name: str
+    version: str
+    description: str
+    options: tuple[Option, ...] = ()
+    #: True when the vectors depend on ``--model``: the model goes into provenance and stored results.
+    uses_subject_model: bool = False
+
+
 class Representation:
     """A way to turn a value set (+ subject model) into one vector per value.
 
-    Subclass it, set the class attributes, implement :meth:`vectors`, and register the class in a
-    ``register_representations`` hook. ``config`` holds the options (defaults merged with user's).
+    Subclass it, declare ``metadata = RepresentationMetadata(...)``, implement :meth:`vectors`, and register
+    the class in a ``register_representations`` hook. ``options`` (also ``config``) holds the typed options.
     """
 
+    metadata: ClassVar[RepresentationMetadata]
+    # Set from ``metadata`` for code that reads them off the class.
     name: ClassVar[str]
     description: ClassVar[str] = ""
     version: ClassVar[str] = "1"
-    #: True when vectors depend on the subject model (``--model``).
     uses_subject_model: ClassVar[bool] = False
-    #: Option name → default value; users override with ``--option key=value``.
-    default_config: ClassVar[dict[str, Any]] = {}
 
-    def __init__(self, **config: Any):
-        unknown = set(config) - set(self.default_config)
-        if unknown:
-            from .errors import VgbenchError
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        meta = cls.__dict__.get("metadata")
+        if isinstance(meta, RepresentationMetadata):
+            cls.name, cls.version, cls.description = meta.name, meta.version, meta.description
+            cls.uses_subject_model = meta.uses_subject_model
 
-            raise VgbenchError(
-                f"representation {self.name!r} has no option {sorted(unknown)[0]!r}; "
-                f"options: {', '.join(sorted(self.default_config)) or 'none'}"
-            )
-        try:
-            coerced = {k: _coerce(self.default_config[k], v) for k, v in config.items()}
-        except ValueError as exc:
-            from .errors import VgbenchError
-
-            raise VgbenchError(f"representation {self.name!r}: bad option value ({exc})") from None
-        self.config = {**self.default_config, **coerced}
+    def __init__(self, **options: Any):
+        self.options = parse_options(self.metadata.options, options, f"representation {self.name!r}")
+        #: The same typed options; it goes into config hashes and stored results.
+        self.config = self.options
 
     def vectors(self, value_set: ValueSet, context: RunContext) -> np.ndarray:
         """Return an array of shape [n_values, d], rows in ``value_set`` order (or ``(array, extra_dict)``)."""
@@ -127,43 +154,42 @@ class Representation:
 class Task:
     """A ground-truth task: value set + subject model → n×n matrix (with replicates for a ceiling).
 
-    Subclass it, set the class attributes, implement :meth:`load_ground_truth` (shipped or built
-    matrices) and, where the task can be rebuilt, :meth:`build`.
+    Subclass it, declare ``metadata = TaskMetadata(...)`` and, where the task can be rebuilt, implement
+    :meth:`build` (reading its typed options from ``self.options``). Shipped matrices are found through
+    ``metadata.ground_truth_dir``; built ones in the home's ground-truth folder.
     """
 
+    metadata: ClassVar[TaskMetadata]
+    # Set from ``metadata`` for code that reads them off the class.
     name: ClassVar[str]
     description: ClassVar[str] = ""
     version: ClassVar[str] = "1"
-    #: What the matrix cell (i, j) means, in one line.
     cell_meaning: ClassVar[str] = ""
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        meta = cls.__dict__.get("metadata")
+        if isinstance(meta, TaskMetadata):
+            cls.name, cls.version, cls.description = meta.name, meta.version, meta.description
+            cls.cell_meaning = meta.cell_meaning
+
+    def __init__(self, **options: Any):
+        self.options = parse_options(self.metadata.options, options, f"task {self.name!r}")
 
     def load_ground_truth(self, value_set: ValueSet, context: RunContext) -> GroundTruth | None:
         """The matrix ``build-task`` wrote for this value set and subject model, else the shipped one, else None."""
-        from .task_helpers import find_ground_truth
+        from .ground_truth import resolve_ground_truth
 
-        return find_ground_truth(self.name, value_set.name, context.model, context.home)
+        return resolve_ground_truth(self, value_set.name, context.model, context.home)
 
     def available(self, context: RunContext) -> list[str]:
         """Value sets with a built or shipped matrix for the context's subject model."""
-        from .task_helpers import available_value_sets
+        from .ground_truth import value_sets_with_ground_truth
 
-        return available_value_sets(self.name, context.model, context.home)
+        return value_sets_with_ground_truth(self, context.model, context.home)
 
     def build(self, value_set: ValueSet, context: RunContext) -> GroundTruth:
         """Compute the matrix from scratch (may take long; resumable where it can be)."""
         from .errors import VgbenchError
 
         raise VgbenchError(f"task {self.name!r} cannot be built by this version of vgbench")
-
-
-def _coerce(default: Any, value: Any) -> Any:
-    """Convert a string from the command line to the type of the option's default."""
-    if not isinstance(value, str) or isinstance(default, str) or default is None:
-        return value
-    if isinstance(default, bool):
-        return value.lower() in {"1", "true", "yes", "on"}
-    if isinstance(default, int):
-        return int(value)
-    if isinstance(default, float):
-        return float(value)
-    return value

@@ -1,4 +1,4 @@
-"""Ground-truth JSON files: read (validated, errors name file and field) and write."""
+"""Ground-truth JSON files: read (validated, errors name file and field), write, and find a task's (built or shipped)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import DataError
-from .store import atomic_write_json, read_json
+from .store import atomic_write_json, read_json, safe_name, vgbench_home
 from .types import GroundTruth, matrix_from_json
 
 FORMAT_HELP = 'expected {"value_ids": [...], "matrix": [[...], ...]} (null = unknown), optional "task", "replicates"'
@@ -68,3 +68,35 @@ def load_ground_truth_file(path: str | Path) -> GroundTruth:
 def save_ground_truth(gt: GroundTruth, path: str | Path) -> None:
     """Atomically write a ground truth in the documented format."""
     atomic_write_json(Path(path), gt.to_json())
+
+
+def built_ground_truth_path(task: str, value_set: str, model: str, home: Path | None = None) -> Path:
+    """Where ``vgbench build-task`` writes a task's matrix for a value set and model."""
+    return (home or vgbench_home()) / "ground_truth" / safe_name(model) / safe_name(value_set) / f"{task}.json"
+
+
+def shipped_ground_truth_path(task, value_set: str, model: str) -> Path | None:
+    """Where ``task`` (a Task class or instance) ships its matrix for a value set and model, per its
+    ``metadata.ground_truth_dir``; None when it ships none."""
+    root = getattr(getattr(task, "metadata", None), "ground_truth_dir", None)
+    if root is None:
+        return None
+    return Path(root) / safe_name(model) / safe_name(value_set) / f"{task.name}.json"
+
+
+def resolve_ground_truth(task, value_set: str, model: str, home: Path | None = None) -> GroundTruth | None:
+    """``task``'s matrix for a value set and model: the one built in the home first, else the shipped one, else None."""
+    for path in (built_ground_truth_path(task.name, value_set, model, home),
+                 shipped_ground_truth_path(task, value_set, model)):
+        if path is not None and path.is_file():
+            return load_ground_truth_file(path)
+    return None
+
+
+def value_sets_with_ground_truth(task, model: str, home: Path | None = None) -> list[str]:
+    """Value sets on which ``task`` has a built or shipped matrix for the model."""
+    found = set()
+    for path in (built_ground_truth_path(task.name, "x", model, home), shipped_ground_truth_path(task, "x", model)):
+        if path is not None and path.parent.parent.is_dir():
+            found |= {p.parent.name for p in path.parent.parent.glob(f"*/{task.name}.json")}
+    return sorted(found)

@@ -28,6 +28,17 @@ class Entry:
 
 _registries: dict[str, dict[str, Entry]] = {}
 
+#: The metadata class a registered task or representation declares, and the README section that shows how.
+METADATA = {"task": "TaskMetadata", "representation": "RepresentationMetadata"}
+HOW_TO = {"task": "Write a task plugin", "representation": "Write a representation plugin"}
+
+
+def _has_metadata(kind: str, obj: Any) -> bool:
+    """Whether a task or representation class declares its own metadata of the right kind."""
+    from . import api
+
+    return isinstance(getattr(obj, "metadata", None), getattr(api, METADATA[kind]))
+
 
 def _name_of(obj: Any) -> str:
     name = getattr(obj, "name", None)
@@ -50,6 +61,11 @@ def _build(kind: str) -> dict[str, Entry]:
                 from .value_sets import ValueSetSource
 
                 obj = ValueSetSource.from_registration(obj, *args, **kwargs)
+            elif not _has_metadata(kind, obj):
+                print(f"warning: plugin {_plugin!r}: {kind} class {getattr(obj, '__qualname__', obj)!r} declares no "
+                      f"`metadata = {METADATA[kind]}(...)`; it is not registered (see README "
+                      f"{HOW_TO[kind]!r})", file=sys.stderr)
+                return
             name = _name_of(obj)
             if name in entries:
                 other = entries[name].plugin

@@ -39,13 +39,14 @@ import vgbench
 class {cls}(vgbench.Representation):
     """One vector per value. Fill in :meth:`vectors`; everything else is ready."""
 
-    name = "{name}"
-    description = "TODO: say what this representation is, in one line."
-    version = "1"
-    #: Set to True when the vectors depend on the subject model (``--model``).
-    uses_subject_model = False
-    #: Options users set with ``-o key=value``.
-    default_config = {{"dim": 256}}
+    metadata = vgbench.RepresentationMetadata(
+        name="{name}",
+        version="1",  # raise it when the vectors change: stored results then no longer count as current
+        description="TODO: say what this representation is, in one line.",
+        # Options users set with ``-o key=value``: typed and checked before ``vectors`` runs.
+        options=(vgbench.Option("dim", int, 256, "Number of hashed word buckets.", minimum=1, maximum=65536),),
+        uses_subject_model=False,  # True when the vectors depend on the subject model (``--model``)
+    )
 
     def vectors(self, value_set, context):
         """Return an array of shape [len(value_set), d], one row per value, in ``value_set`` order.
@@ -56,7 +57,7 @@ class {cls}(vgbench.Representation):
 
         The starting point below counts each value's words in ``dim`` hashed buckets: replace it.
         """
-        out = np.zeros((len(value_set), int(self.config["dim"])))
+        out = np.zeros((len(value_set), self.options["dim"]))
         for row, value in enumerate(value_set.values):
             for word in f"{{value.name}} {{value.description}}".lower().split():
                 out[row, zlib.crc32(word.strip(".,;:!?()").encode()) % out.shape[1]] += 1.0

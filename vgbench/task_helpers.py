@@ -1,15 +1,15 @@
-"""Pieces the built-in tasks share: normalised shift, split-half replicates, where matrices live."""
+"""Pieces the built-in tasks share: normalised shift, chosen values, split-half replicates, build steps."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
-from .ground_truth import load_ground_truth_file
-from .store import safe_name, vgbench_home
-from .types import GroundTruth
+from .options import Option
+
+#: The ``values`` option every built-in task takes; :func:`selected_values` reads it.
+VALUES_OPTION = Option("values", str, "", "Comma-separated value ids to build on (at least 2); empty = every value.")
 
 
 def normalised_shift(a: np.ndarray, a0: np.ndarray) -> np.ndarray:
@@ -17,23 +17,6 @@ def normalised_shift(a: np.ndarray, a0: np.ndarray) -> np.ndarray:
     a, a0 = np.asarray(a, float), np.asarray(a0, float)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(a0[None, :] < 1.0, (a - a0[None, :]) / (1.0 - a0[None, :]), np.nan)
-
-
-def typed_options(defaults: dict, given: dict, minimum: dict[str, int]) -> dict:
-    """Task options with command-line strings converted to the defaults' types, each checked against ``minimum``."""
-    from .api import _coerce
-    from .errors import VgbenchError
-
-    out = dict(defaults)
-    for k, v in given.items():
-        try:
-            out[k] = _coerce(defaults[k], v) if k in defaults else v
-        except ValueError:
-            raise VgbenchError(f"-o {k}={v}: expected a {type(defaults[k]).__name__}") from None
-    for k, low in minimum.items():
-        if int(out[k]) < low:
-            raise VgbenchError(f"-o {k}={out[k]}: must be at least {low}")
-    return out
 
 
 def selected_values(value_set, option: str) -> list[str]:
@@ -44,6 +27,12 @@ def selected_values(value_set, option: str) -> list[str]:
     unknown = [v for v in wanted if v not in value_set.ids]
     if unknown:
         raise VgbenchError(f"-o values: {', '.join(unknown)} not in value set {value_set.name!r}")
+    repeated = sorted({v for v in wanted if wanted.count(v) > 1})
+    if repeated:
+        raise VgbenchError(f"-o values: {', '.join(repeated)} named twice; name each value once")
+    if len(wanted) < 2:
+        raise VgbenchError(f"-o values={option}: a task matrix needs at least 2 values; name two or more "
+                           f"(comma-separated), or leave values out for all {len(value_set.ids)}")
     return wanted
 
 
@@ -104,33 +93,3 @@ def run_named_steps(context, steps, keys: dict[Any, dict], fn: Callable[[dict], 
                          context.run_steps, on_done=done)
     results.update(zip(todo, ran))
     return {n: results[n] for n in keys}, todo
-
-
-def built_ground_truth_path(task: str, value_set: str, model: str, home: Path | None = None) -> Path:
-    """Where ``vgbench build-task`` writes a matrix for a model."""
-    return (home or vgbench_home()) / "ground_truth" / safe_name(model) / safe_name(value_set) / f"{task}.json"
-
-
-def shipped_ground_truth_path(task: str, value_set: str, model: str) -> Path:
-    """Where the matrices shipped with vgbench live (embedded model only)."""
-    import vgbench_tasks
-
-    return Path(vgbench_tasks.__file__).parent / "ground_truth" / safe_name(model) / safe_name(value_set) / f"{task}.json"
-
-
-def find_ground_truth(task: str, value_set: str, model: str, home: Path | None = None) -> GroundTruth | None:
-    """A user-built matrix first, else the shipped one, else None."""
-    for path in (built_ground_truth_path(task, value_set, model, home), shipped_ground_truth_path(task, value_set, model)):
-        if path.is_file():
-            return load_ground_truth_file(path)
-    return None
-
-
-def available_value_sets(task: str, model: str, home: Path | None = None) -> list[str]:
-    """Value sets with a built or shipped matrix for this task and model."""
-    found = set()
-    for root in (built_ground_truth_path(task, "x", model, home).parent.parent,
-                 shipped_ground_truth_path(task, "x", model).parent.parent):
-        if root.is_dir():
-            found |= {p.parent.name for p in root.glob(f"*/{task}.json")}
-    return sorted(found)

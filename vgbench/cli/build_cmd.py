@@ -11,10 +11,8 @@ import numpy as np
 
 from .. import registry
 from ..api import RunContext
-from ..errors import VgbenchError
 from ..executors import make_executor
-from ..ground_truth import save_ground_truth
-from ..task_helpers import built_ground_truth_path
+from ..ground_truth import built_ground_truth_path, save_ground_truth
 from ..value_sets import resolve_value_set
 from .display import ProgressFactory, fmt
 from .evaluate_cmd import parse_options
@@ -34,15 +32,10 @@ from .evaluate_cmd import parse_options
 @click.option("--ray-address", default=None, help="Ray cluster address (default: start a local cluster).")
 def build_task_command(task_name, value_set, model, options, resume, out, seed, executor, ray_address):
     """Build TASK's ground truth; every step is cached, so a killed build continues where it stopped."""
-    task = registry.get("task", task_name).obj()
-    opts = parse_options(options)
-    known = getattr(task, "default_options", {})
-    unknown = sorted(set(opts) - set(known))
-    if unknown:
-        raise VgbenchError(f"task {task_name!r} has no option {unknown[0]!r}; options: {', '.join(sorted(known)) or 'none'}")
+    task = registry.get("task", task_name).obj(**parse_options(options))  # bad options fail here, before any model work
     vs = resolve_value_set(value_set)
     progress = ProgressFactory()
-    context = RunContext(model=model, seed=seed, options=opts, progress=progress,
+    context = RunContext(model=model, seed=seed, progress=progress,
                          executor=None if executor == "local" else make_executor(executor, ray_address))
     if not resume:
         shutil.rmtree(context.cache_dir / "tasks" / task_name, ignore_errors=True)

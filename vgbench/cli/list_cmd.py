@@ -15,7 +15,7 @@ WHAT = {"value-sets": "value_set", "tasks": "task", "reps": "representation"}
 @click.argument("what", required=False, type=click.Choice(["value-sets", "tasks", "reps", "plugins"]))
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def list_command(what: str | None, as_json: bool) -> None:
-    """List registered value sets, tasks, representations (reps) or plugins."""
+    """List registered value sets, tasks, representations (reps) or plugins, with their options."""
     kinds = [what] if what else ["value-sets", "tasks", "reps", "plugins"]
     out = {}
     for k in kinds:
@@ -24,15 +24,7 @@ def list_command(what: str | None, as_json: bool) -> None:
                      "version": p.version, "status": "error: " + p.error if p.error else "ok"}
                     for p in plugin_infos()]
         else:
-            rows = []
-            for e in registry.entries(WHAT[k]).values():
-                row = {"name": e.name, "plugin": e.plugin, "description": e.description}
-                if k == "reps":
-                    row["uses_model"] = bool(getattr(e.obj, "uses_subject_model", False))
-                    row["options"] = dict(getattr(e.obj, "default_config", {}))
-                if k == "tasks":
-                    row["version"] = getattr(e.obj, "version", "")
-                rows.append(row)
+            rows = [_row(k, e) for e in registry.entries(WHAT[k]).values()]
         out[k] = rows
     if as_json:
         print_json(out if what is None else out[what])
@@ -41,8 +33,53 @@ def list_command(what: str | None, as_json: bool) -> None:
         if not rows:
             print(f"{k}: none registered")
             continue
-        cols = [c for c in rows[0] if c != "options"]
-        print_table(k, cols, [[_short(r[c]) for c in cols] for r in rows])
+        cols = [c for c in rows[0] if c not in DETAIL_ONLY]
+        print_table(k, cols, [[_short(_cell(r[c])) for c in cols] for r in rows])
+        if k in ("tasks", "reps"):
+            _print_options(k)
+
+
+#: Row fields shown in ``--json`` only (the table shows options in a table of their own).
+DETAIL_ONLY = ("options", "cell_meaning")
+
+
+def _row(kind: str, entry) -> dict:
+    """One registered value set, or task or representation with its metadata and options."""
+    row = {"name": entry.name, "plugin": entry.plugin, "description": entry.description}
+    if kind == "value-sets":
+        return row
+    meta = entry.obj.metadata
+    if kind == "tasks":
+        row.update(version=meta.version, data=list(meta.data), replicate_kinds=list(meta.replicate_kinds),
+                   cell_meaning=meta.cell_meaning, reference=meta.reference)
+    else:
+        row.update(version=meta.version, uses_model=meta.uses_subject_model)
+    row["options"] = [o.to_json() for o in meta.options]
+    return row
+
+
+def _print_options(kind: str) -> None:
+    """One row per option of every registered task or representation: type, default, allowed values, help."""
+    rows = [[e.name, o.name, o.type.__name__, _default(o.default), o.allowed, o.help]
+            for e in registry.entries(WHAT[kind]).values() for o in e.obj.metadata.options]
+    if rows:
+        owner = {"tasks": "task", "reps": "representation"}[kind]
+        print_table(f"{kind}: options (-o key=value)", [owner, "option", "type", "default", "allowed", "help"], rows)
+
+
+def _default(x) -> str:
+    """An option's default as typed on the command line ('""' for empty text)."""
+    if isinstance(x, bool):
+        return str(x).lower()
+    return '""' if x == "" else str(x)
+
+
+def _cell(x):
+    if isinstance(x, bool):
+        return str(x).lower()
+    if isinstance(x, list):
+        return ", ".join(map(str, x))
+    return x
 
 
 def _short(x, n: int = 90):

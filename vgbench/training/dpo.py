@@ -19,9 +19,22 @@ import warnings
 from pathlib import Path
 from typing import Callable, Sequence
 
+from ..options import Option
+
 #: The training options both DPO-based tasks expose (``-o key=value``); learning_rate 0 = automatic.
-TRAINING_OPTIONS = {"epochs": 1.0, "batch_size": 2, "learning_rate": 0.0, "beta": 0.1, "lora": True,
-                    "lora_r": 8, "lora_alpha": 16, "max_steps": 0, "max_length": 256}
+TRAINING_OPTIONS = (
+    Option("epochs", float, 1.0, "Passes over each run's training pairs (fractions allowed).", minimum=0.01, maximum=1000.0),
+    Option("batch_size", int, 2, "Training pairs per optimizer step.", minimum=1, maximum=4096),
+    Option("learning_rate", float, 0.0, "Learning rate; 0 = 2e-4 with LoRA, 5e-6 for full fine-tuning.",
+           minimum=0.0, maximum=1.0),
+    Option("beta", float, 0.1, "DPO beta (strength of the pull toward the reference model).", minimum=0.001, maximum=100.0),
+    Option("lora", bool, True, "Train LoRA adapters (false: full fine-tuning)."),
+    Option("lora_r", int, 8, "LoRA rank.", minimum=1, maximum=4096),
+    Option("lora_alpha", int, 16, "LoRA alpha (scale of the adapters).", minimum=1, maximum=65536),
+    Option("max_steps", int, 0, "Stop after this many optimizer steps; 0 = as many as epochs give.",
+           minimum=0, maximum=1_000_000),
+    Option("max_length", int, 256, "Tokens of prompt + reply kept per training example.", minimum=1, maximum=131072),
+)
 
 #: Learning rate when the user gives none: a usual LoRA rate (adapters start at zero and take few
 #: steps here), and a usual full fine-tuning DPO rate (every weight moves).
