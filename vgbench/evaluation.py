@@ -10,8 +10,8 @@ from .api import Representation, RunContext, Task
 from .errors import VgbenchError
 from .ground_truth import load_ground_truth_file
 from .provenance import provenance
-from .results import (Evaluated, GroundTruthPart, GroundTruthSource, RepresentationPart, ResultRecord, ValueSetPart,
-                      config_hash)
+from .results import (EvaluationOutcome, GroundTruthPart, GroundTruthSource, RepresentationPart, ResultRecord,
+                      ValueSetPart, config_hash)
 from .scoring import score
 from .store import ResultStore, check_overwrite
 from .types import GroundTruth, RepresentationResult, ValueSet
@@ -80,7 +80,7 @@ def collect_targets(value_set: ValueSet, context: RunContext, task_names: list[s
 
 def evaluate(rep: Representation, value_set: ValueSet, targets: list[Target], context: RunContext,
              overwrite: str = "only-missing", store: ResultStore | None = None,
-             on_event: Callable[[str], None] | None = None) -> list[Evaluated]:
+             on_event: Callable[[str], None] | None = None) -> list[EvaluationOutcome]:
     """Score ``rep`` against every target; returns one outcome per target (``outcome.score``)."""
     check_overwrite(overwrite)
     store = store or ResultStore(context.home)
@@ -93,7 +93,7 @@ def evaluate(rep: Representation, value_set: ValueSet, targets: list[Target], co
         stored = store.load(path) if overwrite != "always" else None
         fresh = stored is not None and _matches(stored, target, value_set)
         if overwrite == "only-cache" or (fresh and overwrite in ("only-missing", "never")):
-            outcomes.append(Evaluated(target.task, rep.name, path, True, stored if fresh else None,
+            outcomes.append(EvaluationOutcome(target.task, rep.name, path, True, stored if fresh else None,
                                       status="ok" if fresh else "missing (only-cache)"))
             continue
         if encoded is None:
@@ -117,7 +117,7 @@ def evaluate(rep: Representation, value_set: ValueSet, targets: list[Target], co
             if target.source.kind == "file":
                 store.keep_ground_truth(gt)
             store.save(path, record)
-        outcomes.append(Evaluated(target.task, rep.name, path, False, record))
+        outcomes.append(EvaluationOutcome(target.task, rep.name, path, False, record))
     return outcomes
 
 

@@ -184,7 +184,7 @@ class ResultRecord:
 
 
 @dataclass(frozen=True)
-class Evaluated:
+class EvaluationOutcome:
     """One outcome of ``evaluate``: the record (None when missing under only-cache), where it lives, whether reused."""
 
     task: str

@@ -13,7 +13,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from .errors import DataError, VgbenchError
-from .results import SCHEMA_VERSION, GroundTruthSource, ResultRecord
+from .results import SCHEMA_VERSION, GroundTruthSource, ResultRecord, portable
 
 OVERWRITE_STRATEGIES = ("always", "never", "only-missing", "only-cache")
 
@@ -98,7 +98,7 @@ class ResultStore:
         """Keep a copy of a ground-truth file scored against (reports and bundles read it later)."""
         path = self.ground_truth_file(ground_truth.fingerprint)
         if not path.is_file():
-            atomic_write_json(path, ground_truth.to_json())
+            atomic_write_json(path, portable(ground_truth.to_json(), self.home))
         return path
 
     def load(self, path: Path) -> ResultRecord | None:

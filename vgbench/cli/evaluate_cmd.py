@@ -9,7 +9,7 @@ import click
 from ..api import RunContext
 from ..errors import VgbenchError
 from ..evaluation import collect_targets, evaluate, make_representation
-from ..results import Evaluated
+from ..results import EvaluationOutcome
 from ..store import OVERWRITE_STRATEGIES
 from ..value_sets import resolve_value_set
 from .display import ProgressFactory, print_json, print_table
@@ -29,7 +29,7 @@ def parse_options(pairs: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
-def score_row(outcome: Evaluated) -> list:
+def score_row(outcome: EvaluationOutcome) -> list:
     """One table row from a stored or fresh score."""
     s = outcome.score
     ci = f"[{s['ci_low']:.2f}, {s['ci_high']:.2f}]" if s.get("ci_low") is not None else None

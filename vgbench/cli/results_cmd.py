@@ -18,7 +18,7 @@ def config_label(record: ResultRecord) -> str:
 
     rep = record.representation
     try:
-        defaults = dict(getattr(registry.get("representation", rep.name).obj, "default_config", {}) or {})
+        defaults = dict(registry.get("representation", rep.name).obj.default_config)
     except VgbenchError:
         defaults = {}  # not installed: every option is shown
     changed = {k: v for k, v in sorted(rep.config.items()) if k not in defaults or defaults[k] != v}
