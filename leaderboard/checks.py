@@ -9,10 +9,10 @@ import numpy as np
 from vgbench import registry
 from vgbench.errors import DataError, VgbenchError
 from vgbench.scoring import align_ground_truth, noise_ceiling, offdiagonal_spearman
-from vgbench.store import SCHEMA_VERSION
+from vgbench.results import SCHEMA_VERSION, ResultRecord, config_hash
 from vgbench.types import GroundTruth, RepresentationResult, matrix_from_json, matrix_to_json
 
-from .bundle import SUBMISSION_VERSION, claimed_numbers_finite, config_hash_of, ground_truth_path, result_path, vectors_path
+from .layout import SUBMISSION_VERSION, claimed_numbers_finite, ground_truth_path, result_path, vectors_path
 
 #: Recomputed ρ and ceiling must equal the claimed ones to this precision (they are the same computation).
 TOLERANCE = 1e-9
@@ -35,20 +35,20 @@ class _Checker:
                              "evaluate with the current vgbench and submit again")
         return cls
 
-    def value_set(self, where: str, record_vs: dict):
+    def value_set(self, where: str, record_vs):
         from vgbench.value_sets import resolve_value_set
 
-        name = str(record_vs.get("name"))
+        name = record_vs.name
         try:
             if "/" in name or name.endswith((".yaml", ".yml", ".json")):
                 raise VgbenchError(name)
             vs = resolve_value_set(name)
         except VgbenchError:
             self.fail(where, f"value set {name!r} is not a registered value set (`vgbench list value-sets`)")
-        ids = list(record_vs.get("value_ids") or [])
+        ids = list(record_vs.value_ids)
         if ids != vs.ids:
             self.fail(where, f"value ids {ids} do not match value set {name!r} {vs.ids}")
-        if record_vs.get("fingerprint") != vs.fingerprint:
+        if record_vs.fingerprint != vs.fingerprint:
             self.fail(where, f"value set {name!r} content (fingerprint) differs from the installed one")
         return vs
 
@@ -74,7 +74,7 @@ class _Checker:
             self.fail(where, "similarity does not match the representation fingerprint the results were scored with")
         return sim, dim
 
-    def ground_truth(self, model: str, vs, task: str, claimed: dict) -> tuple[GroundTruth, bool]:
+    def ground_truth(self, model: str, vs, task: str, claimed_fingerprint) -> tuple[GroundTruth, bool]:
         from vgbench.ground_truth import load_ground_truth_file, shipped_ground_truth_path
 
         where = ground_truth_path(model, vs.name, task)
@@ -89,7 +89,7 @@ class _Checker:
                              replicate_kind=str(data.get("replicate_kind", "")))
         except (KeyError, TypeError, ValueError):
             self.fail(where, "expected task, task_version, value_ids, matrix (and optional replicates)")
-        if gt.fingerprint != claimed.get("fingerprint"):
+        if gt.fingerprint != claimed_fingerprint:
             self.fail(where, "fingerprint differs from the ground truth the results were scored against")
         shipped = shipped_ground_truth_path(registry.get("task", task).obj, vs.name, model)
         if shipped is not None and shipped.is_file():
@@ -99,27 +99,32 @@ class _Checker:
             return gt, True
         return gt, False
 
-    def result(self, path: str, rec) -> tuple[str, dict]:
+    def result(self, path: str, data) -> tuple[str, dict]:
         rep = self.bundle["representation"]
-        if not isinstance(rec, dict) or rec.get("schema_version") != SCHEMA_VERSION:
+        if not isinstance(data, dict) or data.get("schema_version") != SCHEMA_VERSION:
             self.fail(path, f"not a vgbench result record (schema_version {SCHEMA_VERSION})")
-        score, r, g, v = (rec.get(k) for k in ("score", "representation", "ground_truth", "value_set"))
-        if not all(isinstance(x, dict) for x in (score, r, g, v)) or not isinstance(rec.get("subject_model"), str):
+        if not all(isinstance(data.get(k), dict) for k in ("score", "representation", "ground_truth", "value_set")) \
+                or not isinstance(data.get("subject_model"), str):
             self.fail(path, "expected score, representation, ground_truth, value_set and subject_model")
+        try:
+            rec = ResultRecord.from_json(data, path)
+        except DataError as exc:
+            self.fail(path, str(exc).split(": ", 1)[-1])
+        score, r, g = rec.score, rec.representation, rec.ground_truth
         bad = claimed_numbers_finite(score)
         if bad:
             self.fail(path, f"score.{bad}: NaN, Infinity or not a number where a number is claimed")
-        if {k: r.get(k) for k in ("name", "version", "config", "config_hash")} != rep:
+        if {k: data["representation"].get(k) for k in ("name", "version", "config", "config_hash")} != rep:
             self.fail(path, "representation name, version or config differs from the bundle's")
-        model, task, vs_name = rec["subject_model"], str(g.get("task")), str(v.get("name"))
+        model, task, vs_name = rec.subject_model, rec.task, rec.value_set.name
         if score.get("task") != task or score.get("representation") != rep["name"]:
             self.fail(path, "score names another task or representation than its record")
         if path != "results/" + result_path(model, rep["name"], rep["config_hash"], vs_name, task):
             self.fail(path, "file path does not match the model, representation, value set and task inside it")
-        self.task_class(path, task, g.get("task_version"))
-        vs = self.value_set(path, v)
-        sim, dim = self.similarity(model, vs, rep, r.get("fingerprint"))
-        gt, verified = self.ground_truth(model, vs, task, g)
+        self.task_class(path, task, g.task_version)
+        vs = self.value_set(path, rec.value_set)
+        sim, dim = self.similarity(model, vs, rep, r.fingerprint)
+        gt, verified = self.ground_truth(model, vs, task, g.fingerprint)
         m = align_ground_truth(gt, vs.ids, f"{self.source}: {ground_truth_path(model, vs_name, task)}")
         rho, n_pairs = offdiagonal_spearman(sim, m)
         if not _same(score.get("rho"), rho) or n_pairs != score.get("n_pairs"):
@@ -131,19 +136,18 @@ class _Checker:
                             "from the bundled replicates")
         return result_path(model, rep["name"], rep["config_hash"], vs_name, task), {
             "submission_version": SUBMISSION_VERSION,
-            "representation": {**rep, "fingerprint": r.get("fingerprint"), "extra": r.get("extra") or {},
-                               "provenance": r.get("provenance") or {}},
+            "representation": {**rep, "fingerprint": r.fingerprint, "extra": r.extra, "provenance": r.provenance},
             "plugin": self.bundle["plugin"],
             "subject_model": model,
             "value_set": {"name": vs.name, "fingerprint": vs.fingerprint, "value_ids": vs.ids,
                           "labels": [x.name for x in vs.values], "categories": vs.categories},
-            "task": {"name": task, "version": str(g.get("task_version"))},
-            "ground_truth": {"task": task, "task_version": str(g.get("task_version")), "fingerprint": gt.fingerprint,
-                             "verified_against_shipped": verified, "source": g.get("source"),
-                             "provenance": g.get("provenance") or {}},
+            "task": {"name": task, "version": g.task_version},
+            "ground_truth": {"task": task, "task_version": g.task_version, "fingerprint": gt.fingerprint,
+                             "verified_against_shipped": verified, "source": g.source.to_json(),
+                             "provenance": g.provenance},
             "score": score,
             "vectors": {"dim": dim, "similarity": matrix_to_json(sim)},
-            "provenance": {"run": rec.get("provenance") or {}, "vgbench_version": self.bundle.get("vgbench_version"),
+            "provenance": {"run": rec.provenance, "vgbench_version": self.bundle.get("vgbench_version"),
                            "submitted": self.bundle.get("created")},
         }
 
@@ -159,7 +163,7 @@ def check_bundle(bundle: dict, files: dict[str, dict], source: str) -> list[tupl
     """Every check on a hash-verified bundle; returns (relative path, submission) pairs or raises one line."""
     checker = _Checker(source, bundle, files)
     rep = bundle["representation"]
-    if config_hash_of(rep) != rep["config_hash"]:
+    if config_hash(rep["name"], rep["version"], rep["config"]) != rep["config_hash"]:
         checker.fail("representation", "config_hash does not match its name, version and config")
     results = sorted(p for p in files if p.startswith("results/"))
     if not results:

@@ -9,12 +9,12 @@ from html import escape
 from pathlib import Path
 
 from vgbench.analysis.html import Cell, number_cell, page_html, table_html, write_assets
-from vgbench.analysis.table import ModelTable, build_tables, entry_from_record
+from vgbench.analysis.table import ModelTable, build_tables, entry_from_submission
 from vgbench.errors import DataError
 from vgbench.fingerprint import fingerprint
 from vgbench.store import read_json, safe_name
 
-from .bundle import SUBMISSION_VERSION, SUBMISSIONS_DIR
+from .layout import SHIPPED_SUBMISSIONS_DIR, SUBMISSION_VERSION
 
 HOW_TO_SUBMIT = (
     "Scaffold a plugin with <code>vgbench new-plugin NAME</code>, fill in its <code>vectors</code>, then "
@@ -23,17 +23,20 @@ HOW_TO_SUBMIT = (
 )
 
 
-def load_submissions(directory: Path = SUBMISSIONS_DIR) -> list[dict]:
-    """Every accepted submission under ``directory``; a malformed one is an error naming the file."""
-    out = []
-    for path in sorted(Path(directory).rglob("*.json")) if Path(directory).is_dir() else []:
-        data = read_json(path, "remove it or add its bundle again")
-        if not isinstance(data, dict) or data.get("submission_version") != SUBMISSION_VERSION \
-                or not isinstance(data.get("score"), dict) or not isinstance(data.get("representation"), dict):
-            raise DataError(f"{path}: not a submission (submission_version {SUBMISSION_VERSION}); "
-                            "add it with `vgbench leaderboard add BUNDLE`")
-        out.append(data)
-    return out
+def load_submissions(*directories: Path) -> list[dict]:
+    """Every accepted submission under ``directories`` (default: the shipped ones); a submission at the same
+    place in a later folder replaces an earlier one. A malformed one is an error naming the file."""
+    found: dict[str, dict] = {}
+    for directory in directories or (SHIPPED_SUBMISSIONS_DIR,):
+        directory = Path(directory)
+        for path in sorted(directory.rglob("*.json")) if directory.is_dir() else []:
+            data = read_json(path, "remove it or add its bundle again")
+            if not isinstance(data, dict) or data.get("submission_version") != SUBMISSION_VERSION \
+                    or not isinstance(data.get("score"), dict) or not isinstance(data.get("representation"), dict):
+                raise DataError(f"{path}: not a submission (submission_version {SUBMISSION_VERSION}); "
+                                "add it with `vgbench leaderboard add BUNDLE`")
+            found[path.relative_to(directory).as_posix()] = data
+    return [found[k] for k in sorted(found, key=lambda k: k.split("/"))]
 
 
 def rep_slug(rep: str, config_hash: str) -> str:
@@ -120,16 +123,18 @@ def _rep_page(subs: list[dict], maps_dir: Path, slug: str) -> str:
     return page_html(f"{rep['name']} · vgbench leaderboard", "\n".join(body), assets="../")
 
 
-def build_site(submissions_dir: Path, out_dir: Path) -> tuple[Path, int]:
-    """Write the static site (index.html, reps/, maps/, leaderboard.json) to ``out_dir``; returns index and count."""
-    subs = load_submissions(submissions_dir)
+def build_site(submissions_dirs: Path | list[Path], out_dir: Path) -> tuple[Path, int]:
+    """Write the static site (index.html, reps/, maps/, leaderboard.json) to ``out_dir`` from the submissions in
+    one folder or several; returns index and count."""
+    dirs = [submissions_dirs] if isinstance(submissions_dirs, (str, Path)) else list(submissions_dirs)
+    subs = load_submissions(*dirs)
     out_dir = Path(out_dir)
     for sub in ("reps", "maps"):
         shutil.rmtree(out_dir / sub, ignore_errors=True)
         (out_dir / sub).mkdir(parents=True)
     write_assets(out_dir)
     (out_dir / ".nojekyll").write_text("", encoding="utf-8")
-    tables = build_tables([entry_from_record(s) for s in subs])
+    tables = build_tables([entry_from_submission(s) for s in subs])
     plugins = {(s["representation"]["name"], s["representation"]["config_hash"]): s.get("plugin") or {} for s in subs}
     now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     body = ["<h1>vgbench leaderboard</h1>",

@@ -14,7 +14,7 @@ def test_evaluate_sentence_embedding_against_a_file_prints_table_and_stores(cli,
     assert header.split() == ["task", "rho", "95%", "CI", "p", "pairs", "ceiling", "rho/ceiling", "status"]
     row = next(line for line in proc.stdout.splitlines() if line.startswith("category_toy"))
     assert " 72 " in row
-    stored = list((isolated_home / "results").rglob("category_toy.json"))
+    stored = list((isolated_home / "results").rglob("category_toy--file-*.json"))
     assert len(stored) == 1
     record = json.loads(stored[0].read_text())
     assert record["representation"]["config"]["model"] == "all-MiniLM-L6-v2"

@@ -45,7 +45,10 @@ def stored(tmp_path_factory):
 
 
 def tampered(bundle: Path, out: Path, edit, rehash: bool = True) -> Path:
-    """A copy of ``bundle`` whose first result record was changed by ``edit`` (sha256 updated if ``rehash``)."""
+    """A copy of ``bundle`` whose first result record was changed by ``edit`` (the file's and the bundle's sha256
+    updated if ``rehash``, as a forger would)."""
+    from vgbench_leaderboard.layout import bundle_sha256
+
     data = json.loads(bundle.read_text())
     entry = next(f for f in data["files"] if f["path"].startswith("results/") and "prompt_steering" in f["path"])
     record = json.loads(entry["text"])
@@ -53,6 +56,7 @@ def tampered(bundle: Path, out: Path, edit, rehash: bool = True) -> Path:
     entry["text"] = json.dumps(record, indent=2)
     if rehash:
         entry["sha256"] = hashlib.sha256(entry["text"].encode()).hexdigest()
+        data["sha256"] = bundle_sha256(data)
     out.write_text(json.dumps(data))
     return out
 
@@ -138,7 +142,7 @@ def test_add_refuses_duplicates_unless_forced(stored, tmp_path, cli):
 
 
 def test_site_escapes_names(stored, tmp_path):
-    from vgbench_leaderboard.bundle import add_bundle
+    from vgbench_leaderboard.accept import add_bundle
     from vgbench_leaderboard.site import build_site
 
     subs = tmp_path / "subs"
@@ -191,3 +195,111 @@ def test_scaffolded_plugin_evaluates_submits_and_appears(stored, tmp_path, cli):
     finally:
         subprocess.run([sys.executable, "-m", "pip", "uninstall", "-q", "-y", f"vgbench-{name.replace('_', '-')}"],
                        capture_output=True, timeout=300)
+
+
+def rewritten(bundle: Path, out: Path, change) -> Path:
+    """A copy of ``bundle`` changed by ``change(data)``, every sha256 recomputed as a forger would."""
+    from vgbench_leaderboard.layout import bundle_sha256
+
+    data = json.loads(bundle.read_text())
+    change(data)
+    data["sha256"] = bundle_sha256(data)
+    out.write_text(json.dumps(data))
+    return out
+
+
+def _escape_folder(data):
+    entry = next(f for f in data["files"] if f["path"].startswith("results/") and "drift_prediction" in f["path"])
+    entry["path"] = "../../" + entry["path"]
+
+
+@pytest.mark.parametrize("change, fragment", [
+    (_escape_folder, "leaves its folder"),
+    (lambda d: d["files"][0].update(path="/etc/" + d["files"][0]["path"]), "relative path"),
+    (lambda d: d["files"][0].update(path="elsewhere/x.json"), "expected a file under one of"),
+], ids=["dot-dot", "absolute", "unknown-folder"])
+def test_add_refuses_the_whole_bundle_when_a_path_leaves_its_folder(stored, tmp_path, cli, change, fragment):
+    bad = rewritten(stored.bundles["0"], tmp_path / "bad.json", change)
+    subs = tmp_path / "subs"
+    assert_one_line_error(cli("leaderboard", "add", str(bad), "--submissions", str(subs)), "bad.json", fragment,
+                          "whole bundle")
+    assert not subs.exists() or not list(subs.rglob("*.json"))
+
+
+@pytest.mark.parametrize("field, value", [
+    (("plugin", "distribution"), "someone-else"), (("plugin", "version"), "9.9"),
+    (("representation", "version"), "7"), (("vgbench_version",), "0.0.1"), (("created",), "1970-01-01T00:00:00+00:00"),
+])
+def test_every_field_of_a_bundle_is_covered_by_its_sha256(stored, tmp_path, cli, field, value):
+    data = json.loads(stored.bundles["0"].read_text())
+    target = data
+    for key in field[:-1]:
+        target = target[key]
+    target[field[-1]] = value
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(data))
+    assert_one_line_error(cli("leaderboard", "add", str(bad), "--submissions", str(tmp_path / "subs")),
+                          "bad.json", "sha256 mismatch")
+
+
+def test_bundles_and_submissions_carry_no_machine_paths(stored, tmp_path, cli):
+    import vgbench
+
+    checkout = str(Path(vgbench.__file__).resolve().parent.parent)
+    subs = tmp_path / "subs"
+    assert cli("leaderboard", "add", str(stored.bundles["0"]), "--submissions", str(subs)).returncode == 0
+    texts = [stored.bundles["0"].read_text()] + [f["text"] for f in json.loads(stored.bundles["0"].read_text())["files"]]
+    texts += [p.read_text() for p in subs.rglob("*.json")]
+    for text in texts:
+        assert str(stored.root) not in text and checkout not in text and str(tmp_path) not in text
+    drift = json.loads(next(subs.rglob("drift_prediction.json")).read_text())
+    assert drift["ground_truth"]["source"] == "file made.json"
+    shipped = Path(vgbench.__file__).resolve().parent.parent
+    for folder in (shipped / "leaderboard" / "submissions", shipped / "tasks" / "ground_truth"):
+        for path in folder.rglob("*.json"):
+            assert '"/' not in path.read_text(), path
+
+
+def test_add_writes_under_vgbench_home_and_build_includes_the_shipped_baselines(stored, tmp_path, cli):
+    from vgbench_leaderboard.layout import SHIPPED_SUBMISSIONS_DIR
+
+    home = tmp_path / "home"
+    env = {"VGBENCH_HOME": str(home)}
+    shipped_before = sorted(SHIPPED_SUBMISSIONS_DIR.rglob("*"))
+    proc = cli("leaderboard", "add", str(stored.bundles["1"]), env=env)
+    assert proc.returncode == 0, proc.stderr
+    mine = home / "leaderboard" / "submissions"
+    assert str(mine) in proc.stdout and len(list(mine.rglob("*.json"))) == 1
+    assert sorted(SHIPPED_SUBMISSIONS_DIR.rglob("*")) == shipped_before
+
+    def labels(*args):
+        out = tmp_path / "site"
+        proc = cli("leaderboard", "build", "--out", str(out), *args, env=env)
+        assert proc.returncode == 0, proc.stderr
+        return {r["label"] for t in json.loads((out / "leaderboard.json").read_text()) for r in t["rows"]}
+
+    shipped = labels("--submissions", str(SHIPPED_SUBMISSIONS_DIR))
+    assert "category" in shipped
+    assert labels("--submissions", str(mine)) == {"random"}
+    both = labels()  # default: the shipped baselines and $VGBENCH_HOME/leaderboard/submissions
+    assert both == labels("--submissions", str(mine), "--with-shipped")
+    assert "category" in both and "random [seed=1]" in both and len(both) == len(shipped) + 1
+
+
+def test_bundle_and_checks_do_not_import_each_other():
+    import ast
+
+    folder = Path(__file__).parent.parent / "leaderboard"
+
+    def imported(name):
+        tree = ast.parse((folder / f"{name}.py").read_text())
+        out = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                out.add((node.module or "").split(".")[-1])
+                out.update(a.name for a in node.names)
+            elif isinstance(node, ast.Import):
+                out.update(a.name.split(".")[-1] for a in node.names)
+        return out
+
+    assert "checks" not in imported("bundle") and "bundle" not in imported("checks")

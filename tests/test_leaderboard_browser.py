@@ -44,7 +44,8 @@ def _submit(home: Path, seed: int, subs: Path) -> None:
     from vgbench.api import RunContext
     from vgbench.evaluation import collect_targets, evaluate, make_representation
     from vgbench.value_sets import resolve_value_set
-    from vgbench_leaderboard.bundle import add_bundle, create_bundle, write_bundle
+    from vgbench_leaderboard.accept import add_bundle
+    from vgbench_leaderboard.bundle import create_bundle, write_bundle
 
     vs = resolve_value_set("constraints9")
     context = RunContext(home=home)

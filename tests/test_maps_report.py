@@ -168,3 +168,13 @@ def test_report_with_sentence_embedding_and_drift(cli, tmp_path, constraints9, c
     assert imread(drift_png).shape[2] in (3, 4)
     maps_line = next(line for line in md.splitlines() if line.startswith("sentence_embedding on constraints9"))
     assert "silhouette" in maps_line and "percentile" in maps_line
+
+
+def test_report_for_a_model_without_results_names_the_models_that_have_some(cli, tmp_path, category_ground_truth):
+    assert_one_line_error(cli("report", "--out", str(tmp_path / "r0"), "--model", "nobody/model"),
+                          "--model 'nobody/model'", "none")
+    proc = cli("evaluate", "--rep", "random", "--ground-truth", str(category_ground_truth))
+    assert proc.returncode == 0, proc.stderr
+    assert_one_line_error(cli("report", "--out", str(tmp_path / "r1"), "--model", "nobody/model"),
+                          "--model 'nobody/model'", "models with results: embedded")
+    assert not (tmp_path / "r1" / "report.md").exists()

@@ -176,3 +176,70 @@ def register_tasks(register):
     assert proc.returncode == 0, proc.stderr
     [record] = json.loads(proc.stdout)
     assert record["score"]["task"] == "fixed_task" and record["score"]["n_pairs"] == 72
+
+
+def test_hook_register_commands_adds_a_command_in_process(capsys):
+    import click
+
+    from vgbench import hookimpl, plugins
+    from vgbench.cli.main import cli, main
+
+    @click.command("hello-from-test")
+    @click.option("--name", default="world")
+    def hello(name):
+        """Say hello (a command added by a one-off plugin)."""
+        click.echo(f"hello {name}")
+
+    class Plugin:
+        @hookimpl
+        def register_commands(self, cli):
+            cli.add_command(hello)
+
+    pm = plugins.get_plugin_manager()
+    pm.register(Plugin(), name="one_off_commands")
+    try:
+        main(["hello-from-test", "--name", "plugin"])
+        assert capsys.readouterr().out == "hello plugin\n"
+        main(["--help"])
+    except SystemExit as exc:  # click's --help exits 0
+        assert exc.code == 0
+    finally:
+        pm.unregister(name="one_off_commands")
+        cli.commands.pop("hello-from-test", None)
+    assert "hello-from-test" in capsys.readouterr().out
+
+
+COMMAND_SOURCE = """
+import click
+import vgbench
+
+@click.command("hello-entry-point")
+def hello():
+    click.echo("hello through an entry point")
+
+@vgbench.hookimpl
+def register_commands(cli):
+    {body}
+"""
+
+
+def test_hook_register_commands_through_an_entry_point_and_a_broken_one_only_warns(cli, tmp_path):
+    site = fake_distribution(tmp_path / "site", "cmd-plugin", "cmd_plugin",
+                             COMMAND_SOURCE.format(body="cli.add_command(hello)"))
+    fake_distribution(tmp_path / "site", "bad-cmd-plugin", "bad_cmd_plugin",
+                      COMMAND_SOURCE.format(body="raise RuntimeError('no commands today')"))
+    proc = cli("hello-entry-point", env={"PYTHONPATH": str(site)})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "hello through an entry point\n"
+    proc = cli("--help", env={"PYTHONPATH": str(site)})
+    assert proc.returncode == 0 and "hello-entry-point" in proc.stdout and "leaderboard" in proc.stdout
+    warnings = [line for line in proc.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "bad_cmd_plugin" in warnings[0] and "no commands today" in warnings[0]
+
+
+def test_core_imports_nothing_from_the_leaderboard():
+    from pathlib import Path
+
+    core = Path(__file__).parent.parent / "vgbench"
+    for path in core.rglob("*.py"):
+        assert "vgbench_leaderboard" not in path.read_text(), path

@@ -6,9 +6,12 @@ import os
 import numpy as np
 import pytest
 
+from conftest import assert_one_line_error
+
 from vgbench.api import RunContext
 from vgbench.evaluation import Target, evaluate, make_representation
 from vgbench.ground_truth import load_ground_truth_file
+from vgbench.results import GroundTruthSource
 from vgbench.store import ResultStore, atomic_write_json, atomic_write_npz, read_npz
 
 
@@ -35,7 +38,8 @@ def test_npz_roundtrip_without_pickle(tmp_path):
 def _run(constraints9, gt_file, overwrite, seed=0):
     rep = make_representation("random", {})
     gt = load_ground_truth_file(gt_file)
-    return evaluate(rep, constraints9, [Target(gt.task, gt, str(gt_file))], RunContext(seed=seed), overwrite=overwrite)
+    target = Target(gt.task, gt, GroundTruthSource.file(gt_file))
+    return [o.to_json() for o in evaluate(rep, constraints9, [target], RunContext(seed=seed), overwrite=overwrite)]
 
 
 def test_overwrite_strategies(constraints9, category_ground_truth):
@@ -83,3 +87,69 @@ def test_corrupted_result_is_reported_and_skipped(cli, constraints9, category_gr
     assert "skipping corrupted result" in proc.stderr and "broken.json" in proc.stderr
     rows = json.loads(proc.stdout)
     assert len(rows) == 1 and rows[0]["task"] == "category_toy"
+
+
+def test_a_ground_truth_file_never_replaces_a_tasks_stored_score(cli, tmp_path, isolated_home, constraints9):
+    from conftest import write_ground_truth
+
+    proc = cli("evaluate", "--rep", "random", "--task", "prompt_steering", "--value-set", "constraints9", "--json")
+    assert proc.returncode == 0, proc.stderr
+    [task_run] = json.loads(proc.stdout)
+    before = open(task_run["path"]).read()
+    side = write_ground_truth(tmp_path / "side.json", constraints9.ids, np.random.default_rng(3).normal(size=(9, 9)),
+                              task="prompt_steering")
+    proc = cli("evaluate", "--rep", "random", "--ground-truth", str(side), "--json")
+    assert proc.returncode == 0, proc.stderr
+    [side_run] = json.loads(proc.stdout)
+    assert side_run["path"] != task_run["path"] and not side_run["cached"]
+    assert open(task_run["path"]).read() == before
+    assert side_run["score"]["rho"] != task_run["score"]["rho"]
+    again = json.loads(cli("evaluate", "--rep", "random", "--task", "prompt_steering", "--value-set", "constraints9",
+                           "--json").stdout)
+    assert again[0]["cached"] and again[0]["score"] == task_run["score"]
+    rows = json.loads(cli("results", "--json").stdout)
+    assert sorted(r["ground_truth"] for r in rows) == ["file side.json", "task prompt_steering"]
+
+
+def test_stored_records_carry_no_machine_paths(cli, tmp_path, isolated_home, category_ground_truth):
+    proc = cli("evaluate", "--rep", "random", "--ground-truth", str(category_ground_truth), "--json")
+    assert proc.returncode == 0, proc.stderr
+    [rec] = json.loads(proc.stdout)
+    text = open(rec["path"]).read()
+    assert str(tmp_path) not in text
+    stored = json.loads(text)
+    assert stored["ground_truth"]["source"] == "file category_gt.json"
+    assert stored["ground_truth"]["provenance"]["file"] == "category_gt.json"
+    assert rec["ground_truth"]["provenance"]["file"] == str(category_ground_truth)  # the display keeps it
+
+
+def test_record_json_roundtrip(constraints9, category_ground_truth):
+    from vgbench.results import ResultRecord
+
+    [rec] = _run(constraints9, category_ground_truth, "always")
+    stored = json.loads(open(rec["path"]).read())
+    assert ResultRecord.from_json(stored).to_json() == stored
+
+
+def test_a_value_set_file_named_like_a_registered_one_is_refused(cli, tmp_path):
+    vs = tmp_path / "mine.yaml"
+    vs.write_text("name: constraints9\nvalues:\n" + "".join(
+        f"  - {{id: v{i}, name: V{i}, description: value {i}, category: c{i % 2}}}\n" for i in range(3)))
+    assert_one_line_error(cli("evaluate", "--rep", "random", "--value-set", str(vs)),
+                          "mine.yaml", "'constraints9'", "registered value set", "name")
+    assert not (ResultStore().root).exists()
+
+
+def test_results_shows_the_config_and_refuses_an_unknown_representation(cli, category_ground_truth):
+    for seed in ("0", "3"):
+        proc = cli("evaluate", "--rep", "random", "-o", f"seed={seed}", "--ground-truth", str(category_ground_truth))
+        assert proc.returncode == 0, proc.stderr
+    rows = json.loads(cli("results", "--rep", "random", "--json").stdout)
+    configs = sorted(r["config"] for r in rows)
+    assert len(configs) == 2 and configs[0].split()[0] != configs[1].split()[0]
+    assert any(c.endswith(" seed=3") for c in configs) and any(len(c.split()) == 1 for c in configs)
+    assert "config" in cli("results").stdout
+    assert_one_line_error(cli("results", "--rep", "randon"), "unknown representation 'randon'",
+                          "did you mean 'random'")
+    proc = cli("results", "--rep", "category")
+    assert proc.returncode == 0 and "no stored results for representation 'category'" in proc.stdout

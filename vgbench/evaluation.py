@@ -8,9 +8,10 @@ from typing import Callable
 from . import registry
 from .api import Representation, RunContext, Task
 from .errors import VgbenchError
-from .fingerprint import fingerprint
 from .ground_truth import load_ground_truth_file
 from .provenance import provenance
+from .results import (EvaluationOutcome, GroundTruthPart, GroundTruthSource, RepresentationPart, ResultRecord,
+                      ValueSetPart, config_hash)
 from .scoring import score
 from .store import ResultStore, check_overwrite
 from .types import GroundTruth, RepresentationResult, ValueSet
@@ -22,7 +23,7 @@ class Target:
 
     task: str
     ground_truth: GroundTruth
-    source: str
+    source: GroundTruthSource
 
 
 def make_representation(name: str, options: dict[str, str]) -> Representation:
@@ -31,19 +32,33 @@ def make_representation(name: str, options: dict[str, str]) -> Representation:
     return cls(**options)
 
 
-def config_hash(rep: Representation) -> str:
-    """Short hash of what determines a representation's vectors apart from the value set and model."""
-    return fingerprint({"name": rep.name, "version": rep.version, "config": rep.config}, length=12)
+def representation_hash(rep: Representation) -> str:
+    """The :func:`~vgbench.results.config_hash` of a representation instance."""
+    return config_hash(rep.name, rep.version, rep.config)
+
+
+def refuse_renamed_value_set(value_set: ValueSet) -> None:
+    """A value-set file must not take the name of a registered value set with other content: its scores would
+    be stored as (and scored against the ground truth of) the registered one."""
+    if value_set.name not in registry.entries("value_set"):
+        return
+    registered = registry.get("value_set", value_set.name).obj.loader()
+    if registered.fingerprint != value_set.fingerprint:
+        raise VgbenchError(
+            f"{value_set.path}: name: {value_set.name!r} is a registered value set with other content; "
+            f"give your file another name: (e.g. {value_set.name}_mine) so its scores are stored apart"
+        )
 
 
 def collect_targets(value_set: ValueSet, context: RunContext, task_names: list[str] | None,
                     ground_truth_files: list[str], required: bool = True) -> tuple[list[Target], list[str]]:
     """Ground truths to score against, and the names of tasks skipped for lack of one (an error for a task
     named in ``task_names`` when ``required``)."""
+    refuse_renamed_value_set(value_set)
     targets, skipped = [], []
     for f in ground_truth_files:
         gt = load_ground_truth_file(f)
-        targets.append(Target(gt.task, gt, str(f)))
+        targets.append(Target(gt.task, gt, GroundTruthSource.file(f)))
     if ground_truth_files and not task_names:
         return targets, skipped
     names = task_names if task_names else list(registry.entries("task"))
@@ -59,29 +74,27 @@ def collect_targets(value_set: ValueSet, context: RunContext, task_names: list[s
                 )
             skipped.append(name)
             continue
-        targets.append(Target(name, gt, f"task {name}"))
+        targets.append(Target(name, gt, GroundTruthSource.task(name)))
     return targets, skipped
 
 
 def evaluate(rep: Representation, value_set: ValueSet, targets: list[Target], context: RunContext,
              overwrite: str = "only-missing", store: ResultStore | None = None,
-             on_event: Callable[[str], None] | None = None) -> list[dict]:
-    """Score ``rep`` against every target; returns one record per target (``record["score"]``)."""
+             on_event: Callable[[str], None] | None = None) -> list[EvaluationOutcome]:
+    """Score ``rep`` against every target; returns one outcome per target (``outcome.score``)."""
     check_overwrite(overwrite)
     store = store or ResultStore(context.home)
-    chash = config_hash(rep)
+    chash = representation_hash(rep)
     encoded: RepresentationResult | None = None
-    records = []
+    outcomes = []
     for target in targets:
-        path = store.path(context.model, rep.name, chash, value_set.name, target.task)
+        path = store.path(context.model, rep.name, chash, value_set.name, target.task, target.source,
+                          target.ground_truth.fingerprint)
         stored = store.load(path) if overwrite != "always" else None
-        fresh = stored is not None and _matches(stored, target.ground_truth, value_set)
+        fresh = stored is not None and _matches(stored, target, value_set)
         if overwrite == "only-cache" or (fresh and overwrite in ("only-missing", "never")):
-            if fresh:
-                records.append({**stored, "path": str(path), "cached": True})
-            else:
-                records.append({"score": {"representation": rep.name, "task": target.task, "rho": None,
-                                          "status": "missing (only-cache)"}, "path": str(path), "cached": True})
+            outcomes.append(EvaluationOutcome(target.task, rep.name, path, True, stored if fresh else None,
+                                      status="ok" if fresh else "missing (only-cache)"))
             continue
         if encoded is None:
             if on_event:
@@ -89,27 +102,32 @@ def evaluate(rep: Representation, value_set: ValueSet, targets: list[Target], co
             encoded = rep.encode(value_set, context)
         if on_event:
             on_event(f"scoring against {target.task}")
-        s = score(encoded, target.ground_truth, seed=context.seed, source=target.source)
-        record = {
-            "score": s.to_json(),
-            "representation": {"name": rep.name, "version": rep.version, "config": rep.config,
-                               "config_hash": chash, "fingerprint": encoded.fingerprint,
-                               "extra": encoded.extra, "provenance": encoded.provenance},
-            "ground_truth": {"task": target.task, "task_version": target.ground_truth.task_version,
-                             "source": target.source, "fingerprint": target.ground_truth.fingerprint,
-                             "provenance": target.ground_truth.provenance},
-            "value_set": {"name": value_set.name, "fingerprint": value_set.fingerprint,
-                          "value_ids": value_set.ids},
-            "subject_model": context.model,
-            "provenance": provenance(seed=context.seed),
-        }
+        s = score(encoded, target.ground_truth, seed=context.seed, source=_score_source(target))
+        gt = target.ground_truth
+        record = ResultRecord(
+            score=s.to_json(),
+            representation=RepresentationPart(rep.name, rep.version, rep.config, chash, encoded.fingerprint,
+                                              encoded.extra, encoded.provenance),
+            ground_truth=GroundTruthPart(target.task, gt.task_version, target.source, gt.fingerprint, gt.provenance),
+            value_set=ValueSetPart(value_set.name, value_set.fingerprint, tuple(value_set.ids)),
+            subject_model=context.model,
+            provenance=provenance(seed=context.seed),
+        )
         if not (overwrite == "never" and stored is not None):
+            if target.source.kind == "file":
+                store.keep_ground_truth(gt)
             store.save(path, record)
-        records.append({**record, "path": str(path), "cached": False})
-    return records
+        outcomes.append(EvaluationOutcome(target.task, rep.name, path, False, record))
+    return outcomes
 
 
-def _matches(stored: dict, gt: GroundTruth, value_set: ValueSet) -> bool:
-    """A stored score is reusable only for the same ground truth and value-set content."""
-    return (stored.get("ground_truth", {}).get("fingerprint") == gt.fingerprint
-            and stored.get("value_set", {}).get("fingerprint") == value_set.fingerprint)
+def _score_source(target: Target) -> str:
+    """The ``source`` a score names (what the scoring code reports in its details)."""
+    return target.source.to_json() if target.source.kind == "task" else str(target.ground_truth.provenance.get("file", ""))
+
+
+def _matches(stored: ResultRecord, target: Target, value_set: ValueSet) -> bool:
+    """A stored score is reusable only for the same ground-truth source and content and value-set content."""
+    return (stored.ground_truth.source.kind == target.source.kind
+            and stored.ground_truth.fingerprint == target.ground_truth.fingerprint
+            and stored.value_set.fingerprint == value_set.fingerprint)

@@ -19,3 +19,8 @@ def register_tasks(register):
 @hookspec
 def register_representations(register):
     """Register representations: ``register(RepresentationSubclass)``."""
+
+
+@hookspec
+def register_commands(cli):
+    """Add CLI commands: ``cli`` is the ``vgbench`` click group (``cli.add_command(...)``)."""

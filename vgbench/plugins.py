@@ -69,6 +69,16 @@ def plugin_infos() -> list[PluginInfo]:
     return list(_infos)
 
 
+def register_commands(cli) -> None:
+    """Let every loaded plugin add commands to the ``vgbench`` group; a plugin whose hook fails only warns."""
+    pm = get_plugin_manager()
+    for impl in pm.hook.register_commands.get_hookimpls():
+        try:
+            impl.function(*[{"cli": cli}[name] for name in impl.argnames])
+        except Exception as exc:  # a broken plugin must not take the CLI down with it
+            _warn(f"plugin {impl.plugin_name!r} failed to register commands: {type(exc).__name__}: {exc}")
+
+
 def reset() -> None:
     """Forget the plugin manager (tests register one-off plugins and reset)."""
     global _pm

@@ -43,6 +43,17 @@ def git_commit() -> str | None:
     return out.stdout.strip() or None
 
 
+def command_line() -> str:
+    """The command that is running, without the machine's folders (``python -m vgbench`` reads as ``vgbench``)."""
+    from .results import portable
+    from .store import vgbench_home
+
+    argv0 = Path(sys.argv[0]) if sys.argv and sys.argv[0] else Path("python")
+    is_vgbench = argv0.name == "vgbench" or (argv0.name == "__main__.py" and argv0.parent.name == "vgbench")
+    first = "vgbench" if is_vgbench else portable(str(argv0), vgbench_home())
+    return " ".join([first, *(portable(a, vgbench_home()) for a in sys.argv[1:])])
+
+
 def provenance(**fields: Any) -> dict[str, Any]:
     """A provenance record: the given fields plus versions, command, commit, platform and time."""
     record = {k: v for k, v in fields.items() if v is not None}
@@ -50,7 +61,7 @@ def provenance(**fields: Any) -> dict[str, Any]:
         packages=package_versions(),
         python=platform.python_version(),
         platform=platform.platform(),
-        command=" ".join(["vgbench", *sys.argv[1:]]) if Path(sys.argv[0]).name == "vgbench" else " ".join(sys.argv),
+        command=command_line(),
         git_commit=git_commit(),
         created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     )

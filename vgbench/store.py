@@ -13,8 +13,8 @@ from typing import Any, Iterator
 import numpy as np
 
 from .errors import DataError, VgbenchError
+from .results import SCHEMA_VERSION, GroundTruthSource, ResultRecord, portable
 
-SCHEMA_VERSION = 1
 OVERWRITE_STRATEGIES = ("always", "never", "only-missing", "only-cache")
 
 
@@ -74,17 +74,34 @@ def read_npz(path: Path) -> dict[str, np.ndarray]:
 
 
 class ResultStore:
-    """``results/<subject-model>/<rep>/<rep-config-hash>/<value-set>/<task>.json``."""
+    """``results/<subject-model>/<rep>/<rep-config-hash>/<value-set>/<task>.json`` for a task's ground truth;
+    ``<task>--file-<fingerprint>.json`` beside it for a ground-truth file, so a side run never replaces a task's
+    score. A scored ground-truth file is kept under ``ground_truth_files/<fingerprint>.json``."""
 
     def __init__(self, home: Path | None = None):
         self.home = Path(home) if home else vgbench_home()
         self.root = self.home / "results"
 
-    def path(self, model: str, rep: str, config_hash: str, value_set: str, task: str) -> Path:
+    def path(self, model: str, rep: str, config_hash: str, value_set: str, task: str,
+             source: GroundTruthSource | None = None, ground_truth_fingerprint: str = "") -> Path:
         """Where one score lives."""
-        return self.root / safe_name(model) / safe_name(rep) / config_hash / safe_name(value_set) / f"{safe_name(task)}.json"
+        stem = safe_name(task)
+        if source is not None and source.kind == "file":
+            stem += f"--file-{ground_truth_fingerprint[:12]}"
+        return self.root / safe_name(model) / safe_name(rep) / config_hash / safe_name(value_set) / f"{stem}.json"
 
-    def load(self, path: Path) -> dict | None:
+    def ground_truth_file(self, ground_truth_fingerprint: str) -> Path:
+        """Where the copy of a scored ground-truth file is kept."""
+        return self.home / "ground_truth_files" / f"{safe_name(ground_truth_fingerprint)}.json"
+
+    def keep_ground_truth(self, ground_truth) -> Path:
+        """Keep a copy of a ground-truth file scored against (reports and bundles read it later)."""
+        path = self.ground_truth_file(ground_truth.fingerprint)
+        if not path.is_file():
+            atomic_write_json(path, portable(ground_truth.to_json(), self.home))
+        return path
+
+    def load(self, path: Path) -> ResultRecord | None:
         """A stored result, or None (with a warning) when missing or unreadable."""
         if not path.is_file():
             return None
@@ -92,17 +109,17 @@ class ResultStore:
             data = json.loads(path.read_text(encoding="utf-8"))
             if not isinstance(data, dict) or data.get("schema_version") != SCHEMA_VERSION or "score" not in data:
                 raise ValueError("not a vgbench result (schema_version/score missing)")
-            return data
-        except (ValueError, UnicodeDecodeError) as exc:
+            return ResultRecord.from_json(data, str(path))
+        except (ValueError, UnicodeDecodeError, DataError) as exc:
             print(f"warning: skipping corrupted result {path}: {exc}; delete it or rerun with --overwrite always",
                   file=sys.stderr)
             return None
 
-    def save(self, path: Path, record: dict) -> None:
-        """Atomically store a result record."""
-        atomic_write_json(path, {"schema_version": SCHEMA_VERSION, **record})
+    def save(self, path: Path, record: ResultRecord) -> None:
+        """Atomically store a result record, its paths written relative to ``$VGBENCH_HOME``."""
+        atomic_write_json(path, record.to_json(home=self.home))
 
-    def iter_results(self) -> Iterator[tuple[Path, dict]]:
+    def iter_results(self) -> Iterator[tuple[Path, ResultRecord]]:
         """Every readable stored result; corrupted files are reported and skipped."""
         if not self.root.is_dir():
             return

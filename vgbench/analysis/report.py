@@ -7,10 +7,12 @@ from dataclasses import dataclass
 from html import escape
 from pathlib import Path
 
+from ..errors import VgbenchError
 from ..fingerprint import fingerprint
+from ..results import ResultRecord
 from ..store import ResultStore, safe_name
 from .html import Cell, number_cell, page_html, table_html, write_assets
-from .table import ModelTable, build_tables, entry_from_record
+from .table import ModelTable, build_tables, entry_from_result
 
 
 @dataclass(frozen=True)
@@ -60,24 +62,24 @@ def _figure_name(*parts: str) -> str:
     return "-".join(safe_name(p)[:40] for p in parts) + "-" + fingerprint(parts, 6)
 
 
-def _value_set_of(record: dict):
+def _value_set_of(record: ResultRecord):
     from ..errors import VgbenchError
     from ..value_sets import resolve_value_set
 
-    info = record.get("value_set") or {}
+    info = record.value_set
     try:
-        vs = resolve_value_set(str(info.get("name")))
+        vs = resolve_value_set(info.name)
     except VgbenchError:
         return None
-    return vs if vs.fingerprint == info.get("fingerprint") else None
+    return vs if vs.fingerprint == info.fingerprint else None
 
 
-def _map_block(rec: dict, vs, figures: Path, home: Path | None) -> tuple[Block | None, str]:
+def _map_block(rec: ResultRecord, vs, figures: Path, home: Path | None) -> tuple[Block | None, str]:
     """A value map of the representation behind a stored score, or (None, why not)."""
     from .maps import plot_value_map, value_map
     from .sources import values_for_record
 
-    model, name = rec.get("subject_model", "embedded"), (rec.get("representation") or {}).get("name")
+    model, name = rec.subject_model, rec.representation.name
     try:
         enc, why = values_for_record(rec, vs, cheap_only=True, home=home)
     except Exception as exc:  # a representation that fails to encode again must not cost the whole report
@@ -85,7 +87,7 @@ def _map_block(rec: dict, vs, figures: Path, home: Path | None) -> tuple[Block |
     if enc is None:
         return None, why
     vmap = value_map(enc.similarity, vs.ids, [v.name for v in vs.values], vs.categories, enc.dim)
-    stem = figures / _figure_name("map", model, name, (rec.get("representation") or {}).get("config_hash", ""), vs.name)
+    stem = figures / _figure_name("map", model, name, rec.representation.config_hash, vs.name)
     plot_value_map(vmap, stem, f"{name} on {vs.name} ({model})")
     s = vmap.summary()
     sil = "undefined" if s["silhouette"] is None else f"{s['silhouette']:.3f}"
@@ -93,7 +95,7 @@ def _map_block(rec: dict, vs, figures: Path, home: Path | None) -> tuple[Block |
     return Block("figure", f"{name} on {vs.name} ({model}): silhouette {sil}{pct}; {why}", image=stem.name + ".png"), ""
 
 
-def figure_blocks(records: list[dict], figures: Path, home: Path | None, with_maps: bool) -> list[Block]:
+def figure_blocks(records: list[ResultRecord], figures: Path, home: Path | None, with_maps: bool) -> list[Block]:
     """Heatmaps of each ground truth, value maps where cheap, drift trajectories where a task kept them."""
     from .plots import drift_trajectories, plot_drift, plot_heatmap
     from .sources import ground_truth_for_record
@@ -101,22 +103,22 @@ def figure_blocks(records: list[dict], figures: Path, home: Path | None, with_ma
     heat, maps, drift, notes = [], [], [], []
     seen_gt, seen_rep, seen_vs = set(), set(), set()
     for rec in records:
-        model, vs_info = rec.get("subject_model", "embedded"), rec.get("value_set") or {}
-        gt_info, rep_info = rec.get("ground_truth") or {}, rec.get("representation") or {}
+        model, vs_info = rec.subject_model, rec.value_set
+        gt_info, rep_info = rec.ground_truth, rec.representation
         vs = _value_set_of(rec)
         if vs is None:
-            if vs_info.get("name") not in seen_vs:
-                seen_vs.add(vs_info.get("name"))
-                notes.append(f"value set {vs_info.get('name')!r} is not registered or has changed since it was "
+            if vs_info.name not in seen_vs:
+                seen_vs.add(vs_info.name)
+                notes.append(f"value set {vs_info.name!r} is not registered or has changed since it was "
                              "scored: no heatmaps or maps for it")
             continue
         names = {v.id: v.name for v in vs.values}
-        gt_key = (model, vs.name, gt_info.get("task"), gt_info.get("fingerprint"))
+        gt_key = (model, vs.name, gt_info.task, gt_info.fingerprint)
         if gt_key not in seen_gt:
             seen_gt.add(gt_key)
             gt, why = ground_truth_for_record(rec, vs, home)
             if gt is None:
-                notes.append(f"heatmap of {gt_info.get('task')} on {vs.name} ({model}) not drawn: {why}")
+                notes.append(f"heatmap of {gt_info.task} on {vs.name} ({model}) not drawn: {why}")
             else:
                 title = f"{gt.task} on {vs.name} ({model})"
                 stem = figures / _figure_name("gt", model, vs.name, gt.task)
@@ -127,12 +129,12 @@ def figure_blocks(records: list[dict], figures: Path, home: Path | None, with_ma
                     stem = figures / _figure_name("drift", model, vs.name, gt.task)
                     plot_drift(trajectories, names, stem, title)
                     drift.append(Block("figure", f"drift of {gt.task} on {vs.name}, {model}", image=stem.name + ".png"))
-        rep_key = (model, rep_info.get("name"), rep_info.get("config_hash"), vs.name)
+        rep_key = (model, rep_info.name, rep_info.config_hash, vs.name)
         if with_maps and rep_key not in seen_rep:
             seen_rep.add(rep_key)
             block, why = _map_block(rec, vs, figures, home)
             if block is None:
-                notes.append(f"map of {rep_info.get('name')} on {vs.name} ({model}) not drawn: {why}")
+                notes.append(f"map of {rep_info.name} on {vs.name} ({model}) not drawn: {why}")
             else:
                 maps.append(block)
     blocks = [Block("h2", "Ground truth"), *(heat or [Block("p", "No ground truth could be loaded.")])]
@@ -201,7 +203,14 @@ def write_report(out_dir: Path, *, home: Path | None = None, model: str | None =
     from importlib.metadata import version
 
     store = ResultStore(home)
-    records = [rec for _, rec in store.iter_results() if model is None or rec.get("subject_model") == model]
+    records = [rec for _, rec in store.iter_results()]
+    if model is not None:
+        models = sorted({rec.subject_model for rec in records})
+        records = [rec for rec in records if rec.subject_model == model]
+        if not records:
+            known = ", ".join(models) if models else "none (run `vgbench evaluate --rep NAME` first)"
+            raise VgbenchError(f"--model {model!r}: no stored results for this subject model; "
+                               f"models with results: {known}")
     out_dir = Path(out_dir)
     figures = out_dir / "figures"
     figures.mkdir(parents=True, exist_ok=True)
@@ -213,7 +222,7 @@ def write_report(out_dir: Path, *, home: Path | None = None, model: str | None =
                          "representation beaten, per task.")]
     if not records:
         blocks.append(Block("p", "No stored results: run `vgbench evaluate --rep NAME` first."))
-    for table in build_tables([entry_from_record(r) for r in records]):
+    for table in build_tables([entry_from_result(r) for r in records]):
         blocks.append(Block("h2", f"Subject model: {table.model}"))
         headers, rows = summary_rows(table)
         blocks += [Block("h3", "Summary"), Block("table", headers=tuple(headers), rows=tuple(rows))]

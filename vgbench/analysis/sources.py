@@ -9,6 +9,7 @@ import numpy as np
 
 from ..api import Representation, RunContext
 from ..store import atomic_write_npz, read_npz, safe_name, vgbench_home
+from ..results import ResultRecord
 from ..types import ValueSet
 
 
@@ -45,30 +46,29 @@ def load_cached(model: str, rep: str, config_hash: str, value_set: ValueSet,
 
 def encode_values(rep: Representation, value_set: ValueSet, context: RunContext) -> EncodedValues:
     """Encode ``value_set`` with ``rep`` and keep the similarity for later maps and reports."""
-    from ..evaluation import config_hash
+    from ..evaluation import representation_hash
 
     result = rep.encode(value_set, context)
     dim = np.asarray(result.vectors).shape[1] if result.vectors is not None else len(value_set)
     enc = EncodedValues(tuple(result.value_ids), result.similarity(), int(dim), result.fingerprint)
-    atomic_write_npz(cache_path(context.model, rep.name, config_hash(rep), value_set.name, context.home),
+    atomic_write_npz(cache_path(context.model, rep.name, representation_hash(rep), value_set.name, context.home),
                      value_ids=np.array(enc.value_ids), similarity=enc.similarity, dim=np.array(enc.dim),
                      fingerprint=np.array(enc.fingerprint))
     return enc
 
 
-def values_for_record(record: dict, value_set: ValueSet, *, cheap_only: bool = True,
+def values_for_record(record: ResultRecord, value_set: ValueSet, *, cheap_only: bool = True,
                       home: Path | None = None) -> tuple[EncodedValues | None, str]:
     """The similarity behind a stored score: kept, or encoded again where that is cheap; else (None, why)."""
     from .. import registry
     from ..errors import VgbenchError
     from ..evaluation import make_representation
 
-    rep_info = record.get("representation", {})
-    name, chash = rep_info.get("name", "?"), rep_info.get("config_hash", "")
-    model = record.get("subject_model", "embedded")
+    rep_info = record.representation
+    name, chash, model = rep_info.name, rep_info.config_hash, record.subject_model
 
     def differs(enc: EncodedValues) -> str:
-        return "" if enc.fingerprint == rep_info.get("fingerprint") else "; differs from the scored vectors"
+        return "" if enc.fingerprint == rep_info.fingerprint else "; differs from the scored vectors"
 
     cached = load_cached(model, name, chash, value_set, home)
     if cached is not None:
@@ -77,37 +77,41 @@ def values_for_record(record: dict, value_set: ValueSet, *, cheap_only: bool = T
         cls = registry.get("representation", name).obj
     except VgbenchError:
         return None, f"representation {name!r} is not installed"
-    if str(cls.version) != str(rep_info.get("version")):
-        return None, f"installed {name!r} is version {cls.version}, the scores are from {rep_info.get('version')}"
+    if str(cls.version) != str(rep_info.version):
+        return None, f"installed {name!r} is version {cls.version}, the scores are from {rep_info.version}"
     if cheap_only and cls.uses_subject_model:
         return None, (f"{name!r} needs the subject model; draw it once with "
                       f"`vgbench map --rep {name} --value-set {value_set.name} --model {model}`")
-    rep = make_representation(name, dict(rep_info.get("config") or {}))
-    seed = int((record.get("provenance") or {}).get("seed", 0))
+    rep = make_representation(name, dict(rep_info.config))
+    seed = int(record.provenance.get("seed", 0))
     enc = encode_values(rep, value_set, RunContext(model=model, home=home, seed=seed))
     return enc, "encoded again" + differs(enc)
 
 
-def ground_truth_for_record(record: dict, value_set: ValueSet, home: Path | None = None):
+def ground_truth_for_record(record: ResultRecord, value_set: ValueSet, home: Path | None = None):
     """The ground truth a stored score was computed against, or (None, why) when it is gone or has changed."""
     from .. import registry
     from ..errors import VgbenchError
     from ..ground_truth import load_ground_truth_file
+    from ..results import from_portable
+    from ..store import ResultStore
 
-    info = record.get("ground_truth") or {}
-    source = str(info.get("source", ""))
-    model = record.get("subject_model", "embedded")
+    info = record.ground_truth
+    source, model = info.source, record.subject_model
     try:
-        if source.startswith("task "):
-            task = registry.get("task", source[len("task "):]).obj()
+        if source.kind == "task":
+            task = registry.get("task", source.name).obj()
             gt = task.load_ground_truth(value_set, RunContext(model=model, home=home))
         else:
-            path = Path((info.get("provenance") or {}).get("file") or source)
-            gt = load_ground_truth_file(path) if path.is_file() else None
+            store = ResultStore(home)
+            kept = store.ground_truth_file(str(info.fingerprint))
+            # records from before kept copies name the file they were scored against
+            path = kept if kept.is_file() else from_portable(str(info.provenance.get("file", "")), store.home)
+            gt = load_ground_truth_file(path) if path.is_absolute() and path.is_file() else None
     except VgbenchError as exc:
         return None, str(exc)
     if gt is None:
-        return None, f"ground truth of {source!r} is no longer available"
-    if gt.fingerprint != info.get("fingerprint"):
-        return None, f"ground truth of {source!r} has changed since it was scored"
+        return None, f"ground truth of {source.to_json()!r} is no longer available"
+    if gt.fingerprint != info.fingerprint:
+        return None, f"ground truth of {source.to_json()!r} has changed since it was scored"
     return gt, ""

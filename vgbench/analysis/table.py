@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
+from ..results import ResultRecord
 from ..scoring import aggregate
 
 
@@ -18,7 +20,7 @@ class Entry:
     value_set: str
     task: str
     score: dict
-    source: dict = field(default_factory=dict, compare=False)
+    source: Any = field(default=None, compare=False)
 
 
 @dataclass
@@ -55,15 +57,24 @@ class ModelTable:
         return self.cells.get((row.label, column.label))
 
 
-def entry_from_record(record: dict) -> Entry:
-    """An :class:`Entry` from a stored result record or an accepted submission (same field names)."""
-    rep = record.get("representation") or {}
-    score = record.get("score") or {}
-    task = (record.get("ground_truth") or {}).get("task") or score.get("task") or (record.get("task") or {}).get("name")
-    return Entry(model=str(record.get("subject_model", "embedded")), rep=str(rep.get("name", score.get("representation"))),
-                 config=dict(rep.get("config") or {}), config_hash=str(rep.get("config_hash", "")),
-                 value_set=str((record.get("value_set") or {}).get("name", score.get("value_set", ""))),
-                 task=str(task), score=score, source=record)
+def entry_from_result(record: ResultRecord) -> Entry:
+    """An :class:`Entry` from a stored result record."""
+    rep = record.representation
+    return Entry(model=record.subject_model, rep=rep.name, config=dict(rep.config), config_hash=rep.config_hash,
+                 value_set=record.value_set.name, task=record.task, score=record.score, source=record)
+
+
+def entry_from_submission(submission: dict) -> Entry:
+    """An :class:`Entry` from an accepted leaderboard submission."""
+    rep = submission.get("representation") or {}
+    score = submission.get("score") or {}
+    task = (submission.get("ground_truth") or {}).get("task") or score.get("task") \
+        or (submission.get("task") or {}).get("name")
+    return Entry(model=str(submission.get("subject_model", "embedded")),
+                 rep=str(rep.get("name", score.get("representation"))), config=dict(rep.get("config") or {}),
+                 config_hash=str(rep.get("config_hash", "")),
+                 value_set=str((submission.get("value_set") or {}).get("name", score.get("value_set", ""))),
+                 task=str(task), score=score, source=submission)
 
 
 def _row_labels(entries: list[Entry]) -> dict[tuple[str, str], str]:

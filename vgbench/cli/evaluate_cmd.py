@@ -9,6 +9,7 @@ import click
 from ..api import RunContext
 from ..errors import VgbenchError
 from ..evaluation import collect_targets, evaluate, make_representation
+from ..results import EvaluationOutcome
 from ..store import OVERWRITE_STRATEGIES
 from ..value_sets import resolve_value_set
 from .display import ProgressFactory, print_json, print_table
@@ -28,11 +29,11 @@ def parse_options(pairs: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
-def score_row(record: dict) -> list:
-    """One table row from a stored or fresh result record."""
-    s = record["score"]
+def score_row(outcome: EvaluationOutcome) -> list:
+    """One table row from a stored or fresh score."""
+    s = outcome.score
     ci = f"[{s['ci_low']:.2f}, {s['ci_high']:.2f}]" if s.get("ci_low") is not None else None
-    status = s.get("status", "ok") + (" (stored)" if record.get("cached") and s.get("rho") is not None else "")
+    status = s.get("status", "ok") + (" (stored)" if outcome.cached and s.get("rho") is not None else "")
     return [s["task"], s.get("rho"), ci, s.get("p_value"), s.get("n_pairs"), s.get("ceiling"),
             s.get("rho_over_ceiling"), status]
 
@@ -86,9 +87,9 @@ def evaluate_command(rep_name, tasks, value_set, model, ground_truth_files, opti
     if not all_records:
         raise VgbenchError(f"{rep.name!r} could not be scored on any of {', '.join(names)} (see the lines above)")
     if as_json:
-        print_json(all_records)
+        print_json([r.to_json() for r in all_records])
         return
-    stored = {str(Path(r["path"]).parent) for r in all_records}
+    stored = {str(r.path.parent) for r in all_records}
     print(f"results: {', '.join(sorted(stored))}")
 
 

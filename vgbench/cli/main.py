@@ -20,11 +20,36 @@ from .results_cmd import results_command
 from .serve_cmd import serve_command
 from .map_cmd import compare_command, map_command
 from .report_cmd import report_command
-from .leaderboard_cmd import leaderboard_group, submit_command
 from .plugin_cmd import new_plugin_command
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class PluginCommandsGroup(click.Group):
+    """The ``vgbench`` group: built-in commands, plus those plugins add through ``register_commands`` (asked
+    for only when a name is not built in or the commands are listed, so built-ins start without them)."""
+
+    _asked = None  # the plugin manager asked last (tests build a fresh one)
+
+    def _ask_plugins(self) -> None:
+        from ..plugins import get_plugin_manager, register_commands
+
+        pm = get_plugin_manager()
+        if self._asked is not pm:
+            self._asked = pm
+            register_commands(self)
+
+    def get_command(self, ctx, cmd_name):
+        """A built-in command, else one a plugin added."""
+        if cmd_name not in self.commands:
+            self._ask_plugins()
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx):
+        """Every command, plugins' included."""
+        self._ask_plugins()
+        return super().list_commands(ctx)
+
+
+@click.group(cls=PluginCommandsGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="vgbench")
 def cli() -> None:
     """vgbench: which representation of values predicts alignment generalization?"""
@@ -39,8 +64,6 @@ cli.add_command(serve_command)
 cli.add_command(map_command)
 cli.add_command(compare_command)
 cli.add_command(report_command)
-cli.add_command(leaderboard_group)
-cli.add_command(submit_command)
 cli.add_command(new_plugin_command)
 
 
