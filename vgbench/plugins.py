@@ -70,10 +70,7 @@ def plugin_infos() -> list[PluginInfo]:
 
 
 def reset() -> None:
-    """Forget the plugin manager (tests register one-off plugins and reset)."""
+    """Forget the plugin manager (tests register one-off plugins and reset); the registry rebuilds from the next one."""
     global _pm
     _pm = None
     _infos.clear()
-    from . import registry
-
-    registry.reset()
