@@ -55,6 +55,7 @@ def test_data_file_that_is_not_utf8_text(cli, tmp_path):
     ("name: a\nname: b\nvalues:\n" + VALUES3, ["duplicate key 'name' at line 2", "line 1"]),
     ("name: a\nvalues:\n  - {id: v0, id: v9, name: V, description: d, category: c}\n" + VALUES3,
      ["duplicate key 'id' at line 3"]),
+    ("anchor: &first 1\nname: a\nname: b\nvalues:\n" + VALUES3, ["duplicate key 'name' at line 3"]),  # full loader
     ("name: a\nvalues:\n  - {id: 7, name: V, description: d, category: c}\n" + VALUES3,
      ["values[0].id", "must be a string", "int"]),
     ("name: a\nvalues:\n" + VALUES3 + "  - {id: v9, name: V, description: [a, b], category: c}\n",
@@ -65,6 +66,29 @@ def test_value_set_file_content(cli, tmp_path, category_ground_truth, text, frag
     path.write_text(text)
     proc = cli("evaluate", "--rep", "random", "--value-set", str(path), "--ground-truth", str(category_ground_truth))
     assert_one_line_error(proc, str(path), *fragments)
+
+
+@pytest.mark.parametrize("text", [
+    "a: 1\nb: [1, 2.5, true, null, ~, 2020-01-02, '3', \"x\", yes, 0x1f, .inf, -.5e3]\nc: {d: e, 'f': [g, {h: i}]}\n",
+    "", "- a\n- {b: 1}\n", "x: |\n  multi\n  line\ny: >\n  folded\n  text\n", "k: 2001-12-14t21:59:43.10-05:00\n",
+])
+def test_fast_yaml_reader_reads_what_safe_load_reads(text):
+    import yaml
+
+    from vgbench.value_set_files import _fast_yaml
+
+    assert _fast_yaml(text) == yaml.safe_load(text)
+
+
+def test_fast_yaml_reader_reads_the_builtin_value_sets():
+    import yaml
+
+    from vgbench.builtin_value_sets import BUILTIN_DIR
+    from vgbench.value_set_files import _fast_yaml
+
+    for path in sorted(BUILTIN_DIR.glob("*.yaml")):
+        text = path.read_text(encoding="utf-8")
+        assert _fast_yaml(text) == yaml.safe_load(text), path
 
 
 def test_duplicate_key_in_a_json_value_set(tmp_path):

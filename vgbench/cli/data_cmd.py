@@ -30,11 +30,11 @@ def data_group() -> None:
 @click.argument("path", required=False, type=click.Path(path_type=Path))
 @data_option
 def validate_command(path: Path | None) -> None:
-    """Check records against their schema (PATH, else the --data folders, else the shipped data); exit 2 on problems."""
+    """Check records (PATH, else the --data and VGBENCH_DATA folders, else the shipped data); exit 2 on problems."""
     from ..data.schema import ValidationReport, validate_path
-    from ..data.search_path import option_data_dirs
+    from ..data.search_path import chosen_data_dirs
 
-    paths = [_existing(path)] if path is not None else list(option_data_dirs()) or [None]
+    paths = [_existing(path)] if path is not None else chosen_data_dirs() or [None]
     reports = [validate_path(p) for p in paths]
     prefix = (lambda p: f"{p}: ") if len(paths) > 1 else (lambda p: "")
     report = ValidationReport([problem for r in reports for problem in r.problems],

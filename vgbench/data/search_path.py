@@ -32,11 +32,6 @@ def set_data_dirs(dirs) -> None:
     _option_dirs = folders
 
 
-def option_data_dirs() -> tuple[Path, ...]:
-    """The ``--data`` folders of this run."""
-    return _option_dirs
-
-
 def generated_dir() -> Path:
     """Where ``vgbench data generate`` writes by default: ``$VGBENCH_HOME/generated``."""
     return vgbench_home() / "generated"
@@ -55,9 +50,14 @@ def _env_dirs() -> list[Path]:
     return folders
 
 
+def chosen_data_dirs() -> list[Path]:
+    """The folders the user named for this run: ``--data``, then ``VGBENCH_DATA``."""
+    return [*_option_dirs, *_env_dirs()]
+
+
 def user_data_dirs() -> list[Path]:
     """The folders searched before the shipped data, in order (``$VGBENCH_HOME/generated`` only if it exists)."""
-    folders = [*_option_dirs, *_env_dirs()]
+    folders = chosen_data_dirs()
     if generated_dir().is_dir():
         folders.append(generated_dir())
     return folders
