@@ -75,20 +75,20 @@ def test_value_set_file_content(cli, tmp_path, category_ground_truth, text, frag
 def test_fast_yaml_reader_reads_what_safe_load_reads(text):
     import yaml
 
-    from vgbench.value_set_files import _fast_yaml
+    from vgbench.yaml_files import yaml_from_events
 
-    assert _fast_yaml(text) == yaml.safe_load(text)
+    assert yaml_from_events(text) == yaml.safe_load(text)
 
 
 def test_fast_yaml_reader_reads_the_builtin_value_sets():
     import yaml
 
     from vgbench.builtin_value_sets import BUILTIN_DIR
-    from vgbench.value_set_files import _fast_yaml
+    from vgbench.yaml_files import yaml_from_events
 
     for path in sorted(BUILTIN_DIR.glob("*.yaml")):
         text = path.read_text(encoding="utf-8")
-        assert _fast_yaml(text) == yaml.safe_load(text), path
+        assert yaml_from_events(text) == yaml.safe_load(text), path
 
 
 def test_duplicate_key_in_a_json_value_set(tmp_path):

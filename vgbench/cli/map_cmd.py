@@ -123,9 +123,7 @@ def _ground_truth(task_name: str, value_set, model: str):
     if task_name.endswith(".json"):
         from ..ground_truth import load_ground_truth_file
 
-        if not Path(task_name).is_file():
-            raise VgbenchError(f"--task {task_name}: no such ground-truth file")
-        return load_ground_truth_file(Path(task_name))
+        return load_ground_truth_file(Path(task_name))  # a missing file or a folder: one error naming it
 
     task = registry.get("task", task_name).obj()
     gt = task.load_ground_truth(value_set, RunContext(model=model))
