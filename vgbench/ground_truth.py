@@ -8,6 +8,7 @@ import numpy as np
 
 from .errors import DataError
 from .store import atomic_write_json, read_json, safe_name, vgbench_home
+from .text_files import check_is_file
 from .types import GroundTruth, matrix_from_json
 
 FORMAT_HELP = 'expected {"value_ids": [...], "matrix": [[...], ...]} (null = unknown), optional "task", "replicates"'
@@ -28,8 +29,7 @@ def _matrix(path: Path, field: str, rows, n: int) -> np.ndarray:
 def load_ground_truth_file(path: str | Path) -> GroundTruth:
     """Read a ground-truth file in the documented format."""
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such ground-truth file")
+    check_is_file(path, "ground-truth file")
     data = read_json(path, FORMAT_HELP)
     if not isinstance(data, dict):
         raise DataError(f"{path}: top level: {FORMAT_HELP}")
@@ -40,8 +40,10 @@ def load_ground_truth_file(path: str | Path) -> GroundTruth:
         raise DataError(f"{path}: value_ids: duplicate ids")
     n = len(ids)
     matrix = _matrix(path, "matrix", data.get("matrix"), n)
-    if not np.any(np.isfinite(matrix[~np.eye(n, dtype=bool)])):
-        raise DataError(f"{path}: matrix: every off-diagonal cell is null/NaN; nothing to score against")
+    off_diagonal = matrix[~np.eye(n, dtype=bool)]
+    if not np.any(np.isfinite(off_diagonal)):
+        what = "null/NaN" if np.all(np.isnan(off_diagonal)) else "non-finite (null, NaN or ±Infinity)"
+        raise DataError(f"{path}: matrix: every off-diagonal cell is {what}; nothing to score against")
     reps = data.get("replicates") or []
     if not isinstance(reps, list):
         raise DataError(f"{path}: replicates: expected a list of matrices")

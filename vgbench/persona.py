@@ -13,7 +13,7 @@ from .data.records import data_fingerprint, load_records, require_values
 from .errors import VgbenchError
 from .fingerprint import fingerprint
 from .steps import StepCache
-from .store import atomic_write_npz, read_npz
+from .store import atomic_write_npz, read_cached_npz
 from .types import ValueSet
 
 QUESTION_SOURCES = ("persona", "conflictscope")
@@ -100,9 +100,10 @@ def value_difference(backend, model_hash: str, value_set: ValueSet, value_id: st
     npz = cache_dir / "activations" / model_hash[:16] / f"{fingerprint({**key, 'activations': mode}, 24)}.npz"
     pairs, questions = value_prompts(value_set, value_id, s)
     n = 2 * len(pairs) * len(questions)
-    if npz.is_file():
+    cached = read_cached_npz(npz, ("difference",))
+    if cached is not None:
         advance(2 * n)
-        return read_npz(npz)["difference"]
+        return cached["difference"]
     prompts = [chat(q, system) for pro, anti in pairs for system in (pro, anti) for q in questions]
     generations = StepCache(cache_dir / "generations" / model_hash[:16])
     if mode == "generation":

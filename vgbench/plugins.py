@@ -80,10 +80,7 @@ def register_commands(cli) -> None:
 
 
 def reset() -> None:
-    """Forget the plugin manager (tests register one-off plugins and reset)."""
+    """Forget the plugin manager (tests register one-off plugins and reset); the registry rebuilds from the next one."""
     global _pm
     _pm = None
     _infos.clear()
-    from . import registry
-
-    registry.reset()

@@ -1,4 +1,4 @@
-"""Name → registered object, per kind, built from the plugin hooks on first use."""
+"""Name → registered object, per kind, built from the plugin hooks on first use (rebuilt for a new plugin manager)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import PluginConflictError, UnknownNameError
+from .plugins import get_plugin_manager
+from .value_set_source import ValueSetSource
 
 KINDS = {
     "value_set": "register_value_sets",
@@ -27,6 +29,7 @@ class Entry:
 
 
 _registries: dict[str, dict[str, Entry]] = {}
+_built_from = None  # the plugin manager the cached registries were built from
 
 #: The metadata class a registered task or representation declares, and the README section that shows how.
 METADATA = {"task": "TaskMetadata", "representation": "RepresentationMetadata"}
@@ -47,10 +50,7 @@ def _name_of(obj: Any) -> str:
     return name
 
 
-def _build(kind: str) -> dict[str, Entry]:
-    from .plugins import get_plugin_manager
-
-    pm = get_plugin_manager()
+def _build(kind: str, pm) -> dict[str, Entry]:
     hook = getattr(pm.hook, KINDS[kind])
     entries: dict[str, Entry] = {}
     for impl in hook.get_hookimpls():
@@ -58,8 +58,6 @@ def _build(kind: str) -> dict[str, Entry]:
 
         def register(obj, *args, _plugin=plugin, **kwargs):
             if kind == "value_set":
-                from .value_sets import ValueSetSource
-
                 obj = ValueSetSource.from_registration(obj, *args, **kwargs)
             elif not _has_metadata(kind, obj):
                 print(f"warning: plugin {_plugin!r}: {kind} class {getattr(obj, '__qualname__', obj)!r} declares no "
@@ -90,8 +88,13 @@ def _build(kind: str) -> dict[str, Entry]:
 
 def entries(kind: str) -> dict[str, Entry]:
     """All registered objects of one kind (``value_set``, ``task``, ``representation``)."""
+    global _built_from
+    pm = get_plugin_manager()
+    if _built_from is not pm:  # plugins.reset() made a new manager: forget what the old one registered
+        _registries.clear()
+        _built_from = pm
     if kind not in _registries:
-        _registries[kind] = _build(kind)
+        _registries[kind] = _build(kind, pm)
     return _registries[kind]
 
 

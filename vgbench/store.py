@@ -54,7 +54,9 @@ def read_json(path: Path, fix: str) -> Any:
     """The parsed JSON of ``path``; a file that is not JSON is one DataError naming it and ending with ``fix``."""
     try:
         return json.loads(Path(path).read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not UTF-8 text (byte {exc.start} cannot be decoded); save it as UTF-8 JSON") from None
+    except ValueError as exc:
         raise DataError(f"{path}: not valid JSON ({exc}); {fix}") from None
 
 
@@ -71,6 +73,21 @@ def read_npz(path: Path) -> dict[str, np.ndarray]:
     """Read an .npz written by :func:`atomic_write_npz`, refusing pickled objects."""
     with np.load(path, allow_pickle=False) as data:
         return {k: data[k] for k in data.files}
+
+
+def read_cached_npz(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray] | None:
+    """A cache file's arrays; None when it is absent, or damaged (one warning naming it) so the caller recomputes."""
+    if not path.is_file():
+        return None
+    try:
+        data = read_npz(path)
+        missing = [k for k in keys if k not in data]
+        if missing:
+            raise KeyError(f"no array {missing[0]!r}")
+        return data
+    except Exception as exc:  # truncated zip, bad header, missing array…: a cache is recomputed, never trusted
+        print(f"warning: damaged cache file {path} ({type(exc).__name__}: {exc}); recomputing it", file=sys.stderr)
+        return None
 
 
 class ResultStore:

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from ..api import Representation, RunContext
-from ..store import atomic_write_npz, read_npz, safe_name, vgbench_home
 from ..results import ResultRecord
+from ..store import atomic_write_npz, read_cached_npz, safe_name, vgbench_home
 from ..types import ValueSet
 
 
@@ -33,14 +33,11 @@ def load_cached(model: str, rep: str, config_hash: str, value_set: ValueSet,
                 home: Path | None = None) -> EncodedValues | None:
     """The kept similarity, or None when there is none for these value ids."""
     path = cache_path(model, rep, config_hash, value_set.name, home)
-    if not path.is_file():
+    data = read_cached_npz(path, ("value_ids", "similarity", "dim", "fingerprint"))
+    if data is None:
         return None
-    try:
-        data = read_npz(path)
-        ids = tuple(str(x) for x in data["value_ids"])
-        enc = EncodedValues(ids, data["similarity"], int(data["dim"]), str(data["fingerprint"]))
-    except (OSError, ValueError, KeyError):
-        return None
+    ids = tuple(str(x) for x in data["value_ids"])
+    enc = EncodedValues(ids, data["similarity"], int(data["dim"]), str(data["fingerprint"]))
     return enc if list(ids) == value_set.ids else None
 
 

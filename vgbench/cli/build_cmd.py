@@ -14,6 +14,7 @@ from ..api import RunContext
 from ..executors import make_executor
 from ..ground_truth import built_ground_truth_path, save_ground_truth
 from ..value_sets import resolve_value_set
+from .common import data_option
 from .display import ProgressFactory, fmt
 from .evaluate_cmd import parse_options
 
@@ -30,6 +31,7 @@ from .evaluate_cmd import parse_options
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="Run independent steps here, or fan them out over a Ray cluster.")
 @click.option("--ray-address", default=None, help="Ray cluster address (default: start a local cluster).")
+@data_option
 def build_task_command(task_name, value_set, model, options, resume, out, seed, executor, ray_address):
     """Build TASK's ground truth; every step is cached, so a killed build continues where it stopped."""
     task = registry.get("task", task_name).obj(**parse_options(options))  # bad options fail here, before any model work

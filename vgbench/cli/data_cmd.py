@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from ..errors import DataError
+from .common import data_option
 from .display import print_json, print_table, progress
 
 PATH_HELP = "A folder laid out like vgbench/resources (scenarios/, persona/, topics/) or one .jsonl file."
@@ -27,11 +28,17 @@ def data_group() -> None:
 
 @data_group.command("validate")
 @click.argument("path", required=False, type=click.Path(path_type=Path))
+@data_option
 def validate_command(path: Path | None) -> None:
-    """Check records against their schema; print every problem (file:line: field: fix) and exit 2 if any."""
-    from ..data.schema import validate_path
+    """Check records (PATH, else the --data and VGBENCH_DATA folders, else the shipped data); exit 2 on problems."""
+    from ..data.schema import ValidationReport, validate_path
+    from ..data.search_path import chosen_data_dirs
 
-    report = validate_path(_existing(path))
+    paths = [_existing(path)] if path is not None else chosen_data_dirs() or [None]
+    reports = [validate_path(p) for p in paths]
+    prefix = (lambda p: f"{p}: ") if len(paths) > 1 else (lambda p: "")
+    report = ValidationReport([problem for r in reports for problem in r.problems],
+                              {f"{prefix(p)}{k}": v for p, r in zip(paths, reports) for k, v in r.checked.items()})
     if not report.ok:
         for problem in report.problems:
             print(f"error: {problem}", file=sys.stderr)
@@ -49,6 +56,7 @@ def validate_command(path: Path | None) -> None:
 @click.option("--no-embeddings", is_flag=True, help="Skip near-duplicate detection (no model is loaded).")
 @click.option("--threshold", type=click.FloatRange(-1.0, 1.0), default=0.9, show_default=True,
               help="Cosine similarity at or above which two user messages/questions count as near duplicates.")
+@data_option
 def stats_command(path: Path | None, value_set: str | None, as_json: bool, no_embeddings: bool,
                   threshold: float) -> None:
     """Counts per split and kind, competing values, length ratios, keyword leaks, near duplicates, targets."""
@@ -62,7 +70,7 @@ def stats_command(path: Path | None, value_set: str | None, as_json: bool, no_em
     names = stats_value_set_names(root)
     if value_set is not None:
         if value_set not in names:
-            where = root or "the shipped resources"
+            where = root or "the data search path (--data, VGBENCH_DATA, $VGBENCH_HOME/generated, shipped data)"
             raise DataError(f"no data for value set {value_set!r} under {where}; "
                             f"value sets with data: {', '.join(names) or 'none'}")
         names = [value_set]

@@ -12,6 +12,7 @@ from ..evaluation import collect_targets, evaluate, make_representation
 from ..results import EvaluationOutcome
 from ..store import OVERWRITE_STRATEGIES
 from ..value_sets import resolve_value_set
+from .common import data_option
 from .display import ProgressFactory, print_json, print_table
 from .display import progress as log_line
 
@@ -51,6 +52,7 @@ def score_row(outcome: EvaluationOutcome) -> list:
 @click.option("--overwrite", default="only-missing", show_default=True, type=click.Choice(OVERWRITE_STRATEGIES))
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--json", "as_json", is_flag=True, help="Print result records as JSON.")
+@data_option
 def evaluate_command(rep_name, tasks, value_set, model, ground_truth_files, options, overwrite, seed, as_json):
     """Score a representation against tasks' ground truth and store the results."""
     rep = make_representation(rep_name, parse_options(options))

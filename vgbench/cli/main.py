@@ -67,6 +67,16 @@ cli.add_command(report_command)
 cli.add_command(new_plugin_command)
 
 
+NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())
+
+
+def usage_error_line(exc: click.UsageError) -> str:
+    """Click's usage error as one line: the message, then where the help for the failing command is."""
+    message = " ".join(exc.format_message().split())
+    command = exc.ctx.command_path if exc.ctx is not None else "vgbench"
+    return f"{message} (see {command} --help)"
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; a :class:`VgbenchError` prints ``error: …`` on one line and exits 2."""
     try:
@@ -74,6 +84,12 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Abort:
         print("aborted", file=sys.stderr)
         sys.exit(130)
+    except NO_ARGS_IS_HELP as exc:  # a bare group (`vgbench`, `vgbench data`): its help, as click prints it
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.UsageError as exc:
+        print(f"error: {usage_error_line(exc)}", file=sys.stderr)
+        sys.exit(exc.exit_code)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from ..errors import VgbenchError
+from .common import data_option
 from .display import print_json, print_table
 from .display import progress as log_line
 from .evaluate_cmd import parse_options
@@ -38,6 +39,7 @@ def _encode(rep_name: str, options: tuple[str, ...], value_set, model: str, seed
               help="Random vector sets for the silhouette baseline.")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--json", "as_json", is_flag=True, help="Print the numbers as JSON.")
+@data_option
 def map_command(rep_name, value_set, model, options, out_dir, n_random, seed, as_json):
     """Draw an MDS map of a representation's value vectors; silhouette against categories vs random vectors."""
     from ..analysis.maps import plot_value_map, value_map
@@ -121,9 +123,7 @@ def _ground_truth(task_name: str, value_set, model: str):
     if task_name.endswith(".json"):
         from ..ground_truth import load_ground_truth_file
 
-        if not Path(task_name).is_file():
-            raise VgbenchError(f"--task {task_name}: no such ground-truth file")
-        return load_ground_truth_file(Path(task_name))
+        return load_ground_truth_file(Path(task_name))  # a missing file or a folder: one error naming it
 
     task = registry.get("task", task_name).obj()
     gt = task.load_ground_truth(value_set, RunContext(model=model))

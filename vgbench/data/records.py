@@ -1,4 +1,5 @@
-"""Reading the JSONL records shipped in ``vgbench/resources`` (or a user's folder of the same layout)."""
+"""Reading the JSONL records of a kind and value set, from the first folder of the data search path that has them
+(``vgbench/data/search_path.py``), or from an explicit folder laid out like ``vgbench/resources``."""
 
 from __future__ import annotations
 
@@ -7,16 +8,18 @@ from pathlib import Path
 
 from ..errors import DataError
 from ..fingerprint import files_fingerprint
+from .search_path import RESOURCES, find_data_dir, generated_dir, search_dirs, user_data_dirs
 
-RESOURCES = Path(__file__).resolve().parent.parent / "resources"
 KINDS = ("scenarios", "persona", "topics")
 
 
 def data_dir(kind: str, value_set: str, root: Path | None = None) -> Path:
-    """Folder holding one value set's records of one kind."""
+    """Folder holding one value set's records of one kind: under ``root``, else the first on the search path."""
     if kind not in KINDS:
         raise ValueError(kind)
-    return (root or RESOURCES) / kind / value_set
+    if root is not None:
+        return root / kind / value_set
+    return find_data_dir(kind, value_set) or RESOURCES / kind / value_set
 
 
 def data_files(kind: str, value_set: str, root: Path | None = None) -> list[Path]:
@@ -26,20 +29,24 @@ def data_files(kind: str, value_set: str, root: Path | None = None) -> list[Path
 
 
 def read_jsonl(path: Path) -> list[dict]:
-    """Parse a JSONL file; a bad line raises naming ``file:line``."""
+    """Parse a JSONL file; a bad line, or bytes that are not UTF-8, raise naming the file (and line)."""
     records = []
     with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{path}:{lineno}: not valid JSON ({exc.msg}); one JSON object per line") from None
-            if not isinstance(rec, dict):
-                raise DataError(f"{path}:{lineno}: expected a JSON object")
-            rec["_file"], rec["_line"] = str(path), lineno
-            records.append(rec)
+        try:
+            lines = list(f)
+        except UnicodeDecodeError:
+            raise DataError(f"{path}: not UTF-8 text; save it as UTF-8 text") from None
+    for lineno, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{path}:{lineno}: not valid JSON ({exc.msg}); one JSON object per line") from None
+        if not isinstance(rec, dict):
+            raise DataError(f"{path}:{lineno}: expected a JSON object")
+        rec["_file"], rec["_line"] = str(path), lineno
+        records.append(rec)
     return records
 
 
@@ -65,29 +72,39 @@ def data_fingerprint(kind: str, value_set: str, root: Path | None = None) -> str
 
 
 def require_values(kind: str, value_set, records: list[dict], what: str) -> None:
-    """Raise naming every value of ``value_set`` that has no records (``what`` says for which use)."""
+    """Raise naming every value of ``value_set`` that has no records, the folders searched and where to add them."""
     have = {r.get("value") for r in records}
     missing = [v for v in value_set.ids if v not in have]
-    if missing:
-        raise DataError(
-            f"value set {value_set.name!r} has no {kind} data for {', '.join(missing)} (needed by {what}); "
-            f"add {kind}/{value_set.name}/<value>.jsonl files (see vgbench/resources/README.md)"
-        )
+    if not missing:
+        return
+    found = find_data_dir(kind, value_set.name)
+    if found is not None:
+        where = f"read from {found}; add the missing values' <value>.jsonl files there"
+    else:
+        searched = ", ".join(str(root) for root in search_dirs())
+        target = (user_data_dirs() or [generated_dir()])[0] / kind / value_set.name
+        where = f"searched {searched}; write {target}/<value>.jsonl files (or pass --data DIR)"
+    raise DataError(
+        f"value set {value_set.name!r} has no {kind} data for {', '.join(missing)} (needed by {what}); "
+        f"{where} (see vgbench/resources/README.md)"
+    )
 
 
 def value_set_names(root: Path | None = None) -> list[str]:
-    """Names of the value sets that have a data folder of any kind under ``root``, sorted."""
+    """Names of the value sets that have a data folder of any kind under ``root`` (default: the search path), sorted."""
     names = set()
-    for kind in KINDS:
-        folder = (root or RESOURCES) / kind
-        if folder.is_dir():
-            names.update(p.name for p in folder.iterdir() if p.is_dir())
+    for base in [root] if root is not None else search_dirs():
+        for kind in KINDS:
+            folder = base / kind
+            if folder.is_dir():
+                names.update(p.name for p in folder.iterdir() if p.is_dir())
     return sorted(names)
 
 
 def data_value_set(name: str, root: Path | None = None):
     """The value set a data folder is named after: ``root/value_sets/<name>.yaml|.json`` if present, else a registered one."""
-    from ..value_sets import load_value_set_file, resolve_value_set
+    from ..value_set_files import load_value_set_file
+    from ..value_sets import resolve_value_set
 
     for suffix in (".yaml", ".yml", ".json"):
         path = (root or RESOURCES) / "value_sets" / f"{name}{suffix}"

@@ -41,7 +41,9 @@ def scan_jsonl(path: Path) -> tuple[list[dict], list[Problem]]:
     records, problems = [], []
     try:
         text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
+        return [], [Problem(str(path), 1, None, f"not UTF-8 text (byte {exc.start} cannot be decoded); save it as UTF-8 text")]
+    except OSError as exc:
         return [], [Problem(str(path), 1, None, f"cannot read the file ({exc.__class__.__name__}); save it as UTF-8 text")]
     for lineno, line in enumerate(text.splitlines(), 1):
         if not line.strip():

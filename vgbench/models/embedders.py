@@ -54,10 +54,21 @@ def mpnet_path(cache_dir: Path) -> Path:
     return target
 
 
-def resolve_embedder(name: str, cache_dir: Path) -> str:
-    """A path or id that ``SentenceTransformer`` can load."""
+def _looks_like_path(name: str) -> bool:
+    return name.startswith((".", "~", "/")) or "\\" in name or Path(name).exists()
+
+
+def resolve_embedder(name: str, cache_dir: Path, option: str = "-o model") -> str:
+    """A path or id that ``SentenceTransformer`` can load; a local path that is not a folder is one error naming ``option``."""
     if name in (MINILM, f"sentence-transformers/{MINILM}"):
         return str(minilm_path())
     if name in (MPNET, f"sentence-transformers/{MPNET}"):
         return str(mpnet_path(cache_dir))
+    if _looks_like_path(name):
+        path = Path(name).expanduser()
+        if not path.is_dir():
+            what = "is a file, not a model folder" if path.exists() else "no such folder"
+            raise VgbenchError(f"{option}={name}: {what}; {option} accepts {MINILM} (default), {MPNET}, "
+                               f"a sentence-transformers hub id (org/name) or a local sentence-transformers model folder")
+        return str(path) if name.startswith("~") else name
     return name
