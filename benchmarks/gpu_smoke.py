@@ -19,6 +19,7 @@ printed and the next part runs. One run; prints figures, asserts nothing. Meant 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import statistics
 import sys
@@ -224,13 +225,6 @@ def run_shape(shape: str, args, ceiling: float | None) -> dict:
     if args.device.startswith("cuda"):
         results["peak_gpu_memory_gib"] = torch.cuda.max_memory_allocated() / 2**30
         print(f"    peak GPU memory: {results['peak_gpu_memory_gib']:.1f} GiB", flush=True)
-    del model, backend
-    import gc
-
-    gc.collect()
-    if args.device.startswith("cuda"):
-        torch.cuda.empty_cache()
-        torch.cuda.reset_peak_memory_stats()
     return results
 
 
@@ -279,6 +273,10 @@ def main() -> None:
     started = time.perf_counter()
     for shape in args.shapes.split(","):
         summary["shapes"][shape] = run_shape(shape, args, ceiling)
+        gc.collect()  # the shape's model is gone with run_shape's frame
+        if args.device.startswith("cuda"):
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats()
     summary["wall_seconds"] = time.perf_counter() - started
     print(json.dumps(summary, indent=1, default=str))
     if args.out:

@@ -72,7 +72,7 @@ def run_method(method: str, n: int, values: int) -> dict:
                 mask = torch.tensor([[1] * len(b) + [0] * (w - len(b)) for b in batch])
                 backend.model.base_model(input_ids=ids, attention_mask=mask)
     elif method.startswith("pipeline_"):
-        from vgbench.persona import PersonaSettings, value_prompts
+        from vgbench_representations.persona_vectors import PersonaSettings, value_prompts
         from vgbench.value_sets import resolve_value_set
 
         vs = resolve_value_set("constraints9")

@@ -10,8 +10,9 @@ from __future__ import annotations
 import numpy as np
 
 from vgbench import Option, Representation, RepresentationMetadata, RunContext, ValueSet, hookimpl
-from vgbench.errors import VgbenchError
-from vgbench.persona import ACTIVATION_MODES, PersonaSettings
+from vgbench.toolkit import VgbenchError
+
+from .persona_vectors import ACTIVATION_MODES, PersonaSettings
 
 _DEFAULT = PersonaSettings()
 
@@ -58,9 +59,9 @@ class PersonaVectors(Representation):
 
     def vectors(self, value_set: ValueSet, context: RunContext):
         """Vectors at the chosen layer, plus the per-layer selection curve."""
-        from vgbench.models.backend import get_backend
-        from vgbench.models.vllm_backend import generation_backend
-        from vgbench.persona import activation_mode, check_data, select_layer, value_difference, value_prompts
+        from vgbench.toolkit import generation_backend, get_backend
+
+        from .persona_vectors import activation_mode, check_data, select_layer, value_difference, value_prompts
 
         s = self.settings(context)
         check_data(value_set, s)

@@ -34,7 +34,7 @@ class SentenceEmbedding(Representation):
         """Normalised embeddings, shape [n, d]."""
         from sentence_transformers import SentenceTransformer
 
-        from vgbench.models.embedders import resolve_embedder
+        from vgbench.toolkit import resolve_embedder
 
         path = resolve_embedder(self.options["model"], context.cache_dir)
         model = SentenceTransformer(path, device=context.device or "cpu")

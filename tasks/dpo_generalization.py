@@ -26,21 +26,24 @@ from pathlib import Path
 import numpy as np
 
 from vgbench import GroundTruth, Option, RunContext, Task, TaskMetadata, ValueSet, hookimpl
-from vgbench.data.records import data_fingerprint, load_records, require_values
-from vgbench.fingerprint import fingerprint
-from vgbench.provenance import provenance
-from vgbench.scoring import SPLIT_HALF
-from vgbench.steps import StepCache
-from vgbench.task_helpers import (
+from vgbench.toolkit import (
+    SPLIT_HALF,
     VALUES_OPTION,
+    TRAINING_OPTIONS,
+    DPORuns,
+    Step,
+    VgbenchError,
+    data_fingerprint,
+    fingerprint,
     first_per_value,
+    load_records,
+    matrix_to_json,
     normalised_shift,
-    run_named_steps,
+    provenance,
+    require_values,
     selected_values,
     split_half_indices,
 )
-from vgbench.training.dpo import TRAINING_OPTIONS, optimizer_steps
-from vgbench.types import matrix_to_json
 
 #: Defaults sized so that constraints9 (9 values × 24 train pairs, 16 eval scenarios) builds on the
 #: embedded model in under an hour on 2 CPU cores: one pass over each value's pairs (training time
@@ -76,7 +79,7 @@ class DPOGeneralization(Task):
 
     def build(self, value_set: ValueSet, context: RunContext) -> GroundTruth:
         """Train one model per value and evaluate each on all values; every run is a resumable step."""
-        from vgbench.training.dpo import training_settings
+        from vgbench.toolkit import training_settings
 
         opts = self.options
         values, train, evals = _scenarios(self.name, value_set, opts)
@@ -86,11 +89,10 @@ class DPOGeneralization(Task):
             train, train_filter = _agreeing_pairs(self, value_set, train, float(opts["filter_train"]), context,
                                                   int(opts["eval_batch_size"]))
         settings = training_settings(**{o.name: opts[o.name] for o in TRAINING_OPTIONS}, seed=context.seed, device=context.device)
-        runner = _Runner(self, context, model, settings, opts, data_fingerprint("scenarios", value_set.name))
+        build = _Build(self, context, model, settings, opts, data_fingerprint("scenarios", value_set.name),
+                       f"{self.name} on {value_set.name}")
         splits = [(train, evals)] + [_resplit(train, evals, context.seed + k) for k in range(1, int(opts["train_splits"]) + 1)]
-        runner.advance = context.tracker(sum(runner.units(len(values), tr, ev) for tr, ev in splits),
-                                         f"{self.name} on {value_set.name}")
-        results = [runner.split(values, tr, ev) for tr, ev in splits]
+        results = [build.split(values, tr, ev, f" (re-split {k})" if k else "") for k, (tr, ev) in enumerate(splits)]
 
         replicates, full_matrices = [], []
         for k, (res, (_, ev)) in enumerate(zip(results, splits)):
@@ -107,7 +109,7 @@ class DPOGeneralization(Task):
             "rates": matrix_to_json(_rates(main, groups, range(len(evals)))[1:]),
             "training": main["training"],
             "diverged": {v: t["reason"] for v, t in main["training"].items() if t["status"] != "ok"},
-            "steps": runner.counts,
+            "steps": build.counts,
         }
         if train_filter is not None:
             extra["train_filter"] = train_filter
@@ -117,7 +119,7 @@ class DPOGeneralization(Task):
         return GroundTruth(
             task=self.name, task_version=self.version, value_set=value_set.name, value_ids=tuple(values),
             matrix=full_matrices[0], replicates=tuple(replicates), replicate_kind=SPLIT_HALF,
-            provenance=provenance(**model.provenance(), data_hash=runner.data_hash, seed=context.seed,
+            provenance=provenance(**model.provenance(), data_hash=build.data_hash, seed=context.seed,
                                   training=settings, trainer="trl DPOTrainer", options=opts, backend="transformers",
                                   n_train={v: sum(s["value"] == v for s in train) for v in values},
                                   n_eval={v: len(groups[v]) for v in values},
@@ -126,102 +128,60 @@ class DPOGeneralization(Task):
         )
 
 
-class _Runner:
-    """Runs (or reads back) the cached training and evaluation steps of one build."""
+class _Build:
+    """The cached training runs and evaluations of one build."""
 
-    def __init__(self, task: Task, context: RunContext, model, settings: dict, opts: dict, data_hash: str):
+    def __init__(self, task: Task, context: RunContext, model, settings: dict, opts: dict, data_hash: str, label: str):
         self.task, self.context, self.model, self.settings, self.opts = task, context, model, settings, opts
-        self.data_hash = data_hash
-        self.root = context.cache_dir / "tasks" / task.name
-        self.steps = StepCache(self.root)
+        self.data_hash, self.label = data_hash, label
+        self.steps = context.steps(task.name)
+        self.runs = DPORuns(self.steps, model.path, settings)
         self.counts = {"trained": 0, "evaluated": 0, "reused": 0}
-        self.advance = lambda n: None
 
-    def units(self, n_values: int, train: list[dict], evals: list[dict]) -> int:
-        """Progress units of one split: optimizer steps plus scored replies."""
-        runs = sum(optimizer_steps(self.settings, sum(s["value"] == v for s in train)) for v in {s["value"] for s in train})
-        return runs + (n_values + 1) * 2 * len(evals)
-
-    def split(self, values: list[str], train: list[dict], evals: list[dict]) -> dict:
+    def split(self, values: list[str], train: list[dict], evals: list[dict], suffix: str) -> dict:
         """Base and per-value p_follow on ``evals`` (NaN rows for diverged runs) and the training logs."""
-        runs = self.train_all({v: [s for s in train if s["value"] == v] for v in values}, evals)
-        ok = [v for v in values if runs[v][1]["status"] == "ok"]
-        p = self.evaluate_all([None] + [runs[v] for v in ok], evals)
+        from vgbench.toolkit import chat
+
+        pairs = {v: [s for s in train if s["value"] == v] for v in values}
+        runs = self.runs.train(
+            {v: (self._train_key(v, ps), [{"messages": chat(s["user_message"]), "chosen": s["action_follow"],
+                                           "rejected": s["action_ignore"]} for s in ps]) for v, ps in pairs.items()},
+            label=f"{self.label}: training{suffix}", evaluation_key=lambda key, _: self._eval_key(key, evals))
+        for run in runs.values():
+            self.counts["trained" if run.ran else "reused"] += 1
+        ok = [v for v in values if runs[v].result["status"] == "ok"]
+        p = self.evaluate_all([None] + [runs[v].key for v in ok], evals, f"{self.label}: evaluating{suffix}")
         trained = dict(zip(ok, p[1:]))
-        self.advance(2 * len(evals) * (len(values) - len(ok)))
         rows = [trained.get(v, np.full(len(evals), np.nan)) for v in values]
-        training = {v: {"status": run["status"], "reason": run["reason"], "weights": run["path"], **run["log"]}
-                    for v, (_, run) in runs.items()}
+        training = {v: {"status": run.result["status"], "reason": run.result["reason"],
+                        "weights": str(self.runs.weights(run.key)) if v in ok else None, **run.result["log"]}
+                    for v, run in runs.items()}
         return {"base": p[0], "rows": np.stack(rows), "training": training}
-
-    def train_all(self, pairs: dict[str, list[dict]], evals: list[dict]) -> dict[str, tuple[dict, dict]]:
-        """Every value's cached training run (key, result); missing runs go to the executor together.
-
-        A finished run whose weights are gone is re-run only if its evaluation is still needed.
-        """
-        from vgbench.models.backend import chat
-
-        keys = {v: self._train_key(v, ps) for v, ps in pairs.items()}
-
-        def job(v: str, progress) -> dict:
-            examples = [{"messages": chat(s["user_message"]), "chosen": s["action_follow"],
-                         "rejected": s["action_ignore"]} for s in pairs[v]]
-            return {"model_path": self.model.path, "examples": examples, "out_dir": str(self._weights(keys[v])),
-                    "settings": self.settings, "progress": progress}
-
-        runs, ran = run_named_steps(
-            self.context, self.steps, keys, train_run, job,
-            stale=lambda key, run: (run["status"] == "ok" and not self._weights(key).is_dir()
-                                    and not self.steps.has(self._eval_key(key, evals))),
-            advance=self.advance, units=lambda v: optimizer_steps(self.settings, len(pairs[v])),
-            reported=lambda run: run["log"]["steps"])  # a diverged run stops early
-        out = {}
-        for v, key in keys.items():
-            run = runs[v]
-            self.counts["trained" if v in ran else "reused"] += 1
-            out[v] = (key, {**run, "path": str(self._weights(key)) if run["status"] == "ok" else None})
-        return out
 
     def _train_key(self, value: str, pairs: list[dict]) -> dict:
         return {"task": self.task.name, "version": self.task.version, "model": self.model.weights_hash,
                 "data": self.data_hash, "value": value, "train": [s["id"] for s in pairs], "settings": self.settings}
-
-    def _weights(self, train_key: dict) -> Path:
-        return self.root / "trained" / fingerprint(train_key, 24)
 
     def _eval_key(self, train_key: dict | None, evals: list[dict]) -> dict:
         return {"task": self.task.name, "version": self.task.version, "model": self.model.weights_hash,
                 "data": self.data_hash, "trained": fingerprint(train_key, 24) if train_key else None,
                 "scenarios": [s["id"] for s in evals]}
 
-    def evaluate_all(self, trained: list[tuple[dict, dict] | None], evals: list[dict]) -> list[np.ndarray]:
-        """Cached forced-choice p_follow on ``evals`` of the base model (None) and each trained model."""
-        keys = [self._eval_key(t[0] if t else None, evals) for t in trained]
-
-        def job(i: int, progress) -> dict:
-            return {"model_path": self.model.path, "weights": trained[i][1]["path"] if trained[i] else None,
-                    "lora": self.settings["lora"], "device": self.context.device,
-                    "batch_size": int(self.opts["eval_batch_size"]), "scenarios": evals, "progress": progress}
-
-        p, ran = run_named_steps(self.context, self.steps, dict(enumerate(keys)), evaluate_run, job,
-                                 advance=self.advance, units=lambda i: 2 * len(evals))
-        self.counts["reused"] += len(keys) - len(ran)
-        self.counts["evaluated"] += len(ran)
-        return [np.asarray(x, float) for x in p.values()]
-
-
-def train_run(job: dict) -> dict:
-    """One DPO training run (a build step; runs on any executor)."""
-    from vgbench.training.dpo import train_dpo
-
-    return train_dpo(job["model_path"], job["examples"], Path(job["out_dir"]), job["settings"], job["progress"])
+    def evaluate_all(self, trained: list[dict | None], evals: list[dict], label: str) -> list[np.ndarray]:
+        """Cached forced-choice p_follow on ``evals`` of the base model (None) and each trained run (its key)."""
+        job = {"model_path": self.model.path, "lora": self.settings["lora"], "device": self.context.device,
+               "batch_size": int(self.opts["eval_batch_size"]), "scenarios": evals}
+        steps = [Step(self._eval_key(key, evals), {**job, "weights": str(self.runs.weights(key)) if key else None},
+                      2 * len(evals)) for key in trained]
+        p = self.steps.run(evaluate_run, steps, label=label)
+        self.counts["reused"] += p.reused
+        self.counts["evaluated"] += len(p.ran)
+        return [np.asarray(x, float) for x in p]
 
 
 def evaluate_run(job: dict) -> list[float]:
     """Forced-choice P(follow) on the eval scenarios of the base model (``weights`` None) or a trained one."""
-    from vgbench.models.backend import TransformersBackend, get_backend
-    from vgbench.models.preference import forced_choice
-    from vgbench.training.dpo import load_trained
+    from vgbench.toolkit import TransformersBackend, forced_choice, get_backend, load_trained
 
     if job["weights"] is None:
         backend = get_backend(job["model_path"], job["device"], job["batch_size"])
@@ -261,23 +221,17 @@ def _agreeing_pairs(task: Task, value_set: ValueSet, train: list[dict], threshol
     """The train pairs whose own value's judge (``judge_agreement``'s single-value judge on the subject model)
     prefers ``action_follow`` with P ≥ ``threshold``, and per value what was kept; each value's judging is a step
     (run on the context's executor)."""
-    from vgbench.errors import VgbenchError
+    from .judging import both_order_chats, judge_pass, judge_system_prompt, pass_preferences
 
-    from .judge_agreement import both_order_chats, judge_pass, judge_system_prompt, pass_preferences
-
-    steps = StepCache(context.cache_dir / "tasks" / task.name / "train_filter")
     model = context.subject_model()
     by_value = {v: [s for s in train if s["value"] == v] for v in dict.fromkeys(s["value"] for s in train)}
     systems = {v: judge_system_prompt(value_set.value(v)) for v in by_value}
-    keys = {v: {"judge": f"subject:{model.weights_hash}", "system": systems[v], "pairs": [s["id"] for s in mine]}
-            for v, mine in by_value.items()}
-
-    def job(v: str, progress) -> dict:
-        return {"judge": "subject", "context": context.for_worker(), "batch_size": batch_size,
-                "chats": both_order_chats(systems[v], by_value[v]), "progress": progress}
-
-    advance = context.tracker(2 * len(train), f"{task.name}: judging the train pairs (filter_train={threshold})")
-    judged, _ = run_named_steps(context, steps, keys, judge_pass, job, advance=advance, units=lambda v: 2 * len(by_value[v]))
+    steps = [Step({"judge": f"subject:{model.weights_hash}", "system": systems[v], "pairs": [s["id"] for s in mine]},
+                  {"judge": "subject", "context": context.for_worker(), "batch_size": batch_size,
+                   "chats": both_order_chats(systems[v], mine)}, 2 * len(mine))
+             for v, mine in by_value.items()]
+    judged = dict(zip(by_value, context.steps(task.name, "train_filter").run(
+        judge_pass, steps, label=f"{task.name}: judging the train pairs (filter_train={threshold})")))
     kept, report = [], {}
     for v, mine in by_value.items():
         preference, _ = pass_preferences(judged[v], len(mine))

@@ -6,7 +6,7 @@ i's ``train`` preference pairs: prompt = the pair's prompt as a one-turn chat, c
 rejected = ``oppose``. The trainable weights are saved every ``checkpoint_every`` optimizer steps and
 after the last step. At every checkpoint, and at step 0 (the untrained model, measured once for all
 runs), the model answers each topic j's first ``n_questions`` eval questions ``samples`` times
-(temperature ``temperature``, ``max_new_tokens``, seeded). A stance judge (``vgbench.models.stance``: the
+(temperature ``temperature``, ``max_new_tokens``, seeded). A stance judge (``vgbench_tasks.stance``: the
 untrained subject model, or an OpenAI-compatible endpoint) reads each reply with a classification prompt
 stating what "support" means for topic j (the value set's description) and gives the log-probabilities of the labels support /
 neutral / oppose; softmax over the three, averaged over a question's replies, then over questions, is
@@ -35,22 +35,30 @@ per reply), plus 132 training steps (~6 s each).
 
 from __future__ import annotations
 
-import shutil
-import time
 from pathlib import Path
+
+import time
 
 import numpy as np
 
 from vgbench import GroundTruth, Option, RunContext, Task, TaskMetadata, ValueSet, hookimpl
-from vgbench.data.records import data_fingerprint, load_records, require_values
-from vgbench.fingerprint import fingerprint
-from vgbench.provenance import provenance
-from vgbench.scoring import SPLIT_HALF
-from vgbench.steps import StepCache
-from vgbench.task_helpers import VALUES_OPTION, run_named_steps, selected_values, split_half_indices
-from vgbench.training.dpo import TRAINING_OPTIONS, optimizer_steps
+from vgbench.toolkit import (
+    SPLIT_HALF,
+    VALUES_OPTION,
+    TRAINING_OPTIONS,
+    DPORuns,
+    Step,
+    data_fingerprint,
+    fingerprint,
+    load_records,
+    provenance,
+    require_values,
+    selected_values,
+    split_half_indices,
+)
 
 from .drift_stats import STANCES, as_float, nanmean, summarise_drift
+
 
 class DriftPrediction(Task):
     """DPO toward each topic's support stance, with stances on every topic traced over checkpoints."""
@@ -83,28 +91,23 @@ class DriftPrediction(Task):
 
     def build(self, value_set: ValueSet, context: RunContext) -> GroundTruth:
         """Train one run per topic, measure every checkpoint on all topics; every run and measurement is a step."""
-        from vgbench.models.stance import make_stance_judge
-        from vgbench.training.checkpoints import checkpoint_steps
-        from vgbench.training.dpo import training_settings
+        from vgbench.toolkit import training_settings
+
+        from .stance import make_stance_judge
 
         opts = self.options
         topics, questions, pairs = _records(self.name, value_set, opts)
         model = context.subject_model()
         settings = training_settings(**{o.name: opts[o.name] for o in TRAINING_OPTIONS}, seed=context.seed, device=context.device)
         judge = make_stance_judge(str(opts["judge"]), context, int(opts["judge_batch_size"]))
-        run = _Runs(self, context, model, settings, opts, judge, value_set, topics, questions)
-        n_steps = {t: optimizer_steps(settings, len(pairs[t])) for t in topics}
-        n_measurements = 1 + sum(len(checkpoint_steps(n, int(opts["checkpoint_every"]))) for n in n_steps.values())
-        run.advance = context.tracker(sum(n_steps.values()) + 2 * n_measurements * len(run.replies),
-                                      f"{self.name} on {value_set.name}")
-
+        run = _Build(self, context, model, settings, opts, judge, value_set, topics, questions)
         trained = run.train_all(pairs)
-        ok = [t for t in topics if trained[t][1]["status"] == "ok"]
-        points = [(None, 0)] + [(trained[t][0], s) for t in ok for s in trained[t][1]["checkpoints"]]
+        ok = [t for t in topics if trained[t].result["status"] == "ok"]
+        points = [(None, 0)] + [(trained[t].key, s) for t in ok for s in trained[t].result["checkpoints"]]
         measured = iter(run.measure_all(points))
         base = next(measured)
-        rows = {t: [base] + [next(measured) for _ in trained[t][1]["checkpoints"]] for t in ok}
-        training = {t: result for t, (_, result) in trained.items()}
+        rows = {t: [base] + [next(measured) for _ in trained[t].result["checkpoints"]] for t in ok}
+        training = {t: {**r.result, "folder": str(run.runs.folder(r.key))} for t, r in trained.items()}
         groups = {j: [k for k, q in enumerate(questions) if q["value"] == j] for j in topics}
         summary = summarise_drift(topics, groups, {i: [(m["step"], run.per_question(m), m["unusable"]) for m in ms]
                                               for i, ms in rows.items()})
@@ -127,17 +130,17 @@ class DriftPrediction(Task):
         )
 
 
-class _Runs:
-    """Runs (or reads back) the cached training runs and stance measurements of one build."""
+class _Build:
+    """The cached training runs and stance measurements of one build."""
 
     def __init__(self, task, context, model, settings, opts, judge, value_set, topics, questions):
         self.task, self.context, self.model, self.settings, self.opts = task, context, model, settings, opts
         self.judge, self.value_set, self.topics, self.questions = judge, value_set, topics, questions
         self.data_hash = data_fingerprint("topics", value_set.name)
-        self.root = context.cache_dir / "tasks" / task.name
-        self.steps = StepCache(self.root)
+        self.label = f"{task.name} on {value_set.name}"
+        self.steps = context.steps(task.name)
+        self.runs = DPORuns(self.steps, model.path, settings, checkpoint_every=int(opts["checkpoint_every"]))
         self.counts = {"trained": 0, "measured": 0, "reused": 0}
-        self.advance = lambda n: None
         self.replies = [(k, s) for k in range(len(questions)) for s in range(int(opts["samples"]))]
         self.seconds: dict[str, list[float]] = {"train_step": [], "generate": [], "judge": []}
 
@@ -149,40 +152,21 @@ class _Runs:
         return {**self._base_key(), "topic": topic, "pairs": [p["id"] for p in pairs], "settings": self.settings,
                 "checkpoint_every": int(self.opts["checkpoint_every"])}
 
-    def _folder(self, train_key: dict) -> Path:
-        return self.root / "trained" / fingerprint(train_key, 24)
+    def train_all(self, pairs: dict[str, list[dict]]) -> dict:
+        """Every topic's training run (a checkpoint folder per saved step), trained or read back.
 
-    def train_all(self, pairs: dict[str, list[dict]]) -> dict[str, tuple[dict, dict]]:
-        """Every topic's cached training run (key, result) with a checkpoint folder per saved step.
-
-        Missing runs go to the executor together; a finished run is re-run only when a checkpoint it still
-        has to be measured at is gone.
+        A finished run is trained again only when a checkpoint it still has to be measured at is gone.
         """
-        from vgbench.models.backend import chat
-        from vgbench.training.checkpoints import checkpoint_dir
+        from vgbench.toolkit import chat
 
-        keys = {t: self._train_key(t, ps) for t, ps in pairs.items()}
-
-        def job(t: str, progress) -> dict:
-            return {"model_path": self.model.path, "settings": self.settings, "folder": str(self._folder(keys[t])),
-                    "checkpoint_every": int(self.opts["checkpoint_every"]),
-                    "examples": [{"messages": chat(p["prompt"]), "chosen": p["support"], "rejected": p["oppose"]}
-                                 for p in pairs[t]],
-                    "progress": progress}
-
-        results, ran = run_named_steps(
-            self.context, self.steps, keys, train_topic, job,
-            stale=lambda key, run: any(not checkpoint_dir(self._folder(key), s).is_dir()
-                                       and not self.steps.has(self._measure_key(key, s)) for s in run["checkpoints"]),
-            advance=self.advance, units=lambda t: optimizer_steps(self.settings, len(pairs[t])),
-            reported=lambda run: run["steps"])  # a diverged run stops early
-        out = {}
-        for t, key in keys.items():
-            result = results[t]
-            self.counts["trained" if t in ran else "reused"] += 1
-            self.seconds["train_step"] += result["step_seconds"]
-            out[t] = (key, {**result, "folder": str(self._folder(key))})
-        return out
+        trained = self.runs.train(
+            {t: (self._train_key(t, ps), [{"messages": chat(p["prompt"]), "chosen": p["support"],
+                                           "rejected": p["oppose"]} for p in ps]) for t, ps in pairs.items()},
+            label=f"{self.label}: training", evaluation_key=self._measure_key)
+        for run in trained.values():
+            self.counts["trained" if run.ran else "reused"] += 1
+            self.seconds["train_step"] += run.result["step_seconds"]
+        return trained
 
     def _measure_key(self, train_key: dict | None, step: int) -> dict:
         o = self.opts
@@ -193,29 +177,23 @@ class _Runs:
 
     def measure_all(self, points: list[tuple[dict | None, int]]) -> list[dict]:
         """Replies and stances on every topic at each (training run key or None for the base model, step)."""
-        from vgbench.models.backend import chat as chat_of
-        from vgbench.training.checkpoints import checkpoint_dir
+        from vgbench.toolkit import chat
 
-        keys = [self._measure_key(k, s) for k, s in points]
         o = self.opts
-
-        def job(i: int, progress) -> dict:
-            train_key, step = points[i]
-            return {"model_path": self.model.path, "lora": self.settings["lora"],
-                    "checkpoint": str(checkpoint_dir(self._folder(train_key), step)) if train_key else None,
-                    "context": self.context.for_worker(), "judge": str(o["judge"]),
-                    "generate_batch_size": int(o["generate_batch_size"]), "judge_batch_size": int(o["judge_batch_size"]),
-                    "chats": [chat_of(self.questions[k]["question"]) for k, _ in self.replies],
-                    "items": [{"topic": self.value_set.value(self.questions[k]["value"]),
-                               "question": self.questions[k]["question"]} for k, _ in self.replies],
-                    "max_new_tokens": int(o["max_new_tokens"]), "temperature": float(o["temperature"]),
-                    "seed": self.context.seed, "progress": progress}
-
-        by_index, ran = run_named_steps(self.context, self.steps, dict(enumerate(keys)), measure_point, job,
-                                        advance=self.advance, units=lambda i: 2 * len(self.replies))
-        self.counts["reused"] += len(keys) - len(ran)
-        self.counts["measured"] += len(ran)
-        stored = list(by_index.values())
+        job = {"model_path": self.model.path, "lora": self.settings["lora"], "context": self.context.for_worker(),
+               "judge": str(o["judge"]), "generate_batch_size": int(o["generate_batch_size"]),
+               "judge_batch_size": int(o["judge_batch_size"]),
+               "chats": [chat(self.questions[k]["question"]) for k, _ in self.replies],
+               "items": [{"topic": self.value_set.value(self.questions[k]["value"]),
+                          "question": self.questions[k]["question"]} for k, _ in self.replies],
+               "max_new_tokens": int(o["max_new_tokens"]), "temperature": float(o["temperature"]),
+               "seed": self.context.seed}
+        steps = [Step(self._measure_key(key, step),
+                      {**job, "checkpoint": str(self.runs.weights(key, step)) if key else None}, 2 * len(self.replies))
+                 for key, step in points]
+        stored = self.steps.run(measure_point, steps, label=f"{self.label}: measuring")
+        self.counts["reused"] += stored.reused
+        self.counts["measured"] += len(stored.ran)
         for m in stored:
             self.seconds["generate"].append(m["seconds"]["generate"] / len(self.replies))
             self.seconds["judge"].append(m["seconds"]["judge"] / len(self.replies))
@@ -223,7 +201,7 @@ class _Runs:
 
     def _with_stances(self, stored: dict, step: int) -> dict:
         """The stored measurement with per-reply stance probabilities and the topics the judge gave no stance on."""
-        from vgbench.models.stance import stance_probabilities
+        from .stance import stance_probabilities
 
         probs = stance_probabilities(np.array([[np.nan if x is None else x for x in row] for row in stored["logprobs"]]))
         unusable = {}
@@ -251,38 +229,11 @@ class _Runs:
                 for k, v in self.seconds.items()}
 
 
-def train_topic(job: dict) -> dict:
-    """One topic's DPO run, saving checkpoints (a build step; runs on any executor)."""
-    import torch
-
-    from vgbench.training import dpo
-    from vgbench.training.checkpoints import checkpoint_callback
-
-    folder = Path(job["folder"])
-    shutil.rmtree(folder, ignore_errors=True)
-    trainer, step_log = dpo.make_trainer(job["model_path"], job["examples"], job["settings"], folder / "trainer",
-                                         job["progress"])
-    saver = checkpoint_callback(folder, job["checkpoint_every"])
-    trainer.add_callback(saver)
-    trainer.train()
-    reason = step_log.reason or saver.reason
-    if reason is None and not all(torch.isfinite(p).all() for p in trainer.model.parameters() if p.requires_grad):
-        reason = f"trainable weights became non-finite by step {trainer.state.global_step}"
-    shutil.rmtree(folder / "trainer", ignore_errors=True)
-    if reason is not None:
-        shutil.rmtree(folder, ignore_errors=True)
-    return {"status": "ok" if reason is None else "diverged", "reason": reason, "n_pairs": len(job["examples"]),
-            "steps": trainer.state.global_step, "checkpoints": saver.saved if reason is None else [],
-            "loss": [as_float(r["loss"]) for r in step_log.rows],
-            "reward_margin": [as_float(r["reward_margin"]) for r in step_log.rows],
-            "step_seconds": step_log.step_seconds}
-
-
 def measure_point(job: dict) -> dict:
     """Sampled replies of the base model or one checkpoint on every topic, and their stance log-probs (a build step)."""
-    from vgbench.models.backend import TransformersBackend, get_backend
-    from vgbench.models.stance import make_stance_judge
-    from vgbench.training.dpo import load_trained
+    from vgbench.toolkit import TransformersBackend, get_backend, load_trained
+
+    from .stance import make_stance_judge
 
     context, batch = job["context"], job["generate_batch_size"]
     if job["checkpoint"] is None:

@@ -13,15 +13,16 @@ from pathlib import Path
 import numpy as np
 
 from vgbench import GroundTruth, Option, RunContext, Task, TaskMetadata, ValueSet, hookimpl
-from vgbench.data.records import data_fingerprint, load_records, require_values
-from vgbench.provenance import provenance
-from vgbench.scoring import SPLIT_HALF
-from vgbench.steps import StepCache
-from vgbench.task_helpers import (
+from vgbench.toolkit import (
+    SPLIT_HALF,
     VALUES_OPTION,
+    Step,
+    data_fingerprint,
     first_per_value,
+    load_records,
     normalised_shift,
-    run_named_steps,
+    provenance,
+    require_values,
     selected_values,
     split_half_indices,
 )
@@ -34,11 +35,10 @@ def steering_prompt(value) -> str:
 
 def condition_preferences(job: dict) -> list[float]:
     """P(follow) on every scenario under one system prompt (one build step; runs on any executor)."""
-    from vgbench.models.backend import get_backend
-    from vgbench.models.preference import forced_choice
+    from vgbench.toolkit import forced_choice, get_backend
 
     backend = get_backend(job["model_path"], job["device"], job["batch_size"])
-    return forced_choice(backend, job["scenarios"], job["system"], progress=job.get("progress"))["p_follow"].tolist()
+    return forced_choice(backend, job["scenarios"], job["system"], progress=job["progress"])["p_follow"].tolist()
 
 
 class PromptSteering(Task):
@@ -73,20 +73,16 @@ class PromptSteering(Task):
         if int(opts["limit"]):
             scenarios = first_per_value(scenarios, int(opts["limit"]))
         model = context.subject_model()
-        steps = StepCache(context.cache_dir / "tasks" / self.name)
         data_hash = data_fingerprint("scenarios", value_set.name)
         systems = [None] + [steering_prompt(v) for v in values]
-        keys = [{"task": self.name, "version": self.version, "model": model.weights_hash, "data": data_hash,
-                 "system": system, "scenarios": [s["id"] for s in scenarios]} for system in systems]
-        advance = context.tracker(len(systems) * len(scenarios) * 2, f"{self.name} on {value_set.name}")
-
-        def job(i: int, progress) -> dict:
-            return {"model_path": model.path, "device": context.device, "batch_size": int(opts["batch_size"]),
-                    "scenarios": scenarios, "system": systems[i], "progress": progress}
-
-        per_condition, _ = run_named_steps(context, steps, dict(enumerate(keys)), condition_preferences, job,
-                                           advance=advance, units=lambda i: 2 * len(scenarios))
-        p = np.array(list(per_condition.values()), dtype=float)  # [1 + n_values, n_scenarios]
+        job = {"model_path": model.path, "device": context.device, "batch_size": int(opts["batch_size"]),
+               "scenarios": scenarios}
+        steps = [Step({"task": self.name, "version": self.version, "model": model.weights_hash, "data": data_hash,
+                       "system": system, "scenarios": [s["id"] for s in scenarios]},
+                      {**job, "system": system}, 2 * len(scenarios)) for system in systems]
+        per_condition = context.steps(self.name).run(condition_preferences, steps,
+                                                     label=f"{self.name} on {value_set.name}")
+        p = np.array(per_condition, dtype=float)  # [1 + n_values, n_scenarios]
         groups = {v.id: [k for k, s in enumerate(scenarios) if s["value"] == v.id] for v in values}
 
         def matrix(idx: list[int]) -> np.ndarray:

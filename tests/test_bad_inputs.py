@@ -171,7 +171,7 @@ def test_damaged_cache_file_is_a_warning_and_a_miss(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_truncated_activation_cache_is_recomputed(backend, tmp_path, capsys):
-    from vgbench.persona import PersonaSettings, value_difference
+    from vgbench_representations.persona_vectors import PersonaSettings, value_difference
     from vgbench.value_sets import resolve_value_set
 
     vs = resolve_value_set("constraints9")

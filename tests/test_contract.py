@@ -88,7 +88,7 @@ def test_persona_config_is_every_persona_setting_but_the_question_source():
     # the config goes into config hashes: it must stay the PersonaSettings defaults, with their types
     from dataclasses import fields
 
-    from vgbench.persona import PersonaSettings
+    from vgbench_representations.persona_vectors import PersonaSettings
 
     settings = PersonaSettings()
     expected = {f.name: getattr(settings, f.name) for f in fields(PersonaSettings) if f.name != "questions"}

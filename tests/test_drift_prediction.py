@@ -172,7 +172,7 @@ def test_drift_time_of_hand_made_trajectories():
 @pytest.mark.slow
 def test_stance_judge_tells_support_from_oppose(backend):
     from vgbench.data.records import load_records
-    from vgbench.models.stance import LocalStanceJudge, stance_probabilities
+    from vgbench_tasks.stance import LocalStanceJudge, stance_probabilities
     from vgbench.value_sets import resolve_value_set
 
     vs = resolve_value_set("vprism11")

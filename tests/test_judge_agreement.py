@@ -134,8 +134,7 @@ def test_build_gives_symmetric_matrix_with_split_half_replicates_and_resumes(emb
 def test_averaged_preference_does_not_depend_on_which_order_is_judged_first(embedded):
     from vgbench.data.records import load_records
     from vgbench.models.backend import get_backend
-    from vgbench.models.judge import LocalJudge, follow_preference
-    from vgbench_tasks.judge_agreement import judge_chat, judge_system_prompt
+    from vgbench_tasks.judging import LocalJudge, follow_preference, judge_chat, judge_system_prompt
 
     pool = load_records("scenarios", "constraints9", value_ids=["no_white_lies"], split="eval")[:2]
     system = judge_system_prompt(resolve_value_set("constraints9").value("no_white_lies"))
@@ -184,7 +183,7 @@ def test_unreachable_endpoint_is_one_cli_error_line_naming_the_address(cli):
 
 
 def test_malformed_endpoint_reply_is_retried_then_one_line_error(chat_server):
-    from vgbench.models.judge import EndpointJudge
+    from vgbench_tasks.judging import EndpointJudge
 
     judge = EndpointJudge("broken", chat_server.url, chat_server.api_key, retries=3, backoff_s=0.01)
     with pytest.raises(VgbenchError) as err:

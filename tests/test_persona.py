@@ -107,7 +107,7 @@ def test_same_seed_from_a_clean_cache_gives_same_vectors(encoded, small_set, tmp
 
 @pytest.mark.slow
 def test_recorded_and_teacher_forced_activations_give_the_same_difference(backend, small_set, tmp_path):
-    from vgbench.persona import PersonaSettings, value_difference
+    from vgbench_representations.persona_vectors import PersonaSettings, value_difference
 
     common = dict(questions="conflictscope", n_instructions=1, n_questions=4, max_new_tokens=16)
     recorded, forced = (value_difference(backend, "test-model", small_set, VALUES[0], PersonaSettings(**common, activations=mode),

@@ -22,17 +22,19 @@ class RunContext:
     device: str | None = None
     #: ``progress(total, label)`` → ``advance(n)``; the CLI draws a bar, the default is silent.
     progress: Callable[[int, str], Callable[[int], None]] | None = None
-    #: Runs independent build steps (``map(fn, items, on_done=None)``): local by default, Ray with ``--executor ray``.
+    #: Runs the missing steps of a batch (``map(fn, items, on_done=None)``): None runs them here, in order;
+    #: ``--executor ray`` fans them out over Ray.
     executor: Any = None
 
-    def run_steps(self, fn: Callable[[Any], Any], items: list, on_done: Callable[[int, Any], None] | None = None) -> list:
-        """Map ``fn`` over independent steps with the context's executor (in process by default), calling
-        ``on_done(index, result)`` as each step finishes."""
-        from .executors import in_order
+    def steps(self, task: str, *subfolders: str):
+        """The step runner of a task's cache folder (or of a subfolder of it): cache, progress, executor."""
+        from .steps import StepRunner
 
-        if self.executor is None or not items:
-            return in_order(fn, items, on_done)
-        return self.executor.map(fn, items, on_done=on_done)
+        return StepRunner(self.task_cache_dir(task).joinpath(*subfolders), self)
+
+    def task_cache_dir(self, task: str) -> Path:
+        """Where a task's build steps and the files they write (e.g. trained weights) live."""
+        return self.cache_dir / "tasks" / task
 
     def for_worker(self) -> "RunContext":
         """This context with its home made explicit and without progress display or executor, for another process."""

@@ -1,14 +1,37 @@
-"""Cached, resumable build steps: each step's JSON result is written atomically under a key."""
+"""Cached, resumable build steps: a task describes its steps as data, the run context's step runner runs them."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from .executors import in_order
 from .fingerprint import fingerprint
 from .store import atomic_write_json
+
+
+@dataclass(frozen=True)
+class Step:
+    """One build step: its cache ``key``, the ``job`` its function gets, and its work ``units`` (progress)."""
+
+    key: dict
+    job: dict
+    units: int = 0
+
+
+class StepResults(list):
+    """A batch's results in step order; ``ran`` lists the indices of the steps computed now (not read back)."""
+
+    def __init__(self, results: Sequence[Any], ran: Sequence[int]):
+        super().__init__(results)
+        self.ran = list(ran)
+
+    @property
+    def reused(self) -> int:
+        """How many results were read back from the cache."""
+        return len(self) - len(self.ran)
 
 
 class StepCache:
@@ -46,37 +69,75 @@ class StepCache:
         stored = self.load(key)
         return stored if stored is not None else self.store(key, compute())
 
-    def finished(self, keys: dict[Any, dict], stale: Callable[[dict, Any], bool] | None = None) -> dict[Any, Any]:
-        """Stored results by step name; a result that ``stale(key, result)`` rejects is removed and left out."""
-        out = {}
-        for name, key in keys.items():
-            stored = self.load(key)
-            if stored is not None and stale is not None and stale(key, stored):
-                self.path(key).unlink()
+
+class StepRunner:
+    """Runs batches of steps cached in one folder, with the run context's executor and progress display.
+
+    Stored steps are read back (and advance the bar at once); the missing ones run together on the
+    executor, each stored by the worker that ran it as soon as it ends, so a killed build keeps it.
+    A step run in this process finds a ``progress(n)`` callable in its job and reports its own work
+    through it (what it did not report is added when it ends, e.g. a diverged DPO run that stopped
+    early); a remote step gets ``progress=None`` and advances the bar by its units when it ends.
+    """
+
+    def __init__(self, root: Path, context):
+        self.cache = StepCache(root)
+        self.context = context
+
+    @property
+    def root(self) -> Path:
+        """The folder of this runner's steps (also the place for files the steps write, e.g. weights)."""
+        return self.cache.root
+
+    def has(self, key: dict) -> bool:
+        """Whether the step with this key is stored."""
+        return self.cache.has(key)
+
+    def run(self, fn: Callable[[dict], Any], steps: Sequence[Step], *, label: str,
+            stale: Callable[[dict, Any], bool] | None = None) -> StepResults:
+        """``fn(step.job)`` of every step (a module-level, picklable function), in step order, under one
+        progress bar named ``label``; a stored result that ``stale(key, result)`` rejects is removed and re-run."""
+        steps = list(steps)
+        advance = self.context.tracker(sum(s.units for s in steps), label) if steps else (lambda n: None)
+        results: list[Any] = []
+        for step in steps:
+            stored = self.cache.load(step.key)
+            if stored is not None and stale is not None and stale(step.key, stored):
+                self.cache.path(step.key).unlink()
                 stored = None
+            results.append(stored)
+        for step, stored in zip(steps, results):
             if stored is not None:
-                out[name] = stored
-        return out
+                advance(step.units)
+        todo = [i for i, r in enumerate(results) if r is None]
+        if todo:
+            self._run_missing(fn, steps, todo, results, advance)
+        return StepResults(results, todo)
 
-    def run_many(self, keys: list[dict], fn: Callable[[Any], Any], job_for: Callable[[int], Any],
-                 run_steps: Callable[..., list] | None = None,
-                 on_done: Callable[[int, Any], None] | None = None) -> list[Any]:
-        """Results for every key; each unfinished one is ``fn(job_for(i))``, run by ``run_steps`` (a map, e.g.
-        ``RunContext.run_steps``) and stored by the worker as soon as it finishes, so a killed build keeps it.
-        ``on_done(i, result)`` is called as each of those finishes."""
-        results = [self.load(k) for k in keys]
-        missing = [i for i, r in enumerate(results) if r is None]
-        if missing:
-            items = [{"key": keys[i], "job": job_for(i)} for i in missing]
+    def _run_missing(self, fn, steps: list[Step], todo: list[int], results: list, advance) -> None:
+        local = self.context.executor is None
+        reported = dict.fromkeys(todo, 0)
 
-            def finished_one(j: int, result: Any) -> None:
-                i = missing[j]
-                results[i] = result if self.has(keys[i]) else self.store(keys[i], result)  # a worker without our disk
-                if on_done:
-                    on_done(i, results[i])
+        def progress_of(i: int) -> Callable[[int], None]:
+            def progress(n: int) -> None:
+                reported[i] += n
+                advance(n)
+            return progress
 
-            (run_steps or in_order)(StoredStep(fn, self.root), items, on_done=finished_one)
-        return results
+        items = [{"key": steps[i].key, "job": {**steps[i].job, "progress": progress_of(i) if local else None}}
+                 for i in todo]
+
+        def finished(j: int, result: Any) -> None:
+            i = todo[j]
+            key = steps[i].key
+            results[i] = result if self.cache.has(key) else self.cache.store(key, result)  # a worker without our disk
+            advance(max(steps[i].units - reported[i], 0))
+
+        stored_fn = StoredStep(fn, self.root)
+        if local:
+            in_order(stored_fn, items, finished)
+        else:
+            self.context.executor.map(stored_fn, items, on_done=finished)
 
 
 class StoredStep:
@@ -87,4 +148,3 @@ class StoredStep:
 
     def __call__(self, item: dict) -> Any:
         return StepCache(self.root).run(item["key"], lambda: self.fn(item["job"]))
-

@@ -1,8 +1,6 @@
-"""Pieces the built-in tasks share: normalised shift, chosen values, split-half replicates, build steps."""
+"""Pieces the built-in tasks share: normalised shift, chosen values, split-half replicates."""
 
 from __future__ import annotations
-
-from typing import Any, Callable
 
 import numpy as np
 
@@ -62,34 +60,3 @@ def split_half_indices(groups: dict[str, list[int]], n_splits: int, seed: int) -
     return splits
 
 
-def run_named_steps(context, steps, keys: dict[Any, dict], fn: Callable[[dict], Any],
-                    job_for: Callable[[Any, Callable[[int], None] | None], dict], *,
-                    stale: Callable[[dict, Any], bool] | None = None, advance: Callable[[int], None] | None = None,
-                    units: Callable[[Any], int] | None = None, reported: Callable[[Any], int] | None = None
-                    ) -> tuple[dict[Any, Any], list]:
-    """(result by name, in the order of ``keys``; names that ran now): stored results are read back; the missing (or ``stale``) steps run
-    together on the context's executor, each stored as it finishes.
-
-    ``job_for(name, progress)`` builds a step's input: ``progress`` is ``advance`` when the step runs in this
-    process, None on a remote worker. Progress: a stored step advances by ``units(name)`` at once, a remote one
-    when it finishes; one run here reports through ``progress``, and what it did not report (``units(name)`` less
-    ``reported(result)``, which defaults to all of it) is advanced when it ends.
-    """
-    advance = advance or (lambda n: None)
-    units = units or (lambda name: 0)
-    results = steps.finished(keys, stale)
-    for name in results:
-        advance(units(name))
-    todo = [n for n in keys if n not in results]
-    local = context.executor is None
-
-    def done(i: int, result: Any) -> None:
-        unreported = units(todo[i])
-        if local:  # the step reported through ``progress`` as it ran
-            unreported -= reported(result) if reported else units(todo[i])
-        advance(unreported)
-
-    ran = steps.run_many([keys[n] for n in todo], fn, lambda i: job_for(todo[i], advance if local else None),
-                         context.run_steps, on_done=done)
-    results.update(zip(todo, ran))
-    return {n: results[n] for n in keys}, todo

@@ -40,7 +40,7 @@ def build_task_command(task_name, value_set, model, options, resume, out, seed, 
     context = RunContext(model=model, seed=seed, progress=progress,
                          executor=None if executor == "local" else make_executor(executor, ray_address))
     if not resume:
-        shutil.rmtree(context.cache_dir / "tasks" / task_name, ignore_errors=True)
+        shutil.rmtree(context.task_cache_dir(task_name), ignore_errors=True)
     started = time.perf_counter()
     try:
         gt = task.build(vs, context)

@@ -13,7 +13,7 @@ import click
               help="Folder for the package (default: ./vgbench-NAME).")
 def new_plugin_command(name: str, directory: Path | None) -> None:
     """Scaffold a representation plugin package: fill in one function, install, evaluate, submit."""
-    from ..scaffold import scaffold_plugin
+    from .scaffold import scaffold_plugin
 
     files = scaffold_plugin(name, directory)
     root = files[0].parent

@@ -9,12 +9,17 @@ from typing import Callable
 
 import numpy as np
 
-from .data.records import data_fingerprint, load_records, require_values
-from .errors import VgbenchError
-from .fingerprint import fingerprint
-from .steps import StepCache
-from .store import atomic_write_npz, read_cached_npz
-from .types import ValueSet
+from vgbench import ValueSet
+from vgbench.toolkit import (
+    StepCache,
+    VgbenchError,
+    atomic_write_npz,
+    data_fingerprint,
+    fingerprint,
+    load_records,
+    read_cached_npz,
+    require_values,
+)
 
 QUESTION_SOURCES = ("persona", "conflictscope")
 
@@ -72,7 +77,7 @@ ACTIVATION_MODES = ("auto", "generation", "teacher_forced")
 def activation_mode(backend, generator, s: PersonaSettings) -> str:
     """Where the reply activations come from: recorded during transformers generation when the model's
     layout allows it, else a teacher-forced pass over the replies (always so behind vllm)."""
-    from .models.activations import can_record_during_generation
+    from vgbench.toolkit import can_record_during_generation
 
     if s.activations not in ACTIVATION_MODES:
         raise VgbenchError(f"-o activations={s.activations} is not one of {', '.join(ACTIVATION_MODES)}")
@@ -88,8 +93,7 @@ def activation_mode(backend, generator, s: PersonaSettings) -> str:
 def value_difference(backend, model_hash: str, value_set: ValueSet, value_id: str, s: PersonaSettings,
                      cache_dir: Path, advance: Callable[[int], None], generator=None) -> np.ndarray:
     """mean(pro) − mean(anti) reply activation for one value, shape [layers + 1, d] (cached)."""
-    from .models.activations import generate_with_reply_activations, mean_reply_activations
-    from .models.backend import chat
+    from vgbench.toolkit import chat, generate_with_reply_activations, mean_reply_activations
 
     generator = generator or backend
     skip = ("layer", "n_candidate_layers", "coef", "n_heldout", "batch_size", "generator", "activations")
@@ -132,7 +136,7 @@ def select_layer(backend, model_hash: str, value_set: ValueSet, differences: np.
     Effect per layer = mean over values of P(follow | +coef·v) − P(follow | −coef·v) on each
     value's first ``n_heldout`` eval scenarios. Returns the chosen layer and the whole curve.
     """
-    from .models.steering import steered_preference
+    from vgbench.toolkit import steered_preference
 
     scenarios = [r for r in load_records("scenarios", value_set.name, split="eval")
                  if r.get("action_follow") and r.get("action_ignore")]

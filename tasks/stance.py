@@ -13,8 +13,7 @@ from typing import Callable, Protocol, Sequence
 
 import numpy as np
 
-from ..errors import VgbenchError
-from .backend import TransformersBackend
+from vgbench.toolkit import TransformersBackend, VgbenchError
 
 STANCES = ("support", "neutral", "oppose")
 #: Written after the assistant-turn header, so that the next token is the label.
@@ -111,12 +110,12 @@ class EndpointStanceJudge:
 def make_stance_judge(spec: str, context, batch_size: int = 8) -> StanceJudge:
     """``subject``: the run's (untrained) subject model; ``openai:MODEL``: an endpoint (``OPENAI_BASE_URL``)."""
     if spec == "subject":
-        from .backend import get_backend
+        from vgbench.toolkit import get_backend
 
         model = context.subject_model()
         return LocalStanceJudge(get_backend(model.path, context.device, batch_size), f"subject:{model.weights_hash}")
     if spec.startswith("openai:") and spec[len("openai:"):]:
-        from .judge import endpoint_judge
+        from .judging import endpoint_judge
 
         return EndpointStanceJudge(endpoint_judge(spec, labels=STANCES, prefixes=True))
     raise VgbenchError(f"-o judge={spec!r}: expected 'subject' or 'openai:MODEL' (endpoint from OPENAI_BASE_URL)")

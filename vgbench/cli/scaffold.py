@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from .errors import VgbenchError
+from ..errors import VgbenchError
 
 PYPROJECT = '''[build-system]
 requires = ["setuptools>=68"]
@@ -124,7 +124,7 @@ A vgbench representation plugin.
 
 def scaffold_plugin(name: str, directory: Path | None = None) -> list[Path]:
     """Write the package for representation ``name`` into ``directory`` (default ``./vgbench-NAME``)."""
-    from . import registry
+    from .. import registry
 
     if not re.fullmatch(r"[a-z][a-z0-9_]{0,39}", name):
         raise VgbenchError(f"plugin name {name!r}: use lower-case letters, digits and _ (a Python identifier), "

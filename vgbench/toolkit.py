@@ -1,0 +1,76 @@
+"""What a task or representation plugin may use besides :mod:`vgbench` itself: one documented namespace.
+
+Built-in plugins import nothing else from vgbench; every other core module is private and may change.
+Names are imported on first use, so ``import vgbench.toolkit`` stays light (no torch, no transformers);
+the functions that need torch import it when called.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+#: Public name → "module:attribute" (relative to the vgbench package).
+_EXPORTS = {
+    # build steps: a task describes steps as data, ``context.steps(task)`` runs them
+    "Step": "steps:Step",
+    "StepRunner": "steps:StepRunner",
+    "StepResults": "steps:StepResults",
+    "StepCache": "steps:StepCache",
+    # DPO training runs
+    "DPORuns": "training.runs:DPORuns",
+    "TrainedRun": "training.runs:TrainedRun",
+    "TRAINING_OPTIONS": "training.dpo:TRAINING_OPTIONS",
+    "training_settings": "training.dpo:training_settings",
+    "optimizer_steps": "training.dpo:optimizer_steps",
+    "train_dpo": "training.dpo:train_dpo",
+    "load_trained": "training.dpo:load_trained",
+    "checkpoint_steps": "training.checkpoints:checkpoint_steps",
+    # generation, scoring replies, steering, activations
+    "get_backend": "models.backend:get_backend",
+    "TransformersBackend": "models.backend:TransformersBackend",
+    "chat": "models.backend:chat",
+    "generation_backend": "models.vllm_backend:generation_backend",
+    "forced_choice": "models.preference:forced_choice",
+    "steered_preference": "models.steering:steered_preference",
+    "mean_reply_activations": "models.activations:mean_reply_activations",
+    "generate_with_reply_activations": "models.activations:generate_with_reply_activations",
+    "can_record_during_generation": "models.activations:can_record_during_generation",
+    "resolve_embedder": "models.embedders:resolve_embedder",
+    # task helpers
+    "normalised_shift": "task_helpers:normalised_shift",
+    "split_half_indices": "task_helpers:split_half_indices",
+    "first_per_value": "task_helpers:first_per_value",
+    "selected_values": "task_helpers:selected_values",
+    "VALUES_OPTION": "task_helpers:VALUES_OPTION",
+    "SPLIT_HALF": "scoring:SPLIT_HALF",
+    "matrix_to_json": "types:matrix_to_json",
+    # data, provenance, storage
+    "load_records": "data.records:load_records",
+    "require_values": "data.records:require_values",
+    "data_fingerprint": "data.records:data_fingerprint",
+    "provenance": "provenance:provenance",
+    "fingerprint": "fingerprint:fingerprint",
+    "atomic_write_npz": "store:atomic_write_npz",
+    "read_npz": "store:read_npz",
+    "read_cached_npz": "store:read_cached_npz",
+    # errors that end as one ``error:`` line
+    "VgbenchError": "errors:VgbenchError",
+    "DataError": "errors:DataError",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    """Import an exported name on first use."""
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'vgbench.toolkit' has no attribute {name!r}")
+    module, attribute = _EXPORTS[name].split(":")
+    value = getattr(importlib.import_module(f"vgbench.{module}"), attribute)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
