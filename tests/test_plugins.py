@@ -42,6 +42,21 @@ def test_builtins_and_example_plugin_are_listed(cli):
     assert {"sentence_embedding", "random", "category", "tfidf"} <= names
 
 
+def test_example_plugin_task_builds_and_is_scored(cli, tmp_path, constraints9):
+    listed = {r["name"]: r for r in json.loads(cli("list", "tasks", "--json").stdout)}
+    assert listed["keyword_overlap"]["plugin"] == "tfidf"  # one entry point registers a rep and a task
+    out = tmp_path / "keyword_overlap.json"
+    proc = cli("build-task", "keyword_overlap", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    built = json.loads(out.read_text())
+    assert built["value_ids"] == constraints9.ids and built["replicates"] == []
+    assert all(0.0 <= x <= 1.0 for row in built["matrix"] for x in row)
+    proc = cli("evaluate", "--rep", "tfidf", "--ground-truth", str(out), "--json")
+    assert proc.returncode == 0, proc.stderr
+    score = json.loads(proc.stdout)[0]["score"]
+    assert score["task"] == "keyword_overlap" and score["n_pairs"] == 72 and score["ceiling"] is None
+
+
 def test_category_vectors_give_similarity_one_within_a_category_and_zero_across(constraints9):
     import numpy as np
 

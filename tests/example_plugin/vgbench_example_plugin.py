@@ -1,4 +1,7 @@
-"""An example third-party representation: TF-IDF bag-of-words vectors of value descriptions."""
+"""An example third-party plugin: a representation (TF-IDF vectors of value descriptions) and a small task
+(which values' texts use which values' keywords), both registered through one entry point."""
+
+import re
 
 import numpy as np
 
@@ -20,11 +23,40 @@ class TfidfDescriptions(vgbench.Representation):
         from sklearn.feature_extraction.text import TfidfVectorizer
 
         texts = [f"{v.name}. {v.description}" for v in value_set.values]
-        tfidf = TfidfVectorizer(stop_words="english", sublinear_tf=self.options["sublinear_tf"])
+        tfidf = TfidfVectorizer(stop_words="english", sublinear_tf=bool(self.config["sublinear_tf"]))
         return np.asarray(tfidf.fit_transform(texts).todense())
+
+
+class KeywordOverlap(vgbench.Task):
+    """A model-free task: how many of value j's keywords value i's own text uses."""
+
+    metadata = vgbench.TaskMetadata(
+        name="keyword_overlap",
+        version="1",
+        description="Share of value j's keywords found in value i's name and description (example third-party task).",
+        cell_meaning="share of column value j's keywords that occur, as whole words, in row value i's text",
+        options=(vgbench.Option("min_keywords", int, 1, "Values with fewer keywords get a NaN column.", minimum=1),),
+    )
+
+    def build(self, value_set, context):
+        """The keyword-share matrix; no replicates, so its ceiling is unknown."""
+        words = [set(re.findall(r"[a-z]+", f"{v.name} {v.description}".lower())) for v in value_set.values]
+        keywords = [{k.lower() for k in v.keywords} for v in value_set.values]
+        matrix = np.array([[len(keywords[j] & words[i]) / len(keywords[j])
+                            if len(keywords[j]) >= self.options["min_keywords"] else np.nan
+                            for j in range(len(value_set))] for i in range(len(value_set))])
+        return vgbench.GroundTruth(task=self.name, task_version=self.version, value_set=value_set.name,
+                                   value_ids=tuple(value_set.ids), matrix=matrix,
+                                   provenance={"options": dict(self.options)})
 
 
 @vgbench.hookimpl
 def register_representations(register):
     """Register ``tfidf``."""
     register(TfidfDescriptions)
+
+
+@vgbench.hookimpl
+def register_tasks(register):
+    """Register ``keyword_overlap``."""
+    register(KeywordOverlap)

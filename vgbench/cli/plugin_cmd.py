@@ -1,4 +1,4 @@
-"""``vgbench new-plugin``: scaffold an installable representation plugin."""
+"""``vgbench new-plugin``: scaffold an installable representation or task plugin."""
 
 from __future__ import annotations
 
@@ -11,12 +11,20 @@ import click
 @click.argument("name")
 @click.option("--dir", "directory", type=click.Path(path_type=Path),
               help="Folder for the package (default: ./vgbench-NAME).")
-def new_plugin_command(name: str, directory: Path | None) -> None:
-    """Scaffold a representation plugin package: fill in one function, install, evaluate, submit."""
+@click.option("--kind", type=click.Choice(["representation", "task"]), default="representation", show_default=True,
+              help="What the plugin registers.")
+def new_plugin_command(name: str, directory: Path | None, kind: str) -> None:
+    """Scaffold a plugin package: fill in one method, install, then evaluate (and submit) or build and ship."""
     from .scaffold import scaffold_plugin
 
-    files = scaffold_plugin(name, directory)
+    files = scaffold_plugin(name, directory, kind)
     root = files[0].parent
     print(f"wrote {', '.join(str(f) for f in files)}")
-    print(f"next: fill in `vectors` in {files[1]}, then `pip install -e {root}`, `python -m pytest {root}`, "
+    if kind == "task":
+        shipped = files[1].parent / "ground_truth" / "embedded" / "constraints9" / f"{name}.json"
+        print(f"next: fill in `build` in {files[1]}, then `pip install -e '{root}[test]'`, `python -m pytest {root}`, "
+              f"`vgbench build-task {name} --value-set constraints9 --out {shipped}` (ships the matrix), "
+              f"`vgbench evaluate --rep random --task {name}`")
+        return
+    print(f"next: fill in `vectors` in {files[1]}, then `pip install -e '{root}[test]'`, `python -m pytest {root}`, "
           f"`vgbench evaluate --rep {name}`, `vgbench submit --rep {name}`")

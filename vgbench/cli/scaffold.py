@@ -1,4 +1,4 @@
-"""``vgbench new-plugin``: write an installable representation plugin package whose own test passes."""
+"""``vgbench new-plugin``: write an installable representation or task plugin package whose own test passes."""
 
 from __future__ import annotations
 
@@ -122,28 +122,39 @@ A vgbench representation plugin.
 '''
 
 
-def scaffold_plugin(name: str, directory: Path | None = None) -> list[Path]:
-    """Write the package for representation ``name`` into ``directory`` (default ``./vgbench-NAME``)."""
+KINDS = ("representation", "task")
+
+
+def scaffold_plugin(name: str, directory: Path | None = None, kind: str = "representation") -> list[Path]:
+    """Write the package for a ``kind`` plugin called ``name`` into ``directory`` (default ``./vgbench-NAME``);
+    the module to fill in is the second file returned."""
     from .. import registry
 
     if not re.fullmatch(r"[a-z][a-z0-9_]{0,39}", name):
         raise VgbenchError(f"plugin name {name!r}: use lower-case letters, digits and _ (a Python identifier), "
                            "starting with a letter, e.g. my_rep")
-    known = registry.entries("representation")
+    known = registry.entries(kind)
     if name in known:
-        raise VgbenchError(f"a representation {name!r} is already registered by plugin {known[name].plugin!r}; "
+        raise VgbenchError(f"a {kind} {name!r} is already registered by plugin {known[name].plugin!r}; "
                            "choose another name")
     directory = Path(directory) if directory else Path(f"vgbench-{name.replace('_', '-')}")
     if directory.exists() and any(directory.iterdir()):
         raise VgbenchError(f"{directory}: exists and is not empty; pass --dir with a new folder")
+    suffix = "Representation" if kind == "representation" else "Task"
     fields = {"name": name, "dash": name.replace("_", "-"),
-              "cls": "".join(part.capitalize() for part in name.split("_")) + "Representation"}
-    files = {"pyproject.toml": PYPROJECT, f"vgbench_{name}.py": MODULE, f"test_vgbench_{name}.py": TEST,
-             "README.md": README}
-    directory.mkdir(parents=True, exist_ok=True)
+              "cls": "".join(part.capitalize() for part in name.split("_")) + suffix}
+    if kind == "task":
+        from . import scaffold_task as templates
+
+        files = {"pyproject.toml": templates.PYPROJECT, f"vgbench_{name}/__init__.py": templates.MODULE,
+                 f"test_vgbench_{name}.py": templates.TEST, "README.md": templates.README}
+    else:
+        files = {"pyproject.toml": PYPROJECT, f"vgbench_{name}.py": MODULE, f"test_vgbench_{name}.py": TEST,
+                 "README.md": README}
     written = []
     for filename, template in files.items():
         path = directory / filename
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(template.format(**fields), encoding="utf-8")
         written.append(path)
     return written
