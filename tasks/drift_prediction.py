@@ -51,6 +51,7 @@ from vgbench.toolkit import (
     data_fingerprint,
     fingerprint,
     load_records,
+    n_splits_option,
     provenance,
     require_values,
     selected_values,
@@ -77,8 +78,7 @@ class DriftPrediction(Task):
             Option("samples", int, 2, "Sampled replies per question at each checkpoint.", minimum=2, maximum=1000),
             Option("max_new_tokens", int, 40, "Length of each sampled reply, in tokens.", minimum=1, maximum=4096),
             Option("temperature", float, 0.7, "Sampling temperature of the replies.", minimum=0.0, maximum=10.0),
-            Option("n_splits", int, 4, "Random split-half pairs of each topic's questions (replicates).",
-                   minimum=1, maximum=1000),
+            n_splits_option("each topic's questions"),
             Option("judge", str, "subject", "Stance judge: 'subject' (the untrained subject model) or 'openai:MODEL' "
                    "(an OpenAI-compatible endpoint at OPENAI_BASE_URL)."),
             Option("generate_batch_size", int, 16, "Prompts per batch when generating replies.", minimum=1, maximum=4096),

@@ -17,12 +17,14 @@ import numpy as np
 
 from vgbench import GroundTruth, Option, RunContext, Task, TaskMetadata, ValueSet, hookimpl
 from vgbench.toolkit import (
+    BATCH_SIZE_OPTION,
     SPLIT_HALF,
     VALUES_OPTION,
     Step,
     data_fingerprint,
     first_per_value,
     load_records,
+    n_splits_option,
     provenance,
     require_values,
     selected_values,
@@ -75,9 +77,8 @@ class JudgeAgreement(Task):
             Option("pool_per_value", int, 8, "Eval scenarios per value in the shared pool; 0 = all.",
                    minimum=0, maximum=100000),
             VALUES_OPTION,
-            Option("n_splits", int, 4, "Random split-half pairs of the pool (replicates for the ceiling).",
-                   minimum=1, maximum=1000),
-            Option("batch_size", int, 8, "Prompts per forward pass.", minimum=1, maximum=4096),
+            n_splits_option("the pool"),
+            BATCH_SIZE_OPTION,
         ),
         data=("scenarios",),
         replicate_kinds=(SPLIT_HALF,),

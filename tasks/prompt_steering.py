@@ -14,12 +14,14 @@ import numpy as np
 
 from vgbench import GroundTruth, Option, RunContext, Task, TaskMetadata, ValueSet, hookimpl
 from vgbench.toolkit import (
+    BATCH_SIZE_OPTION,
     SPLIT_HALF,
     VALUES_OPTION,
     Step,
     data_fingerprint,
     first_per_value,
     load_records,
+    n_splits_option,
     normalised_shift,
     provenance,
     require_values,
@@ -53,9 +55,8 @@ class PromptSteering(Task):
         options=(
             Option("limit", int, 0, "Eval scenarios per value (the first N); 0 = all.", minimum=0, maximum=100000),
             VALUES_OPTION,
-            Option("n_splits", int, 4, "Random split-half pairs of the scenarios (replicates for the ceiling).",
-                   minimum=1, maximum=1000),
-            Option("batch_size", int, 8, "Prompts per forward pass.", minimum=1, maximum=4096),
+            n_splits_option("the scenarios"),
+            BATCH_SIZE_OPTION,
         ),
         data=("scenarios",),
         replicate_kinds=(SPLIT_HALF,),

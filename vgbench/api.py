@@ -93,7 +93,30 @@ class RepresentationMetadata:
     uses_subject_model: bool = False
 
 
-class Representation:
+class _Declared:
+    """What tasks and representations share: class attributes set from ``metadata``, typed options."""
+
+    _kind: ClassVar[str]
+    _metadata_class: ClassVar[type]
+    #: Metadata fields copied onto the class besides name, version and description.
+    _copied: ClassVar[tuple[str, ...]] = ()
+    # Set from ``metadata`` for code that reads them off the class.
+    name: ClassVar[str]
+    description: ClassVar[str] = ""
+    version: ClassVar[str] = "1"
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        meta = cls.__dict__.get("metadata")
+        if isinstance(meta, cls._metadata_class):
+            for field in ("name", "version", "description", *cls._copied):
+                setattr(cls, field, getattr(meta, field))
+
+    def __init__(self, **options: Any):
+        self.options = parse_options(self.metadata.options, options, f"{self._kind} {self.name!r}")
+
+
+class Representation(_Declared):
     """A way to turn a value set (+ subject model) into one vector per value.
 
     Subclass it, declare ``metadata = RepresentationMetadata(...)``, implement :meth:`vectors`, and register
@@ -101,21 +124,13 @@ class Representation:
     """
 
     metadata: ClassVar[RepresentationMetadata]
-    # Set from ``metadata`` for code that reads them off the class.
-    name: ClassVar[str]
-    description: ClassVar[str] = ""
-    version: ClassVar[str] = "1"
+    _kind: ClassVar[str] = "representation"
+    _metadata_class: ClassVar[type] = RepresentationMetadata
+    _copied: ClassVar[tuple[str, ...]] = ("uses_subject_model",)
     uses_subject_model: ClassVar[bool] = False
 
-    def __init_subclass__(cls, **kwargs):
-        super().__init_subclass__(**kwargs)
-        meta = cls.__dict__.get("metadata")
-        if isinstance(meta, RepresentationMetadata):
-            cls.name, cls.version, cls.description = meta.name, meta.version, meta.description
-            cls.uses_subject_model = meta.uses_subject_model
-
     def __init__(self, **options: Any):
-        self.options = parse_options(self.metadata.options, options, f"representation {self.name!r}")
+        super().__init__(**options)
         #: The same typed options; it goes into config hashes and stored results.
         self.config = self.options
 
@@ -153,7 +168,7 @@ class Representation:
         )
 
 
-class Task:
+class Task(_Declared):
     """A ground-truth task: value set + subject model → n×n matrix (with replicates for a ceiling).
 
     Subclass it, declare ``metadata = TaskMetadata(...)`` and, where the task can be rebuilt, implement
@@ -162,21 +177,10 @@ class Task:
     """
 
     metadata: ClassVar[TaskMetadata]
-    # Set from ``metadata`` for code that reads them off the class.
-    name: ClassVar[str]
-    description: ClassVar[str] = ""
-    version: ClassVar[str] = "1"
+    _kind: ClassVar[str] = "task"
+    _metadata_class: ClassVar[type] = TaskMetadata
+    _copied: ClassVar[tuple[str, ...]] = ("cell_meaning",)
     cell_meaning: ClassVar[str] = ""
-
-    def __init_subclass__(cls, **kwargs):
-        super().__init_subclass__(**kwargs)
-        meta = cls.__dict__.get("metadata")
-        if isinstance(meta, TaskMetadata):
-            cls.name, cls.version, cls.description = meta.name, meta.version, meta.description
-            cls.cell_meaning = meta.cell_meaning
-
-    def __init__(self, **options: Any):
-        self.options = parse_options(self.metadata.options, options, f"task {self.name!r}")
 
     def load_ground_truth(self, value_set: ValueSet, context: RunContext) -> GroundTruth | None:
         """The matrix ``build-task`` wrote for this value set and subject model, else the shipped one, else None."""

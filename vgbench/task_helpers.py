@@ -8,6 +8,14 @@ from .options import Option
 
 #: The ``values`` option every built-in task takes; :func:`selected_values` reads it.
 VALUES_OPTION = Option("values", str, "", "Comma-separated value ids to build on (at least 2); empty = every value.")
+#: The ``batch_size`` option of tasks that score prompts with the subject model.
+BATCH_SIZE_OPTION = Option("batch_size", int, 8, "Prompts per forward pass.", minimum=1, maximum=4096)
+
+
+def n_splits_option(halved: str) -> Option:
+    """The ``n_splits`` option: how many random split-half pairs of ``halved`` make the replicate matrices."""
+    return Option("n_splits", int, 4, f"Random split-half pairs of {halved} (replicates for the ceiling).",
+                  minimum=1, maximum=1000)
 
 
 def normalised_shift(a: np.ndarray, a0: np.ndarray) -> np.ndarray:

@@ -43,6 +43,8 @@ _EXPORTS = {
     "first_per_value": "task_helpers:first_per_value",
     "selected_values": "task_helpers:selected_values",
     "VALUES_OPTION": "task_helpers:VALUES_OPTION",
+    "BATCH_SIZE_OPTION": "task_helpers:BATCH_SIZE_OPTION",
+    "n_splits_option": "task_helpers:n_splits_option",
     "SPLIT_HALF": "scoring:SPLIT_HALF",
     "matrix_to_json": "types:matrix_to_json",
     # data, provenance, storage

@@ -7,14 +7,15 @@ from pathlib import Path
 
 from ..errors import VgbenchError
 
-PYPROJECT = '''[build-system]
+#: pyproject.toml up to the setuptools table, for every kind of plugin.
+PYPROJECT_HEAD = '''[build-system]
 requires = ["setuptools>=68"]
 build-backend = "setuptools.build_meta"
 
 [project]
 name = "vgbench-{dash}"
 version = "0.1.0"
-description = "A vgbench representation plugin: {name}."
+description = "A vgbench {kind} plugin: {name}."
 requires-python = ">=3.10"
 dependencies = ["vgbench"]
 
@@ -24,7 +25,9 @@ test = ["pytest>=8"]
 [project.entry-points.vgbench]
 {name} = "vgbench_{name}"
 
-[tool.setuptools]
+'''
+
+PYPROJECT = PYPROJECT_HEAD + '''[tool.setuptools]
 py-modules = ["vgbench_{name}"]
 '''
 
@@ -141,12 +144,12 @@ def scaffold_plugin(name: str, directory: Path | None = None, kind: str = "repre
     if directory.exists() and any(directory.iterdir()):
         raise VgbenchError(f"{directory}: exists and is not empty; pass --dir with a new folder")
     suffix = "Representation" if kind == "representation" else "Task"
-    fields = {"name": name, "dash": name.replace("_", "-"),
+    fields = {"name": name, "dash": name.replace("_", "-"), "kind": kind,
               "cls": "".join(part.capitalize() for part in name.split("_")) + suffix}
     if kind == "task":
         from . import scaffold_task as templates
 
-        files = {"pyproject.toml": templates.PYPROJECT, f"vgbench_{name}/__init__.py": templates.MODULE,
+        files = {"pyproject.toml": PYPROJECT_HEAD + templates.SETUPTOOLS, f"vgbench_{name}/__init__.py": templates.MODULE,
                  f"test_vgbench_{name}.py": templates.TEST, "README.md": templates.README}
     else:
         files = {"pyproject.toml": PYPROJECT, f"vgbench_{name}.py": MODULE, f"test_vgbench_{name}.py": TEST,

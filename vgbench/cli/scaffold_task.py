@@ -1,23 +1,7 @@
 """Templates of ``vgbench new-plugin NAME --kind task``: an installable task package that ships its matrices."""
 
-PYPROJECT = '''[build-system]
-requires = ["setuptools>=68"]
-build-backend = "setuptools.build_meta"
-
-[project]
-name = "vgbench-{dash}"
-version = "0.1.0"
-description = "A vgbench task plugin: {name}."
-requires-python = ">=3.10"
-dependencies = ["vgbench"]
-
-[project.optional-dependencies]
-test = ["pytest>=8"]
-
-[project.entry-points.vgbench]
-{name} = "vgbench_{name}"
-
-[tool.setuptools]
+#: What follows the shared head of pyproject.toml (``scaffold.PYPROJECT_HEAD``): a package with its matrices.
+SETUPTOOLS = '''[tool.setuptools]
 packages = ["vgbench_{name}"]
 
 [tool.setuptools.package-data]
