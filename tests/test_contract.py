@@ -309,3 +309,11 @@ def _readme_section(title: str) -> str:
 def test_every_hook_has_a_row_in_the_readme_hooks_table(hook):
     rows = [line for line in _readme_section("### Hooks").splitlines() if line.startswith("|")]
     assert any(line.startswith(f"| `{hook}` |") for line in rows), hook
+
+
+@pytest.mark.parametrize("hook", [n for n, fn in inspect.getmembers(hookspecs, inspect.isfunction)
+                                  if hasattr(fn, "vgbench_spec")])
+def test_every_hook_is_exercised_by_a_test_named_after_it(hook):
+    tests = {node.name for path in (ROOT / "tests").glob("test_*.py")
+             for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.FunctionDef)}
+    assert any(name.startswith(f"test_hook_{hook}") for name in tests), f"no test_hook_{hook}… in tests/"
