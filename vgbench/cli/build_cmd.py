@@ -14,16 +14,16 @@ from ..api import RunContext
 from ..executors import make_executor
 from ..ground_truth import built_ground_truth_path, save_ground_truth
 from ..value_sets import resolve_value_set
-from .common import data_option
+from .common import data_option, model_option, options_option, value_set_option
 from .display import ProgressFactory, fmt
 from .evaluate_cmd import parse_options
 
 
 @click.command("build-task")
 @click.argument("task_name")
-@click.option("--value-set", default="constraints9", show_default=True, help="Built-in name or a YAML/JSON file.")
-@click.option("--model", default="embedded", show_default=True, help="Subject model: 'embedded', a directory or a hub id.")
-@click.option("--option", "-o", "options", multiple=True, help="Task option key=value (e.g. limit=4, values=a,b,c).")
+@value_set_option()
+@model_option
+@options_option("task", "limit=4")
 @click.option("--resume/--no-resume", default=True, show_default=True, help="Reuse finished steps of an earlier (killed) build.")
 @click.option("--out", type=click.Path(path_type=Path),
               help="Write the matrix to this file instead of the home's ground-truth folder (evaluate then ignores it).")

@@ -21,3 +21,20 @@ def data_option(command):
     """``--data DIR`` (repeatable): sets the data search path for this run; the command does not receive it."""
     return click.option("--data", "data_dirs", multiple=True, type=click.Path(path_type=Path), expose_value=False,
                         callback=_set_data_dirs, help=DATA_HELP)(command)
+
+
+def model_option(command):
+    """``--model``: the subject model ('embedded', a local directory or a hub id)."""
+    return click.option("--model", default="embedded", show_default=True,
+                        help="Subject model: 'embedded', a local directory or a hub id.")(command)
+
+
+def value_set_option(default: str | None = "constraints9", help: str = "Built-in name or a YAML/JSON file."):
+    """``--value-set``: a registered value set's name or a value-set file."""
+    return click.option("--value-set", default=default, show_default=default is not None, help=help)
+
+
+def options_option(of: str, example: str):
+    """``-o/--option key=value`` (repeatable): options of the ``of`` (task or representation)."""
+    return click.option("--option", "-o", "options", multiple=True,
+                        help=f"{of.capitalize()} option key=value, e.g. {example} (repeatable; `vgbench list` shows them).")

@@ -12,7 +12,7 @@ from ..evaluation import collect_targets, evaluate, make_representation
 from ..results import EvaluationOutcome
 from ..store import OVERWRITE_STRATEGIES
 from ..value_sets import resolve_value_set
-from .common import data_option
+from .common import data_option, model_option, options_option, value_set_option
 from .display import ProgressFactory, print_json, print_table
 from .display import progress as log_line
 
@@ -42,13 +42,12 @@ def score_row(outcome: EvaluationOutcome) -> list:
 @click.command("evaluate")
 @click.option("--rep", "rep_name", required=True, help="Representation name (`vgbench list reps`).")
 @click.option("--task", "tasks", multiple=True, help="Task name; repeat for several. Default: every task with ground truth.")
-@click.option("--value-set", default=None,
-              help="Built-in name or a YAML/JSON file. Default: every value set with ground truth for the model "
-                   "(constraints9 with --ground-truth or when there is none).")
-@click.option("--model", default="embedded", show_default=True, help="Subject model: 'embedded', a local directory or a hub id.")
+@value_set_option(None, "Built-in name or a YAML/JSON file. Default: every value set with ground truth for the model "
+                        "(constraints9 with --ground-truth or when there is none).")
+@model_option
 @click.option("--ground-truth", "ground_truth_files", multiple=True, type=click.Path(path_type=Path),
               help="Score against a ground-truth JSON file computed elsewhere (repeatable).")
-@click.option("--option", "-o", "options", multiple=True, help="Representation option key=value (repeatable).")
+@options_option("representation", "dim=32")
 @click.option("--overwrite", default="only-missing", show_default=True, type=click.Choice(OVERWRITE_STRATEGIES))
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--json", "as_json", is_flag=True, help="Print result records as JSON.")

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from ..errors import VgbenchError
-from .common import data_option
+from .common import data_option, model_option, options_option, value_set_option
 from .display import print_json, print_table
 from .display import progress as log_line
 from .evaluate_cmd import parse_options
@@ -30,9 +30,9 @@ def _encode(rep_name: str, options: tuple[str, ...], value_set, model: str, seed
 
 @click.command("map")
 @click.option("--rep", "rep_name", required=True, help="Representation name (`vgbench list reps`).")
-@click.option("--value-set", default="constraints9", show_default=True, help="Built-in name or a YAML/JSON file.")
-@click.option("--model", default="embedded", show_default=True, help="Subject model (for representations that use one).")
-@click.option("--option", "-o", "options", multiple=True, help="Representation option key=value (repeatable).")
+@value_set_option()
+@model_option
+@options_option("representation", "dim=32")
 @click.option("--out", "out_dir", default="maps", show_default=True, type=click.Path(path_type=Path),
               help="Folder for the PNG and SVG.")
 @click.option("--n-random", default=1000, show_default=True, type=click.IntRange(1000, None),
@@ -68,8 +68,8 @@ def map_command(rep_name, value_set, model, options, out_dir, n_random, seed, as
 @click.option("--task", "tasks", multiple=True,
               help="Task name or ground-truth JSON file: twice to compare two matrices, once with two --model.")
 @click.option("--model", "models", multiple=True, help="Subject model: two with --rep or one --task; at most one with two --task.")
-@click.option("--value-set", default="constraints9", show_default=True, help="Built-in name or a YAML/JSON file.")
-@click.option("--option", "-o", "options", multiple=True, help="Representation option key=value (repeatable).")
+@value_set_option()
+@options_option("representation", "dim=32")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--json", "as_json", is_flag=True, help="Print the numbers as JSON.")
 def compare_command(rep_name, tasks, models, value_set, options, seed, as_json):
