@@ -88,13 +88,13 @@ def add_command(bundle: Path, force: bool, submissions: Path | None) -> None:
 def submit_command(rep_name: str, model: str | None, options: tuple[str, ...], out_file: Path | None) -> None:
     """Package stored results, similarity, ground truth, provenance, plugin name/version and sha256 hashes."""
     from vgbench.cli.display import progress
-    from vgbench.cli.evaluate_cmd import parse_options
+    from vgbench.cli.common import split_options
     from vgbench.store import safe_name
 
     from .bundle import create_bundle, write_bundle
 
     progress(f"packing stored results of {rep_name}")
-    bundle = create_bundle(rep_name, parse_options(options), model)
+    bundle = create_bundle(rep_name, split_options(options), model)
     out_file = out_file or Path(f"{safe_name(rep_name)}.vgbench-bundle.json")
     write_bundle(bundle, out_file)
     n = sum(f["path"].startswith("results/") for f in bundle["files"])

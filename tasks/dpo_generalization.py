@@ -28,8 +28,8 @@ import numpy as np
 from vgbench import GroundTruth, Option, RunContext, Task, TaskMetadata, ValueSet, hookimpl
 from vgbench.toolkit import (
     SPLIT_HALF,
-    VALUES_OPTION,
     TRAINING_OPTIONS,
+    VALUES_OPTION,
     DPORuns,
     Step,
     VgbenchError,
@@ -37,21 +37,14 @@ from vgbench.toolkit import (
     fingerprint,
     first_per_value,
     load_records,
-    n_splits_option,
     matrix_to_json,
+    n_splits_option,
     normalised_shift,
     provenance,
     require_values,
     selected_values,
     split_half_indices,
 )
-
-#: Defaults sized so that constraints9 (9 values × 24 train pairs, 16 eval scenarios) builds on the
-#: embedded model in under an hour on 2 CPU cores: one pass over each value's pairs (training time
-#: grows with epochs × pairs), split into batches of 2 to get 12 optimizer steps from that pass.
-#: learning_rate 0 = 2e-4 with LoRA, 5e-6 for full fine-tuning; beta 0.1 is trl's and the DPO paper's;
-#: max_length 256 truncates none of the shipped scenarios (longest prompt + reply: ~200 tokens).
-
 
 class DPOGeneralization(Task):
     """DPO toward each value, measured on every value's conflict scenarios."""

@@ -35,17 +35,16 @@ per reply), plus 132 training steps (~6 s each).
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import time
+from pathlib import Path
 
 import numpy as np
 
 from vgbench import GroundTruth, Option, RunContext, Task, TaskMetadata, ValueSet, hookimpl
 from vgbench.toolkit import (
     SPLIT_HALF,
-    VALUES_OPTION,
     TRAINING_OPTIONS,
+    VALUES_OPTION,
     DPORuns,
     Step,
     data_fingerprint,
@@ -59,6 +58,7 @@ from vgbench.toolkit import (
 )
 
 from .drift_stats import STANCES, as_float, nanmean, summarise_drift
+from .judging import check_judge_spec
 
 
 class DriftPrediction(Task):
@@ -88,6 +88,10 @@ class DriftPrediction(Task):
         replicate_kinds=(SPLIT_HALF,),
         ground_truth_dir=Path(__file__).parent / "ground_truth",
     )
+
+    def __init__(self, **options):
+        super().__init__(**options)
+        check_judge_spec(self.options["judge"])  # a bad judge fails here, before any model is loaded
 
     def build(self, value_set: ValueSet, context: RunContext) -> GroundTruth:
         """Train one run per topic, measure every checkpoint on all topics; every run and measurement is a step."""

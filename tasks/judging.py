@@ -176,16 +176,21 @@ def endpoint_judge(spec: str, **kwargs) -> EndpointJudge:
                          os.environ.get("OPENAI_API_KEY"), **kwargs)
 
 
+def check_judge_spec(spec: str) -> str:
+    """``spec`` when it names a judge (``subject`` or ``openai:MODEL``); else one ``error:`` line."""
+    if spec == "subject" or (spec.startswith("openai:") and spec[len("openai:"):]):
+        return spec
+    raise VgbenchError(f"-o judge={spec!r}: expected 'subject' or 'openai:MODEL' (endpoint from OPENAI_BASE_URL)")
+
+
 def make_judge(spec: str, context, batch_size: int = 8) -> Judge:
     """``subject`` (the run's subject model) or ``openai:MODEL`` (``OPENAI_BASE_URL``, ``OPENAI_API_KEY``)."""
-    if spec == "subject":
+    if check_judge_spec(spec) == "subject":
         from vgbench.toolkit import get_backend
 
         model = context.subject_model()
         return LocalJudge(get_backend(model.path, context.device, batch_size), f"subject:{model.weights_hash}")
-    if spec.startswith("openai:") and spec[len("openai:"):]:
-        return endpoint_judge(spec)
-    raise VgbenchError(f"-o judge={spec!r}: expected 'subject' or 'openai:MODEL' (endpoint from OPENAI_BASE_URL)")
+    return endpoint_judge(spec)
 
 
 def judge_system_prompt(value) -> str:

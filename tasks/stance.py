@@ -109,13 +109,11 @@ class EndpointStanceJudge:
 
 def make_stance_judge(spec: str, context, batch_size: int = 8) -> StanceJudge:
     """``subject``: the run's (untrained) subject model; ``openai:MODEL``: an endpoint (``OPENAI_BASE_URL``)."""
-    if spec == "subject":
+    from .judging import check_judge_spec, endpoint_judge
+
+    if check_judge_spec(spec) == "subject":
         from vgbench.toolkit import get_backend
 
         model = context.subject_model()
         return LocalStanceJudge(get_backend(model.path, context.device, batch_size), f"subject:{model.weights_hash}")
-    if spec.startswith("openai:") and spec[len("openai:"):]:
-        from .judging import endpoint_judge
-
-        return EndpointStanceJudge(endpoint_judge(spec, labels=STANCES, prefixes=True))
-    raise VgbenchError(f"-o judge={spec!r}: expected 'subject' or 'openai:MODEL' (endpoint from OPENAI_BASE_URL)")
+    return EndpointStanceJudge(endpoint_judge(spec, labels=STANCES, prefixes=True))

@@ -187,3 +187,53 @@ def test_truncated_activation_cache_is_recomputed(backend, tmp_path, capsys):
     from vgbench.store import read_npz
 
     assert np.array_equal(read_npz(npz)["difference"], again)  # the recomputed file replaced the damaged one
+
+
+def test_negative_seed_and_a_folder_as_out_are_one_line(cli, tmp_path, category_ground_truth):
+    assert_one_line_error(cli("evaluate", "--rep", "random", "--seed", "-1", "--ground-truth", str(category_ground_truth)),
+                          "--seed")
+    assert_one_line_error(cli("build-task", "keyword_overlap", "--out", str(tmp_path)), "--out", "directory")
+
+
+def test_unknown_judge_fails_before_any_model_is_loaded(cli, tmp_path):
+    fresh = tmp_path / "fresh-home"  # no model in it: resolving one would fetch and convert it here
+    for task, value_set in (("drift_prediction", "vprism11"), ("judge_agreement", "constraints9")):
+        assert_one_line_error(cli("build-task", task, "--value-set", value_set, "-o", "judge=bogus",
+                                  env={"VGBENCH_HOME": str(fresh)}), "judge", "openai:MODEL")
+    assert not (fresh / "cache" / "models").exists()
+
+
+def test_a_build_with_no_finite_cell_is_refused_and_not_written(cli, tmp_path):
+    out = tmp_path / "none.json"
+    assert_one_line_error(cli("build-task", "keyword_overlap", "-o", "min_keywords=99", "--out", str(out)),
+                          "keyword_overlap", "NaN", "nothing was written")
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("text", ["[]", '"x"', "{}", "not json"])
+def test_a_damaged_step_file_warns_and_runs_again(tmp_path, capsys, text):
+    from vgbench.steps import StepCache
+
+    cache = StepCache(tmp_path)
+    cache.path({"k": 1}).parent.mkdir(parents=True, exist_ok=True)
+    cache.path({"k": 1}).write_text(text)
+    assert cache.run({"k": 1}, lambda: [1, 2]) == [1, 2]
+    assert "warning: damaged step file" in capsys.readouterr().err
+    assert cache.load({"k": 1}) == [1, 2]
+    with pytest.raises(ValueError, match="other than None"):
+        cache.store({"k": 2}, None)
+
+
+def test_stored_config_keeps_its_paths_so_the_hash_still_matches(tmp_path):
+    from vgbench.results import ResultRecord, config_hash
+
+    data = {"schema_version": 1, "score": {"task": "t", "rho": 0.1},
+            "representation": {"name": "r", "version": "1", "config": {"model": "/opt/models/mine"},
+                               "config_hash": config_hash("r", "1", {"model": "/opt/models/mine"})},
+            "ground_truth": {"task": "t", "source": "task t", "provenance": {"file": "/opt/x/gt.json"}},
+            "value_set": {"name": "v"}, "subject_model": "embedded", "provenance": {}}
+    stored = ResultRecord.from_json(data).to_json(home=tmp_path)
+    rep = stored["representation"]
+    assert rep["config"] == {"model": "/opt/models/mine"}
+    assert config_hash(rep["name"], rep["version"], rep["config"]) == rep["config_hash"]
+    assert stored["ground_truth"]["provenance"]["file"] == "gt.json"  # other machine paths still go

@@ -73,4 +73,5 @@ def test_reduced_build_matches_reference(isolated_home, embedded, tmp_path):
     out = tmp_path / "built.json"
     cli_ok(isolated_home, "build-task", *REDUCED_BUILD, "--out", str(out))
     built = json.loads(out.read_text())
+    assert built["provenance"]["model_path"].startswith("$VGBENCH_HOME/")  # no machine path in a shippable file
     check("build-prompt_steering-reduced.json", normalised(built, isolated_home))

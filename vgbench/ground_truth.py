@@ -68,8 +68,11 @@ def load_ground_truth_file(path: str | Path) -> GroundTruth:
 
 
 def save_ground_truth(gt: GroundTruth, path: str | Path) -> None:
-    """Atomically write a ground truth in the documented format."""
-    atomic_write_json(Path(path), gt.to_json())
+    """Atomically write a ground truth in the documented format, its machine paths made portable (a built
+    matrix may be shipped: paths under ``$VGBENCH_HOME`` are written relative to it, others as a file name)."""
+    from .results import portable
+
+    atomic_write_json(Path(path), portable(gt.to_json(), vgbench_home()))
 
 
 def built_ground_truth_path(task: str, value_set: str, model: str, home: Path | None = None) -> Path:

@@ -1,4 +1,5 @@
-"""The hooks a vgbench plugin can implement; each receives a ``register`` callback."""
+"""The hooks a vgbench plugin can implement: the ``register_*`` hooks get a ``register`` callback (``register_commands``
+the click group)."""
 
 import pluggy
 

@@ -40,7 +40,7 @@ def _has_metadata(kind: str, obj: Any) -> bool:
     """Whether a task or representation class declares its own metadata of the right kind."""
     from . import api
 
-    return isinstance(getattr(obj, "metadata", None), getattr(api, METADATA[kind]))
+    return isinstance(vars(obj).get("metadata") if isinstance(obj, type) else None, getattr(api, METADATA[kind]))
 
 
 def _name_of(obj: Any) -> str:

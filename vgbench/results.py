@@ -149,7 +149,12 @@ class ResultRecord:
                 "representation": self.representation.to_json(), "ground_truth": self.ground_truth.to_json(),
                 "value_set": self.value_set.to_json(), "subject_model": self.subject_model,
                 "provenance": self.provenance}
-        return portable(data, home) if home is not None else data
+        if home is None:
+            return data
+        out = portable(data, home)
+        # the config is what the config hash covers: stored exactly as given, or the hash no longer matches it
+        out["representation"]["config"] = data["representation"]["config"]
+        return out
 
     @classmethod
     def from_json(cls, data: Any, where: str = "result") -> "ResultRecord":

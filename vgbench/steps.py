@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -54,13 +55,16 @@ class StepCache:
         if not path.is_file():
             return None
         try:
-            return json.loads(path.read_text())["result"]
-        except (ValueError, KeyError):
+            return json.loads(path.read_text(encoding="utf-8"))["result"]
+        except (ValueError, KeyError, TypeError) as exc:  # TypeError: valid JSON that is not an object
+            print(f"warning: damaged step file {path} ({type(exc).__name__}); running the step again", file=sys.stderr)
             path.unlink()
             return None
 
     def store(self, key: dict, result: Any) -> Any:
-        """Record a finished step atomically."""
+        """Record a finished step atomically (a result of None would read back as "not finished")."""
+        if result is None:
+            raise ValueError("a build step must return a result other than None")
         atomic_write_json(self.path(key), {"key": key, "result": result})
         return result
 

@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from . import registry
-from .builtin_value_sets import BUILTIN_DIR, register_value_sets  # noqa: F401  (installs whose entry point predates builtin_value_sets)
 from .data.search_path import user_value_set_file
 from .errors import UnknownNameError
 from .types import ValueSet
 from .value_set_files import load_value_set_file
 from .value_set_source import ValueSetSource
 
-RESOURCES = Path(__file__).parent / "resources"
-
-__all__ = ["BUILTIN_DIR", "RESOURCES", "ValueSetSource", "load_value_set_file", "resolve_value_set"]
+__all__ = ["ValueSetSource", "load_value_set_file", "resolve_value_set"]
 
 
 def resolve_value_set(name_or_path: str) -> ValueSet:

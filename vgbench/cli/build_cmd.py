@@ -11,12 +11,12 @@ import numpy as np
 
 from .. import registry
 from ..api import RunContext
+from ..errors import VgbenchError
 from ..executors import make_executor
 from ..ground_truth import built_ground_truth_path, save_ground_truth
 from ..value_sets import resolve_value_set
-from .common import data_option, model_option, options_option, value_set_option
+from .common import data_option, model_option, options_option, seed_option, split_options, value_set_option
 from .display import ProgressFactory, fmt
-from .evaluate_cmd import parse_options
 
 
 @click.command("build-task")
@@ -25,16 +25,16 @@ from .evaluate_cmd import parse_options
 @model_option
 @options_option("task", "limit=4")
 @click.option("--resume/--no-resume", default=True, show_default=True, help="Reuse finished steps of an earlier (killed) build.")
-@click.option("--out", type=click.Path(path_type=Path),
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the matrix to this file instead of the home's ground-truth folder (evaluate then ignores it).")
-@click.option("--seed", default=0, show_default=True, type=int)
+@seed_option
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="Run independent steps here, or fan them out over a Ray cluster.")
 @click.option("--ray-address", default=None, help="Ray cluster address (default: start a local cluster).")
 @data_option
 def build_task_command(task_name, value_set, model, options, resume, out, seed, executor, ray_address):
     """Build TASK's ground truth; every step is cached, so a killed build continues where it stopped."""
-    task = registry.get("task", task_name).obj(**parse_options(options))  # bad options fail here, before any model work
+    task = registry.get("task", task_name).obj(**split_options(options))  # bad options fail here, before any model work
     vs = resolve_value_set(value_set)
     progress = ProgressFactory()
     context = RunContext(model=model, seed=seed, progress=progress,
@@ -49,10 +49,13 @@ def build_task_command(task_name, value_set, model, options, resume, out, seed, 
     elapsed = time.perf_counter() - started
     gt.provenance["build_seconds"] = round(elapsed, 1)
     gt.provenance["executor"] = executor if executor == "local" else f"ray ({ray_address or 'local cluster'})"
+    finite = gt.matrix[~np.eye(len(gt.value_ids), dtype=bool)]
+    if not np.isfinite(finite).any():
+        raise VgbenchError(f"{task_name} on {vs.name}: every off-diagonal cell is NaN, nothing to score against; "
+                           f"nothing was written (check the task's options and data: `vgbench list tasks`)")
     # a variant build (--out) must not replace the matrix that evaluate uses by default
     path = out or built_ground_truth_path(task_name, vs.name, model)
     save_ground_truth(gt, path)
-    finite = gt.matrix[~np.eye(len(gt.value_ids), dtype=bool)]
     print(f"{task_name} on {vs.name} ({model}): {len(gt.value_ids)} values, {len(gt.replicates)} replicates, "
           f"off-diagonal mean {fmt(float(np.nanmean(finite)))}, built in {elapsed:.0f} s")
     print(f"wrote {path}")

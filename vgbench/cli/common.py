@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from ..errors import VgbenchError
+
 DATA_HELP = ("A folder laid out like vgbench/resources (scenarios/, persona/, topics/, value_sets/) searched for data "
              "before VGBENCH_DATA, $VGBENCH_HOME/generated and the shipped data (repeatable).")
 
@@ -38,3 +40,19 @@ def options_option(of: str, example: str):
     """``-o/--option key=value`` (repeatable): options of the ``of`` (task or representation)."""
     return click.option("--option", "-o", "options", multiple=True,
                         help=f"{of.capitalize()} option key=value, e.g. {example} (repeatable; `vgbench list` shows them).")
+
+
+def seed_option(command):
+    """``--seed``: the run's seed (a non-negative 32-bit integer, as numpy's generators take)."""
+    return click.option("--seed", default=0, show_default=True, type=click.IntRange(0, 2**32 - 1))(command)
+
+
+def split_options(pairs: tuple[str, ...]) -> dict[str, str]:
+    """``key=value`` strings → dict; a malformed one is a usage error."""
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise VgbenchError(f"--option {pair!r}: expected key=value, e.g. --option model=all-mpnet-base-v2")
+        out[key.strip()] = value.strip()
+    return out

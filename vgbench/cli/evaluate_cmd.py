@@ -12,22 +12,11 @@ from ..evaluation import collect_targets, evaluate, make_representation
 from ..results import EvaluationOutcome
 from ..store import OVERWRITE_STRATEGIES
 from ..value_sets import resolve_value_set
-from .common import data_option, model_option, options_option, value_set_option
+from .common import data_option, model_option, options_option, seed_option, split_options, value_set_option
 from .display import ProgressFactory, print_json, print_table
 from .display import progress as log_line
 
 SCORE_COLUMNS = ["task", "rho", "95% CI", "p", "pairs", "ceiling", "rho/ceiling", "status"]
-
-
-def parse_options(pairs: tuple[str, ...]) -> dict[str, str]:
-    """``key=value`` strings → dict; a malformed one is a usage error."""
-    out = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise VgbenchError(f"--option {pair!r}: expected key=value, e.g. --option model=all-mpnet-base-v2")
-        out[key.strip()] = value.strip()
-    return out
 
 
 def score_row(outcome: EvaluationOutcome) -> list:
@@ -49,12 +38,12 @@ def score_row(outcome: EvaluationOutcome) -> list:
               help="Score against a ground-truth JSON file computed elsewhere (repeatable).")
 @options_option("representation", "dim=32")
 @click.option("--overwrite", default="only-missing", show_default=True, type=click.Choice(OVERWRITE_STRATEGIES))
-@click.option("--seed", default=0, show_default=True, type=int)
+@seed_option
 @click.option("--json", "as_json", is_flag=True, help="Print result records as JSON.")
 @data_option
 def evaluate_command(rep_name, tasks, value_set, model, ground_truth_files, options, overwrite, seed, as_json):
     """Score a representation against tasks' ground truth and store the results."""
-    rep = make_representation(rep_name, parse_options(options))
+    rep = make_representation(rep_name, split_options(options))
     progress = ProgressFactory()
     context = RunContext(model=model, seed=seed, progress=None if as_json else progress)
     names = [value_set] if value_set else _value_sets_with_ground_truth(list(tasks), context, bool(ground_truth_files))

@@ -7,10 +7,9 @@ from pathlib import Path
 import click
 
 from ..errors import VgbenchError
-from .common import data_option, model_option, options_option, value_set_option
+from .common import data_option, model_option, options_option, seed_option, split_options, value_set_option
 from .display import print_json, print_table
 from .display import progress as log_line
-from .evaluate_cmd import parse_options
 
 
 def _encode(rep_name: str, options: tuple[str, ...], value_set, model: str, seed: int):
@@ -19,7 +18,7 @@ def _encode(rep_name: str, options: tuple[str, ...], value_set, model: str, seed
     from ..evaluation import make_representation
     from .display import ProgressFactory
 
-    rep = make_representation(rep_name, parse_options(options))
+    rep = make_representation(rep_name, split_options(options))
     progress = ProgressFactory()
     try:
         log_line(f"encoding {value_set.name} with {rep.name} (model: {model})")
@@ -37,7 +36,7 @@ def _encode(rep_name: str, options: tuple[str, ...], value_set, model: str, seed
               help="Folder for the PNG and SVG.")
 @click.option("--n-random", default=1000, show_default=True, type=click.IntRange(1000, None),
               help="Random vector sets for the silhouette baseline.")
-@click.option("--seed", default=0, show_default=True, type=int)
+@seed_option
 @click.option("--json", "as_json", is_flag=True, help="Print the numbers as JSON.")
 @data_option
 def map_command(rep_name, value_set, model, options, out_dir, n_random, seed, as_json):
@@ -70,7 +69,7 @@ def map_command(rep_name, value_set, model, options, out_dir, n_random, seed, as
 @click.option("--model", "models", multiple=True, help="Subject model: two with --rep or one --task; at most one with two --task.")
 @value_set_option()
 @options_option("representation", "dim=32")
-@click.option("--seed", default=0, show_default=True, type=int)
+@seed_option
 @click.option("--json", "as_json", is_flag=True, help="Print the numbers as JSON.")
 def compare_command(rep_name, tasks, models, value_set, options, seed, as_json):
     """Spearman (Mantel p) between two matrices: a representation or a task under two models, or two tasks."""

@@ -73,7 +73,7 @@ def register_representations(register):
     register({cls})
 '''
 
-TEST = '''"""vgbench lists the plugin and evaluates it (``pip install -e .`` first, then ``python -m pytest``)."""
+TEST = '''"""vgbench lists the plugin and evaluates it (``pip install -e '.[test]'`` first, then ``python -m pytest``)."""
 
 import json
 import os
@@ -120,7 +120,7 @@ README = '''# vgbench-{dash}
 A vgbench representation plugin.
 
 1. Fill in `{cls}.vectors` in `vgbench_{name}.py`.
-2. `pip install -e .` — then `vgbench list reps` shows `{name}`; `python -m pytest` runs its test.
+2. `pip install -e '.[test]'` — then `vgbench list reps` shows `{name}`; `python -m pytest` runs its test.
 3. `vgbench evaluate --rep {name}`, then `vgbench submit --rep {name}` writes a bundle for the leaderboard.
 '''
 
@@ -144,8 +144,9 @@ def scaffold_plugin(name: str, directory: Path | None = None, kind: str = "repre
     if directory.exists() and any(directory.iterdir()):
         raise VgbenchError(f"{directory}: exists and is not empty; pass --dir with a new folder")
     suffix = "Representation" if kind == "representation" else "Task"
+    stem = "".join(part.capitalize() for part in name.split("_"))
     fields = {"name": name, "dash": name.replace("_", "-"), "kind": kind,
-              "cls": "".join(part.capitalize() for part in name.split("_")) + suffix}
+              "cls": stem if stem.endswith(suffix) else stem + suffix}
     if kind == "task":
         from . import scaffold_task as templates
 
