@@ -80,7 +80,7 @@ used = int(next(l for l in open("/proc/self/status") if l.startswith("VmSize")).
 resource.setrlimit(resource.RLIMIT_AS, (used + 350 * 2**20, resource.RLIM_INFINITY))
 backend = TransformersBackend(model, tok, 16)
 limited = mean_reply_activations(backend, prompts, replies)
-print(backend.batch_size, float(np.abs(limited - reference).max()))
+print(backend.batch_size, float(np.abs(limited - reference).max() / np.abs(reference).max()))
 """
 
 
@@ -96,4 +96,5 @@ def test_out_of_memory_batch_falls_back_to_smaller_batches_and_says_so(embedded,
     warnings = [line for line in proc.stderr.splitlines() if line.startswith("warning: a batch of")]
     assert warnings and "ran out of memory" in warnings[0] and "continuing with batches of 8" in warnings[0]
     batch_size, max_diff = proc.stdout.split()
-    assert 1 <= int(batch_size) < 16 and float(max_diff) < 1e-4
+    # relative to the largest activation: batches of other sizes pad differently, so sums differ in the last bits
+    assert 1 <= int(batch_size) < 16 and float(max_diff) < 1e-5

@@ -37,19 +37,22 @@ def test_reduced_build_resume_determinism_and_evaluate(cli, isolated_home, embed
     assert np.allclose(np.array(json.loads((tmp_path / "c.json").read_text())["matrix"], float), m, atol=1e-6)
     assert built.stat().st_mtime_ns == built_mtime  # the --out builds did not replace evaluate's default
 
-    ev = cli("evaluate", "--rep", "random", "--task", "prompt_steering", "--value-set", str(_subset_file(tmp_path)), "--json")
+    # a reduced build is scored as a file, on a value-set file of its values (named apart from constraints9,
+    # whose stored scores it must not replace)
+    ev = cli("evaluate", "--rep", "random", "--ground-truth", str(built), "--value-set", str(_subset_file(tmp_path)),
+             "--json")
     assert ev.returncode == 0, ev.stderr
     [rec] = json.loads(ev.stdout)
     assert rec["score"]["n_pairs"] == 6 and rec["ground_truth"]["fingerprint"] == gt["fingerprint"]
 
 
 def _subset_file(tmp_path):
-    """The 3-value subset as a value-set file named constraints9 (so the built matrix applies)."""
+    """The 3-value subset of constraints9 as a value-set file of its own name."""
     from vgbench.value_sets import resolve_value_set
 
     vs = resolve_value_set("constraints9")
     path = tmp_path / "constraints9_subset.yaml"
-    lines = ["name: constraints9", "values:"]
+    lines = ["name: constraints9_subset", "values:"]
     for v in ["no_white_lies", "no_stereotypes", "no_exploit_psych"]:
         val = vs.value(v)
         lines.append(f"  - {{id: {val.id}, name: {json.dumps(val.name)}, description: {json.dumps(val.description)}, category: {val.category}}}")
