@@ -117,10 +117,14 @@ def test_trained_adapter_changes_the_policy_on_its_training_scenarios(built, emb
     from vgbench.models.preference import forced_choice
     from vgbench.training.dpo import load_trained
 
-    _, gt = built
+    from vgbench.results import from_portable
+
+    home, gt = built
     value = VALUES[0]
     trained_on = load_records("scenarios", "constraints9", value_ids=[value], split="train")[:1]  # limit_train=1
     weights = gt["extra"]["training"][value]["weights"]
+    assert weights.startswith("$VGBENCH_HOME/")  # the written matrix carries no machine path
+    weights = str(from_portable(weights, home))
     base = forced_choice(get_backend(embedded.path, "cpu", 8), trained_on)["p_follow"]
     trained = forced_choice(TransformersBackend(*load_trained(embedded.path, weights, lora=True, device="cpu"), 8),
                             trained_on)["p_follow"]
