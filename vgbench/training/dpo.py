@@ -93,8 +93,19 @@ def preference_row(tokenizer, messages: list[dict], chosen: str, rejected: str) 
     return {"prompt": prompt, "chosen": chosen, "rejected": rejected}
 
 
-def _finite_or_none(x) -> float | None:
+def finite_or_none(x) -> float | None:
+    """``x`` as a float, or None when it is missing or not finite (how training logs are stored)."""
     return float(x) if x is not None and math.isfinite(float(x)) else None
+
+
+def divergence(trainer, reason: str | None) -> str | None:
+    """Why a finished run counts as diverged: ``reason`` (a NaN/inf loss a callback saw), else non-finite
+    trainable weights, else None."""
+    import torch
+
+    if reason is None and not all(torch.isfinite(p).all() for p in trainer.model.parameters() if p.requires_grad):
+        reason = f"trainable weights became non-finite by step {trainer.state.global_step}"
+    return reason
 
 
 def _step_log_callback(on_step: Callable[[int], None] | None):
@@ -195,8 +206,6 @@ def train_dpo(model_path: str, pairs: Sequence[dict], out_dir: Path, settings: d
     Returns ``{"status": "ok"|"diverged", "path", "reason", "log"}``. A NaN/inf loss stops the run, and a
     run whose trainable weights end non-finite also counts as diverged; neither saves weights.
     """
-    import torch
-
     out_dir = Path(out_dir)
     work = out_dir.with_name(out_dir.name + ".partial")
     shutil.rmtree(work, ignore_errors=True)
@@ -206,15 +215,13 @@ def train_dpo(model_path: str, pairs: Sequence[dict], out_dir: Path, settings: d
         trainer, step_log = make_trainer(model_path, pairs, settings, work / "trainer", on_step)
         started = time.perf_counter()
         trainer.train()
-    reason = step_log.reason
-    if reason is None and not all(torch.isfinite(p).all() for p in trainer.model.parameters() if p.requires_grad):
-        reason = f"trainable weights became non-finite by step {trainer.state.global_step}"
+    reason = divergence(trainer, step_log.reason)
     log = {
         "steps": trainer.state.global_step, "n_pairs": len(pairs),
-        "loss": [_finite_or_none(r["loss"]) for r in step_log.rows],
-        "reward_margin": [_finite_or_none(r["reward_margin"]) for r in step_log.rows],
-        "reward_accuracy": [_finite_or_none(r["reward_accuracy"]) for r in step_log.rows],
-        "grad_norm": [_finite_or_none(r["grad_norm"]) for r in step_log.rows],
+        "loss": [finite_or_none(r["loss"]) for r in step_log.rows],
+        "reward_margin": [finite_or_none(r["reward_margin"]) for r in step_log.rows],
+        "reward_accuracy": [finite_or_none(r["reward_accuracy"]) for r in step_log.rows],
+        "grad_norm": [finite_or_none(r["grad_norm"]) for r in step_log.rows],
         "step_seconds": step_log.step_seconds, "train_seconds": round(time.perf_counter() - started, 2),
         "trained_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }

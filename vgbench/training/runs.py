@@ -85,8 +85,6 @@ def train_final(job: dict) -> dict:
 
 def train_with_checkpoints(job: dict) -> dict:
     """One DPO run saving a checkpoint every ``checkpoint_every`` steps and after the last (a build step)."""
-    import torch
-
     from . import dpo
     from .checkpoints import checkpoint_callback
 
@@ -97,20 +95,12 @@ def train_with_checkpoints(job: dict) -> dict:
     saver = checkpoint_callback(folder, job["checkpoint_every"])
     trainer.add_callback(saver)
     trainer.train()
-    reason = step_log.reason or saver.reason
-    if reason is None and not all(torch.isfinite(p).all() for p in trainer.model.parameters() if p.requires_grad):
-        reason = f"trainable weights became non-finite by step {trainer.state.global_step}"
+    reason = dpo.divergence(trainer, step_log.reason or saver.reason)
     shutil.rmtree(folder / "trainer", ignore_errors=True)
     if reason is not None:
         shutil.rmtree(folder, ignore_errors=True)
     return {"status": "ok" if reason is None else "diverged", "reason": reason, "n_pairs": len(job["examples"]),
             "steps": trainer.state.global_step, "checkpoints": saver.saved if reason is None else [],
-            "loss": [_finite_or_none(r["loss"]) for r in step_log.rows],
-            "reward_margin": [_finite_or_none(r["reward_margin"]) for r in step_log.rows],
+            "loss": [dpo.finite_or_none(r["loss"]) for r in step_log.rows],
+            "reward_margin": [dpo.finite_or_none(r["reward_margin"]) for r in step_log.rows],
             "step_seconds": step_log.step_seconds}
-
-
-def _finite_or_none(x) -> float | None:
-    import math
-
-    return float(x) if x is not None and math.isfinite(float(x)) else None
