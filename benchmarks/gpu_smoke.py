@@ -31,14 +31,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-SHAPES = {
-    "1b": dict(hidden_size=2048, intermediate_size=8192, num_hidden_layers=16, num_attention_heads=32,
-               num_key_value_heads=8, vocab_size=128256),
-    "7b": dict(hidden_size=4096, intermediate_size=11008, num_hidden_layers=32, num_attention_heads=32,
-               num_key_value_heads=32, vocab_size=32000),
-    "tiny": dict(hidden_size=128, intermediate_size=256, num_hidden_layers=4, num_attention_heads=4,
-                 num_key_value_heads=4, vocab_size=1000),
-}
+from persona_extraction_gpu import BF16_PEAK_TFLOPS, SHAPES, decoder_flops  # noqa: E402  (one set of shapes, FLOPs and peaks)
+
 SPECIAL = ["<pad>", "<s>", "</s>", "<unk>", "system", "user", "assistant"]
 CHAT_TEMPLATE = ("{% for m in messages %}{{ m['role'] }} {{ m['content'] }} {% endfor %}"
                  "{% if add_generation_prompt %}assistant {% endif %}")
@@ -63,14 +57,6 @@ def word_tokenizer(vocab_size: int, folder: Path):
 def random_text(rng, vocab_size: int, n_words: int) -> str:
     """``n_words`` random words of the made-up vocabulary (one token each)."""
     return " ".join(f"w{k}" for k in rng.integers(len(SPECIAL), vocab_size, n_words))
-
-
-def decoder_flops(cfg, token_rows: list[int]) -> float:
-    """Forward FLOPs of the decoder blocks (no LM head) over causal rows of the given lengths."""
-    d, f, layers = cfg.hidden_size, cfg.intermediate_size, cfg.num_hidden_layers
-    kv = d * cfg.num_key_value_heads // cfg.num_attention_heads
-    per_token = 2 * layers * (2 * d * d + 2 * d * kv + 3 * d * f)  # q,o + k,v + gate,up,down
-    return sum(seq * per_token + 2 * 2 * layers * d * seq * (seq + 1) / 2 for seq in token_rows)
 
 
 class Clock:
@@ -265,7 +251,7 @@ def main() -> None:
     print(f"device: {name}; {json.dumps(versions)}", flush=True)
     ceiling = measured_bf16_tflops(args.device)
     summary = {"device": name, "versions": versions, "measured_bf16_tflops": ceiling,
-               "datasheet_dense_bf16_tflops": 989.0 if ("H100" in name or "H200" in name) else None,
+               "datasheet_dense_bf16_tflops": next((v for k, v in BF16_PEAK_TFLOPS.items() if k in name), None),
                "settings": {k: v for k, v in vars(args).items() if k != "out"}, "shapes": {}}
     if ceiling:
         print(f"bf16 matrix product (8192³): {ceiling:.0f} TFLOP/s measured (the ceiling used below); "

@@ -16,8 +16,10 @@ import argparse
 import time
 from types import SimpleNamespace
 
-# Llama-2-7B and SmolLM2-135M layer shapes; "tiny" only checks that the script runs.
+# Llama-2-7B, Llama-3.2-1B and SmolLM2-135M layer shapes; "tiny" only checks that the script runs.
 SHAPES = {
+    "1b": dict(hidden_size=2048, intermediate_size=8192, num_hidden_layers=16, num_attention_heads=32,
+               num_key_value_heads=8, vocab_size=128256),
     "7b": dict(hidden_size=4096, intermediate_size=11008, num_hidden_layers=32, num_attention_heads=32,
                num_key_value_heads=32, vocab_size=32000),
     "135m": dict(hidden_size=576, intermediate_size=1536, num_hidden_layers=30, num_attention_heads=9,
@@ -29,13 +31,13 @@ SHAPES = {
 BF16_PEAK_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L40S": 362.0, "A10G": 125.0}
 
 
-def decoder_flops(cfg, rows: int, seq: int) -> float:
-    """Forward FLOPs of the decoder layers (no LM head) over ``rows`` causal sequences of ``seq`` tokens."""
+def decoder_flops(cfg, token_rows) -> float:
+    """Forward FLOPs of the decoder layers (no LM head) over causal sequences of the given lengths."""
     d, f, layers = cfg.hidden_size, cfg.intermediate_size, cfg.num_hidden_layers
     kv = d * cfg.num_key_value_heads // cfg.num_attention_heads
     per_token_matmuls = 2 * layers * (d * d * 2 + 2 * d * kv + 3 * d * f)  # q,o + k,v + gate,up,down
-    attention = 2 * 2 * layers * d * seq * (seq + 1) / 2  # scores and weighted sum, causal
-    return rows * (seq * per_token_matmuls + attention)
+    # per row: the matmuls of every token, then attention's scores and weighted sum over the causal triangle
+    return sum(seq * per_token_matmuls + 2 * 2 * layers * d * seq * (seq + 1) / 2 for seq in token_rows)
 
 
 def main():
@@ -94,7 +96,7 @@ def main():
 
     seq = args.prompt_len + args.reply_len
     tokens = args.n * seq
-    flops = decoder_flops(cfg, args.n, seq)
+    flops = decoder_flops(cfg, [seq] * args.n)
     name = torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu"
     peak = args.peak_tflops or next((v for k, v in BF16_PEAK_TFLOPS.items() if k in name), None)
     print(f"{args.shape} shape, {sum(p.numel() for p in model.parameters()) / 1e9:.2f} B params, {args.dtype}, on {name}")
