@@ -58,7 +58,7 @@ from vgbench.toolkit import (
 )
 
 from .drift_stats import STANCES, as_float, nanmean, summarise_drift
-from .judging import check_judge_spec
+from .judging import JUDGE_PATTERN
 
 
 class DriftPrediction(Task):
@@ -80,7 +80,7 @@ class DriftPrediction(Task):
             Option("temperature", float, 0.7, "Sampling temperature of the replies.", minimum=0.0, maximum=10.0),
             n_splits_option("each topic's questions"),
             Option("judge", str, "subject", "Stance judge: 'subject' (the untrained subject model) or 'openai:MODEL' "
-                   "(an OpenAI-compatible endpoint at OPENAI_BASE_URL)."),
+                   "(an OpenAI-compatible endpoint at OPENAI_BASE_URL).", pattern=JUDGE_PATTERN),
             Option("generate_batch_size", int, 16, "Prompts per batch when generating replies.", minimum=1, maximum=4096),
             Option("judge_batch_size", int, 8, "Replies per batch when judging stances.", minimum=1, maximum=4096),
         ),
@@ -88,10 +88,6 @@ class DriftPrediction(Task):
         replicate_kinds=(SPLIT_HALF,),
         ground_truth_dir=Path(__file__).parent / "ground_truth",
     )
-
-    def __init__(self, **options):
-        super().__init__(**options)
-        check_judge_spec(self.options["judge"])  # a bad judge fails here, before any model is loaded
 
     def build(self, value_set: ValueSet, context: RunContext) -> GroundTruth:
         """Train one run per topic, measure every checkpoint on all topics; every run and measurement is a step."""

@@ -31,7 +31,7 @@ from vgbench.toolkit import (
     split_half_indices,
 )
 
-from .judging import both_order_chats, check_judge_spec, finite_or_none, judge_pass, judge_system_prompt, make_judge, pass_preferences, to_json
+from .judging import JUDGE_PATTERN, both_order_chats, finite_or_none, judge_pass, judge_system_prompt, make_judge, pass_preferences, to_json
 
 
 def agreement_matrix(prefs: np.ndarray, usable: np.ndarray) -> np.ndarray:
@@ -73,7 +73,7 @@ class JudgeAgreement(Task):
         reference="",
         options=(
             Option("judge", str, "subject", "Who judges: 'subject' (the subject model) or 'openai:MODEL' "
-                   "(an OpenAI-compatible endpoint at OPENAI_BASE_URL)."),
+                   "(an OpenAI-compatible endpoint at OPENAI_BASE_URL).", pattern=JUDGE_PATTERN),
             Option("pool_per_value", int, 8, "Eval scenarios per value in the shared pool; 0 = all.",
                    minimum=0, maximum=100000),
             VALUES_OPTION,
@@ -84,10 +84,6 @@ class JudgeAgreement(Task):
         replicate_kinds=(SPLIT_HALF,),
         ground_truth_dir=Path(__file__).parent / "ground_truth",
     )
-
-    def __init__(self, **options):
-        super().__init__(**options)
-        check_judge_spec(self.options["judge"])  # a bad judge fails here, before any model is loaded
 
     def build(self, value_set: ValueSet, context: RunContext) -> GroundTruth:
         """Every judge scores the whole pool in both orders; each judge's pass is one resumable step."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 import urllib.error
 import urllib.request
@@ -176,9 +177,13 @@ def endpoint_judge(spec: str, **kwargs) -> EndpointJudge:
                          os.environ.get("OPENAI_API_KEY"), **kwargs)
 
 
+#: What a ``judge`` option may say: the subject model, or a model behind an OpenAI-compatible endpoint.
+JUDGE_PATTERN = r"subject|openai:.+"
+
+
 def check_judge_spec(spec: str) -> str:
     """``spec`` when it names a judge (``subject`` or ``openai:MODEL``); else one ``error:`` line."""
-    if spec == "subject" or (spec.startswith("openai:") and spec[len("openai:"):]):
+    if re.fullmatch(JUDGE_PATTERN, spec):
         return spec
     raise VgbenchError(f"-o judge={spec!r}: expected 'subject' or 'openai:MODEL' (endpoint from OPENAI_BASE_URL)")
 

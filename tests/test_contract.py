@@ -179,6 +179,16 @@ def test_python_callers_get_the_same_checks_and_types():
         registry.get("representation", "random").obj(dim=-5)
 
 
+def test_a_str_option_with_a_pattern_must_match_it_whole():
+    judge = Option("judge", str, "subject", "who judges", pattern=r"subject|openai:.+")
+    assert parse_options((judge,), {"judge": "openai:gpt-x"}, "test") == {"judge": "openai:gpt-x"}
+    for bad in ("bogus", "openai:", "subjects"):
+        with pytest.raises(VgbenchError, match=r"must match subject\|openai:\.\+ \(who judges\)"):
+            parse_options((judge,), {"judge": bad}, "test")
+    with pytest.raises(ValueError, match="does not pass its own check"):
+        Option("judge", str, "nobody", "who judges", pattern=r"subject|openai:.+")
+
+
 @pytest.mark.parametrize("declaration, error", [
     (dict(type=list, default=[]), TypeError),
     (dict(type=float, default=1), TypeError),

@@ -29,6 +29,8 @@ class Option:
     minimum: int | float | None = None
     maximum: int | float | None = None
     choices: tuple = ()
+    #: A regular expression a ``str`` value must match whole (e.g. ``subject|openai:.+``).
+    pattern: str = ""
 
     def __post_init__(self):
         # a plugin's mistake here fails its import, which vgbench reports as one warning naming the plugin
@@ -46,6 +48,8 @@ class Option:
         """The bounds or choices in words ("" when any value of the type is allowed)."""
         if self.choices:
             return " | ".join(str(c) for c in self.choices)
+        if self.pattern:
+            return f"matches {self.pattern}"
         if self.minimum is not None and self.maximum is not None:
             return f"{self.minimum} to {self.maximum}"
         if self.minimum is not None:
@@ -57,7 +61,8 @@ class Option:
     def to_json(self) -> dict:
         """Everything about the option, for ``vgbench list --json``."""
         return {"name": self.name, "type": self.type.__name__, "default": self.default, "help": self.help,
-                "minimum": self.minimum, "maximum": self.maximum, "choices": list(self.choices)}
+                "minimum": self.minimum, "maximum": self.maximum, "choices": list(self.choices),
+                "pattern": self.pattern}
 
 
 def parse_options(declared: tuple[Option, ...], given: dict[str, object], owner: str) -> dict:
@@ -86,6 +91,8 @@ def _checked(option: Option, raw: object, owner: str) -> Any:
         raise VgbenchError(f"{where} must be {_TYPE_WORDS[option.type]}, e.g. {option.name}={example}")
     if option.choices and value not in option.choices:
         raise VgbenchError(f"{where} must be one of {', '.join(str(c) for c in option.choices)}")
+    if option.pattern and not re.fullmatch(option.pattern, value):
+        raise VgbenchError(f"{where} must match {option.pattern} ({option.help})")
     if option.minimum is not None and value < option.minimum:
         raise VgbenchError(f"{where} must be at least {option.minimum}")
     if option.maximum is not None and value > option.maximum:
