@@ -3,7 +3,8 @@ import pytest
 from scipy.stats import spearmanr
 
 from vgbench.errors import DataError
-from vgbench.scoring import aggregate, align_ground_truth, noise_ceiling, offdiagonal_spearman, score
+from vgbench.ranking import aggregate
+from vgbench.scoring import align_ground_truth, noise_ceiling, offdiagonal_spearman, score
 from vgbench.types import GroundTruth, RepresentationResult
 
 IDS = tuple(f"v{i}" for i in range(9))

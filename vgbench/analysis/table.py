@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..results import ResultRecord
-from ..scoring import aggregate
+from ..ranking import aggregate
 
 
 @dataclass(frozen=True)
