@@ -164,18 +164,25 @@ def adjust_p(p_values: list[float | None]) -> list[float | None]:
 def bootstrap_ci(sim: np.ndarray, gt: np.ndarray, n_resamples: int = N_BOOTSTRAP, seed: int = 0,
                  level: float = 0.95) -> tuple[float, float]:
     """Percentile CI of ρ from resampling values with replacement (pairs of a value with itself dropped)."""
-    from scipy.stats import bootstrap
+    from scipy.stats import bootstrap, rankdata
 
-    def statistic(idx):
-        idx = np.asarray(idx)
-        sub_sim, sub_gt = sim[np.ix_(idx, idx)], gt[np.ix_(idx, idx)]
-        mask = (idx[:, None] != idx[None, :]) & np.isfinite(sub_gt)
-        return _spearman(sub_sim[mask], sub_gt[mask])
+    def statistic(idx, axis=-1):
+        idx = np.atleast_2d(idx)
+        sub_sim = sim[idx[:, :, None], idx[:, None, :]].reshape(len(idx), -1)
+        sub_gt = gt[idx[:, :, None], idx[:, None, :]].reshape(len(idx), -1)
+        same_value = (idx[:, :, None] == idx[:, None, :]).reshape(len(idx), -1)
+        left_out = same_value | ~np.isfinite(sub_gt) | ~np.isfinite(sub_sim)
+        ranks = [rankdata(np.where(left_out, np.nan, x), axis=-1, nan_policy="omit") for x in (sub_sim, sub_gt)]
+        a, b = (r - np.nanmean(r, axis=-1, keepdims=True) for r in ranks)
+        num = np.nansum(a * b, axis=-1)
+        den = np.sqrt(np.nansum(a * a, axis=-1) * np.nansum(b * b, axis=-1))
+        enough = (~left_out).sum(axis=-1) >= 3
+        return np.where(enough & (den > 0), num / np.where(den > 0, den, 1.0), np.nan)
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         res = bootstrap(
-            (np.arange(len(gt)),), statistic, n_resamples=n_resamples, vectorized=False,
+            (np.arange(len(gt)),), statistic, n_resamples=n_resamples, vectorized=True, batch=500,
             method="percentile", confidence_level=level, rng=np.random.default_rng(seed),
         )
     # Resamples in which ρ is undefined (e.g. every drawn value pair tied in ``sim``) are left out of the
