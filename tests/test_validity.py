@@ -142,6 +142,22 @@ def test_shift_samples_average_to_the_normalised_shift():
     np.testing.assert_allclose(means, m, rtol=1e-12)
 
 
+def test_drift_cell_samples_average_to_the_drift_matrix():
+    from vgbench_tasks.drift_stats import summarise_drift
+
+    rng = np.random.default_rng(5)
+    topics, groups = ["a", "b", "c"], {"a": [0, 1], "b": [2, 3, 4], "c": [5, 6]}
+    base = rng.dirichlet(np.ones(3), 7)
+    runs = {i: [(0, base, {}), (2, rng.dirichlet(np.ones(3), 7), {}), (4, rng.dirichlet(np.ones(3), 7),
+                                                                      {"c": "no stance"} if i == "b" else {})]
+            for i in topics}
+    summary = summarise_drift(topics, groups, runs)
+    m, samples = summary["matrix"](range(7)), summary["cell_samples"]
+    assert "c" not in samples["b"]  # an unusable cell has no samples (and a NaN in the matrix)
+    means = np.array([[np.mean(samples[i][j]) if j in samples[i] else np.nan for j in topics] for i in topics])
+    np.testing.assert_allclose(means, m, rtol=1e-12)
+
+
 # --- stored verdicts -----------------------------------------------------------------------------------------------
 
 
