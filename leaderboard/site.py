@@ -66,7 +66,7 @@ def _leaderboard_table(table: ModelTable, plugins: dict, table_id: str) -> str:
         cells = [Cell(agg["rank_label"], agg["borda_rank"], title="statistically tied" if agg["tied"] else None),
                  Cell(row.label, href=f"reps/{rep_slug(row.rep, row.config_hash)}.html", text_cell=True),
                  Cell(f"{plugin.get('distribution', '?')} {plugin.get('version', '')}".strip(), text_cell=True)]
-        cells += [number_cell(agg["per_task"].get(c.label), title=_cell_title(table, row, c)) for c in table.columns]
+        cells += [_rho_cell(table, row, c) for c in table.columns]
         for c in table.columns:
             e = table.cell(row, c)
             cells.append(number_cell(e.score.get("rho_over_ceiling") if e else None))
@@ -82,7 +82,24 @@ def _leaderboard_table(table: ModelTable, plugins: dict, table_id: str) -> str:
             cells.append(Cell(f"[{b[0]:.2f}, {b[1]:.2f}]", b[1]) if b else Cell("—", "", title="missing"))
         cells += [Cell("—", "") for _ in table.columns] + [Cell("—", ""), Cell("—", "")]
         foot.append(cells)
+    cells = [Cell("—", ""), Cell("ceiling (predictor bound)", text_cell=True, title=CEILING_NOTE), Cell("", "")]
+    for c in table.columns:
+        facts = table.column_score(c)
+        ceiling, bound = facts.get("ceiling"), facts.get("predictor_bound")
+        text = "—" if ceiling is None else f"{ceiling:.2f}" + ("" if bound is None else f" ({bound:.2f})")
+        cells.append(Cell(text, "" if ceiling is None else ceiling))
+    foot.append(cells + [Cell("—", "") for _ in table.columns] + [Cell("—", ""), Cell("—", "")])
     return table_html(headers, rows, table_id=table_id, foot=foot)
+
+
+def _rho_cell(table: ModelTable, row, column: Column) -> Cell:
+    """ρ with its 95 % CI (sorted by ρ); p (with its method) and q in the hover text."""
+    rho = row.aggregate["per_task"].get(column.label)
+    if rho is None:
+        return number_cell(None)
+    e = table.cell(row, column)
+    ci = ci_text(e.score) if e else "—"
+    return Cell(f"{rho:.3f}" + ("" if ci == "—" else f" {ci}"), repr(float(rho)), title=_cell_title(table, row, column))
 
 
 def _cell_title(table: ModelTable, row, column: Column) -> str | None:
@@ -106,7 +123,9 @@ def _summary_lines(table: ModelTable) -> list[str]:
     if r.unknown:
         out.append("Counted, validity unknown: " + "; ".join(f"{escape(t)}: {escape(why)}" for t, why in r.unknown.items()))
     if table.null_rows:
-        out.append(f"{escape(', '.join(table.null_rows))}: the null, not ranked; shown as the null band.")
+        reps = {label: (e.rep, e.config_hash) for (label, _), e in table.cells.items()}
+        links = ", ".join(f'<a href="reps/{rep_slug(*reps[label])}.html">{escape(label)}</a>' for label in table.null_rows)
+        out.append(f"{links}: the null, not ranked; shown as the null band.")
     if any(row.aggregate["tied"] for row in table.rows):
         out.append("2= etc.: statistically tied with the rows next to it (their 95% CIs overlap on every counted task).")
     return [f'<p class="note summary-line">{line}</p>' for line in out]
@@ -114,11 +133,13 @@ def _summary_lines(table: ModelTable) -> list[str]:
 
 def _detail_table(table: ModelTable, column: Column, table_id: str) -> str:
     headers = ["rank", "representation", "ρ", "95% CI", "p", "q (BH)", "pairs", "ceiling", "bound", "ρ/ceiling",
-               "null band", "validity", "status"]
+               "null band", "status"]
     rows = []
     for row in table.rows:
         e = table.cell(row, column)
-        s = e.score if e else {}
+        if e is None:
+            continue
+        s = e.score
         low = s.get("ci_low")
         rows.append([Cell(row.aggregate["rank_label"], row.aggregate["borda_rank"]),
                      Cell(row.label, href=f"../reps/{rep_slug(row.rep, row.config_hash)}.html", text_cell=True),
@@ -128,17 +149,18 @@ def _detail_table(table: ModelTable, column: Column, table_id: str) -> str:
                      Cell(str(s.get("n_pairs", "—")), s.get("n_pairs", "")), number_cell(s.get("ceiling")),
                      number_cell(s.get("predictor_bound")), number_cell(s.get("rho_over_ceiling")),
                      Cell(null_band_text(s), s["null_low"] if s.get("null_low") is not None else ""),
-                     Cell(validity_text(s), text_cell=True),
-                     Cell(s.get("status", "missing") if e else "missing", text_cell=True)])
+                     Cell(s.get("status", "—"), text_cell=True)])
     return table_html(headers, rows, table_id=table_id)
 
 
-def _validity_html(facts: dict) -> str:
-    """The task's validity verdict, its reason and the test behind it."""
+def _validity_html(facts: dict, left_out: str) -> str:
+    """The task's validity verdict, its reason, whether it counts in mean ρ and Borda, and the test behind it."""
     v = facts.get("validity") if isinstance(facts.get("validity"), dict) else {}
     verdict = validity_text(facts)
-    parts = [f'<p class="validity">Validity: <strong>{escape(verdict if verdict != "—" else "not recorded")}'
-             "</strong></p>"]
+    invalid = v.get("verdict") == "not valid"
+    parts = [f'<p class="validity{" not-valid" if invalid else ""}">Validity: '
+             f'<strong>{escape(verdict if verdict != "—" else "not recorded")}</strong>'
+             + (f"; {escape(left_out)}" if invalid else "") + "</p>"]
     shown = {k: v.get(k) for k in ("gate", "test", "statistic", "p", "alpha", "n", "computed_from") if v.get(k) is not None}
     if shown:
         parts.append("<p class=\"note\">" + "; ".join(f"{escape(k)}: {escape(str(x))}" for k, x in shown.items()) + "</p>")
@@ -154,16 +176,16 @@ def _task_page(tables: list[ModelTable], column: Column, figures_dir: Path, slug
     body = ['<p><a href="../index.html">← leaderboard</a></p>',
             f"<h1>{escape(column.label)}</h1>",
             f"<p>subject model {escape(first.model)}; value set {escape(column.value_set)}</p>",
-            _validity_html(facts)]
+            _validity_html(facts, "counted in mean ρ and Borda (--include-invalid)" if first.ranking.include_invalid
+                           else "left out of mean ρ and Borda")]
     invalid = first.ranking.invalid.get(column.label)
-    if invalid is not None:
-        left_out = "left out of" if not first.ranking.include_invalid else "counted (--include-invalid) in"
-        body.append(f'<p class="not-valid">not valid on this model: {escape(invalid)}; {left_out} mean ρ and Borda.</p>')
     for table in tables:
         points = []
         for row in table.rows:
             e = table.cell(row, column)
-            s = e.score if e else {}
+            if e is None:
+                continue
+            s = e.score
             points.append({"label": f"{row.aggregate['rank_label']} {row.label}", "rho": s.get("rho"),
                            "ci_low": s.get("ci_low"), "ci_high": s.get("ci_high"), "status": s.get("status", "")})
         view_facts = table.column_score(column)

@@ -115,7 +115,9 @@ def forest_blocks(table: ModelTable, figures: Path) -> list[Block]:
         points = []
         for row in table.rows:
             e = table.cell(row, column)
-            s = e.score if e else {}
+            if e is None:
+                continue
+            s = e.score
             points.append({"label": f"{row.aggregate['rank_label']} {row.label}", "rho": s.get("rho"),
                            "ci_low": s.get("ci_low"), "ci_high": s.get("ci_high"), "status": s.get("status", "")})
         if not any(p["rho"] is not None for p in points):
