@@ -1,10 +1,13 @@
+import itertools
+
 import numpy as np
 import pytest
 from scipy.stats import spearmanr
 
 from vgbench.errors import DataError
 from vgbench.ranking import aggregate
-from vgbench.scoring import align_ground_truth, noise_ceiling, offdiagonal_spearman, score
+from vgbench.scoring import (adjust_p, align_ground_truth, noise_ceiling, offdiagonal_spearman, permutation_test_rho,
+                             score)
 from vgbench.types import GroundTruth, RepresentationResult
 
 IDS = tuple(f"v{i}" for i in range(9))
@@ -44,7 +47,7 @@ def test_strong_relation_scores_high_with_small_p_and_ci_around_rho():
     assert s.rho > 0.9
     assert s.p_value < 0.01
     assert s.ci_low <= s.rho <= s.ci_high
-    assert s.n_pairs == 72 and s.status == "ok"
+    assert s.n_pairs == 72 and s.status.startswith("ok")
 
 
 def test_ci_leaves_out_resamples_where_rho_is_undefined():
@@ -116,3 +119,86 @@ def test_no_ratio_when_replicates_barely_agree():
     assert noise_ceiling(gt, list(IDS)) == pytest.approx(-1.0)
     s = score(rep_from_vectors(rng.normal(size=(9, 4))), gt)
     assert s.rho is not None and s.rho_over_ceiling is None and "no ratio" in s.status
+
+
+def brute_force_two_sided_p(sim, gt):
+    """Every relabeling of ``sim`` scored one by one; scipy's two-sided p: twice the smaller tail."""
+    n = len(gt)
+    observed = offdiagonal_spearman(sim, gt)[0]
+    null = np.array([offdiagonal_spearman(sim[np.ix_(p, p)], gt)[0] for p in itertools.permutations(range(n))])
+    eps = 1e-12 * max(1.0, abs(observed))
+    return min(1.0, 2 * min(np.mean(null >= observed - eps), np.mean(null <= observed + eps))), null
+
+
+@pytest.mark.parametrize("nan_cell", [False, True])
+def test_exact_p_equals_a_brute_force_loop_over_every_relabeling(nan_cell):
+    rng = np.random.default_rng(11)
+    sim, gt = rng.normal(size=(5, 5)), rng.normal(size=(5, 5))
+    sim = sim + sim.T  # a cosine-like symmetric similarity
+    if nan_cell:
+        gt[1, 3] = np.nan  # the slow path: each relabeling ranks its own set of pairs
+    expected, null = brute_force_two_sided_p(sim, gt)
+    got = permutation_test_rho(sim, gt)
+    assert got["p_method"] == "exact" and got["p_resamples"] == 120 and got["p_mc_se"] is None
+    assert got["p_value"] == pytest.approx(expected, abs=1e-12)
+    assert got["null_low"] == pytest.approx(np.quantile(null, 0.025))
+    assert got["null_high"] == pytest.approx(np.quantile(null, 0.975))
+
+
+def test_more_relabelings_than_can_be_enumerated_are_sampled_with_their_standard_error():
+    rng = np.random.default_rng(12)
+    sim, gt = rng.normal(size=(11, 11)), rng.normal(size=(11, 11))
+    got = permutation_test_rho(sim, gt, n_resamples=2000)
+    assert got["p_method"] == "monte_carlo" and got["p_resamples"] == 2000
+    p = got["p_value"]
+    assert got["p_mc_se"] == pytest.approx(np.sqrt(p * (1 - p) / 2000))
+    assert got["null_low"] < 0 < got["null_high"]
+
+
+def test_transfer_view_recovers_a_pattern_hidden_under_row_scales():
+    from vgbench.views import transfer_view
+
+    rng = np.random.default_rng(13)
+    pattern = transfer_view(rng.normal(size=(9, 9)))  # a pure pattern: every row has mean 0 and spread 1
+    scales = np.exp(rng.normal(0, 1.0, size=9))  # how strongly each row's training happened to work
+    gt = make_gt(scales[:, None] * pattern + 3 * scales[:, None])
+    rep = RepresentationResult("pattern", IDS, similarity_matrix=np.nan_to_num(pattern))
+    s = score(rep, gt).to_json()
+    assert s["views"]["transfer"]["rho"] == pytest.approx(1.0)
+    assert s["views"]["raw"]["rho"] < 0.8 and s["rho"] == s["views"]["raw"]["rho"]
+
+
+def test_every_view_has_its_own_ceiling_and_predictor_bound():
+    rng = np.random.default_rng(14)
+    base = rng.normal(size=(9, 9))
+    reps = [np.exp(rng.normal(size=9))[:, None] * (base + rng.normal(0, 0.3, base.shape)) for _ in range(4)]
+    gt = make_gt(base, reps)
+    s = score(rep_from_vectors(rng.normal(size=(9, 4))), gt).to_json()
+    for view in ("raw", "transfer"):
+        v = s["views"][view]
+        assert v["ceiling"] == pytest.approx(noise_ceiling(gt, list(IDS), view))
+        assert v["predictor_bound"] == pytest.approx(np.sqrt(v["ceiling"]))
+    assert s["views"]["transfer"]["ceiling"] > s["views"]["raw"]["ceiling"]  # row scales are replicate noise here
+
+
+def test_constant_similarity_is_undefined_not_a_crash():
+    s = score(RepresentationResult("flat", IDS, similarity_matrix=np.ones((9, 9))),
+              make_gt(np.random.default_rng(15).normal(size=(9, 9)))).to_json()
+    for view in ("raw", "transfer"):
+        assert s["views"][view]["rho"] is None and s["views"][view]["p_value"] is None
+        assert s["views"][view]["status"] == "undefined: constant similarity"
+
+
+def test_without_replicates_the_ceiling_is_unknown_and_said_so():
+    s = score(rep_from_vectors(np.random.default_rng(16).normal(size=(9, 3))),
+              make_gt(np.random.default_rng(17).normal(size=(9, 9))))
+    assert s.ceiling is None and s.predictor_bound is None and "ceiling unknown" in s.status
+
+
+def test_benjamini_hochberg_q_values_keep_missing_p_values_missing():
+    from scipy.stats import false_discovery_control
+
+    ps = [0.01, None, 0.04, 0.03, float("nan"), 0.5]
+    q = adjust_p(ps)
+    assert q[1] is None and q[4] is None
+    assert [q[k] for k in (0, 2, 3, 5)] == pytest.approx(list(false_discovery_control([0.01, 0.04, 0.03, 0.5])))

@@ -11,8 +11,8 @@ import numpy as np
 
 from .errors import DataError
 from .types import GroundTruth, RepresentationResult, Score
+from .views import VIEW_METHODS, VIEWS
 
-N_PERMUTATIONS = 999
 #: Below this ceiling the task's replicates barely agree, and ρ/ceiling would divide by noise.
 MIN_CEILING_FOR_RATIO = 0.1
 N_BOOTSTRAP = 2000
@@ -63,36 +63,126 @@ def offdiagonal_spearman(sim: np.ndarray, gt: np.ndarray) -> tuple[float, int]:
     return _spearman(sim[mask], gt[mask]), int(mask.sum())
 
 
-def permutation_p(sim: np.ndarray, gt: np.ndarray, n_resamples: int = N_PERMUTATIONS, seed: int = 0) -> float:
-    """Two-sided p from permuting the value labels of the similarity matrix (Mantel test)."""
+#: Every relabeling is enumerated when there are at most this many (9 values: 9! = 362,880).
+EXACT_LIMIT = 362_880
+#: Random relabelings when there are more.
+N_MONTE_CARLO = 10_000
+#: Relabelings scored per vectorised call.
+_BATCH = 20_000
+#: Up to this many values a batch of relabelings is gathered at once; above it, one at a time.
+_BROADCAST_MAX_N = 32
+
+
+def permutation_test_rho(sim: np.ndarray, gt: np.ndarray, seed: int = 0,
+                         n_resamples: int = N_MONTE_CARLO) -> dict:
+    """Mantel test of the off-diagonal Spearman ρ: the value labels of ``sim`` relabeled, ``gt`` fixed.
+
+    Exact (every relabeling) when there are at most :data:`EXACT_LIMIT`, else ``n_resamples`` random
+    relabelings with the Monte-Carlo standard error of p. Two-sided p as scipy defines it (twice the
+    smaller tail, at most 1); ``null_low``/``null_high`` are the 2.5 %/97.5 % quantiles of the relabeled
+    ρ (the null band).
+    """
     from scipy.stats import permutation_test
 
-    def statistic(order):
-        order = np.asarray(order)
-        return offdiagonal_spearman(sim[np.ix_(order, order)], gt)[0]
-
+    n = len(gt)
+    statistic = _relabeled_rho(np.asarray(sim, float), np.asarray(gt, float))
+    exact = math.factorial(n) <= EXACT_LIMIT
     res = permutation_test(
-        (np.arange(len(gt)),), statistic, permutation_type="pairings", n_resamples=n_resamples,
-        vectorized=False, alternative="two-sided", rng=np.random.default_rng(seed),
+        (np.arange(n),), statistic, permutation_type="pairings", n_resamples=np.inf if exact else n_resamples,
+        vectorized=True, batch=_BATCH, alternative="two-sided", rng=np.random.default_rng(seed),
     )
-    return float(res.pvalue)
+    null = res.null_distribution[np.isfinite(res.null_distribution)]
+    p = float(res.pvalue)
+    n_done = len(res.null_distribution)
+    return {
+        "p_value": p, "p_method": "exact" if exact else "monte_carlo", "p_resamples": n_done,
+        "p_mc_se": None if exact else float(math.sqrt(p * (1 - p) / n_done)),
+        "null_low": float(np.quantile(null, 0.025)) if null.size else None,
+        "null_high": float(np.quantile(null, 0.975)) if null.size else None,
+    }
+
+
+def _relabeled_rho(sim: np.ndarray, gt: np.ndarray):
+    """The vectorised statistic: ρ between ``sim`` relabeled by each order in a batch and ``gt``.
+
+    When every off-diagonal pair counts (no NaN in either matrix), a relabeling only moves ``sim``'s
+    off-diagonal values among those pairs, so their ranks are computed once and ρ is a dot product with
+    ``gt``'s centred ranks; otherwise each relabeling is ranked anew over the pairs that count.
+    """
+    from scipy.stats import rankdata
+
+    n = len(gt)
+    off = _offdiag_mask(n)
+    mask = off & np.isfinite(gt)
+    if np.all(np.isfinite(sim[off])) and mask.sum() == off.sum():
+        ranks = np.zeros((n, n))
+        ranks[off] = rankdata(sim[off])
+        ranks[off] -= ranks[off].mean()
+        g = np.zeros((n, n))
+        g[off] = rankdata(gt[off])
+        g[off] -= g[off].mean()
+        denom = float(np.linalg.norm(ranks[off]) * np.linalg.norm(g[off]))
+
+        def statistic(orders, axis=-1):
+            orders = np.atleast_2d(orders)
+            if denom == 0:
+                return np.full(len(orders), np.nan)
+            if n <= _BROADCAST_MAX_N:
+                return np.einsum("bij,ij->b", ranks[orders[:, :, None], orders[:, None, :]], g) / denom
+            # large matrices: one relabeling at a time stays in cache (6x faster than broadcasting at n = 200)
+            return np.array([np.vdot(ranks.take(o, 0).take(o, 1), g) for o in orders]) / denom
+
+        return statistic
+    rows, cols = np.nonzero(mask)
+    g = rankdata(gt[mask])
+
+    def statistic(orders, axis=-1):
+        orders = np.atleast_2d(orders)
+        vals = sim[orders[:, rows], orders[:, cols]]
+        keep = np.isfinite(vals)
+        out = np.full(len(orders), np.nan)
+        for k in range(len(orders)):  # each relabeling keeps its own set of pairs
+            out[k] = _spearman(vals[k, keep[k]], g[keep[k]])
+        return out
+
+    return statistic
+
+
+def adjust_p(p_values: list[float | None]) -> list[float | None]:
+    """Benjamini–Hochberg q-values for a table's p-values (None stays None)."""
+    from scipy.stats import false_discovery_control
+
+    finite = [k for k, p in enumerate(p_values) if p is not None and np.isfinite(p)]
+    out: list[float | None] = [None] * len(p_values)
+    if finite:
+        q = false_discovery_control([p_values[k] for k in finite], method="bh")
+        for k, v in zip(finite, np.atleast_1d(q)):
+            out[k] = float(v)
+    return out
 
 
 def bootstrap_ci(sim: np.ndarray, gt: np.ndarray, n_resamples: int = N_BOOTSTRAP, seed: int = 0,
                  level: float = 0.95) -> tuple[float, float]:
     """Percentile CI of ρ from resampling values with replacement (pairs of a value with itself dropped)."""
-    from scipy.stats import bootstrap
+    from scipy.stats import bootstrap, rankdata
 
-    def statistic(idx):
-        idx = np.asarray(idx)
-        sub_sim, sub_gt = sim[np.ix_(idx, idx)], gt[np.ix_(idx, idx)]
-        mask = (idx[:, None] != idx[None, :]) & np.isfinite(sub_gt)
-        return _spearman(sub_sim[mask], sub_gt[mask])
+    def statistic(idx, axis=-1):
+        idx = np.atleast_2d(idx)
+        sub_sim = sim[idx[:, :, None], idx[:, None, :]].reshape(len(idx), -1)
+        sub_gt = gt[idx[:, :, None], idx[:, None, :]].reshape(len(idx), -1)
+        same_value = (idx[:, :, None] == idx[:, None, :]).reshape(len(idx), -1)
+        left_out = same_value | ~np.isfinite(sub_gt) | ~np.isfinite(sub_sim)
+        ranks = [rankdata(np.where(left_out, np.nan, x), axis=-1, nan_policy="omit") for x in (sub_sim, sub_gt)]
+        a, b = (r - np.nanmean(r, axis=-1, keepdims=True) for r in ranks)
+        num = np.nansum(a * b, axis=-1)
+        den = np.sqrt(np.nansum(a * a, axis=-1) * np.nansum(b * b, axis=-1))
+        enough = (~left_out).sum(axis=-1) >= 3
+        return np.where(enough & (den > 0), num / np.where(den > 0, den, 1.0), np.nan)
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         res = bootstrap(
-            (np.arange(len(gt)),), statistic, n_resamples=n_resamples, vectorized=False,
+            (np.arange(len(gt)),), statistic, n_resamples=n_resamples, vectorized=True, batch=500,
             method="percentile", confidence_level=level, rng=np.random.default_rng(seed),
         )
     # Resamples in which ρ is undefined (e.g. every drawn value pair tied in ``sim``) are left out of the
@@ -108,8 +198,8 @@ def bootstrap_ci(sim: np.ndarray, gt: np.ndarray, n_resamples: int = N_BOOTSTRAP
 SPLIT_HALF = "split_half_pairs"
 
 
-def noise_ceiling(gt: GroundTruth, value_ids: list[str]) -> float | None:
-    """Agreement between the task's replicate matrices (None without ≥ 2).
+def noise_ceiling(gt: GroundTruth, value_ids: list[str], view: str = "raw") -> float | None:
+    """Agreement between the task's replicate matrices, each seen in ``view`` (None without ≥ 2).
 
     Replicates of kind ``split_half_pairs`` come as (half A, half B) pairs of one split each: the
     ceiling is the mean ρ between the halves, Spearman–Brown corrected to the full data (2r/(1+r)).
@@ -118,7 +208,7 @@ def noise_ceiling(gt: GroundTruth, value_ids: list[str]) -> float | None:
     if len(gt.replicates) < 2:
         return None
     order = [gt.value_ids.index(v) for v in value_ids]
-    reps = [np.asarray(r, float)[np.ix_(order, order)] for r in gt.replicates]
+    reps = [VIEWS[view](np.asarray(r, float)[np.ix_(order, order)]) for r in gt.replicates]
     if gt.replicate_kind == SPLIT_HALF:
         rhos = [offdiagonal_spearman(reps[k], reps[k + 1])[0] for k in range(0, len(reps) - 1, 2)]
         rhos = [r for r in rhos if np.isfinite(r)]
@@ -135,36 +225,68 @@ def _finite_or_none(x: float | None) -> float | None:
     return None if x is None or not np.isfinite(x) else float(x)
 
 
+def predictor_bound(ceiling: float | None) -> float | None:
+    """About the best ρ a noise-free predictor can reach: √ceiling (None when the ceiling is unknown or ≤ 0)."""
+    return math.sqrt(ceiling) if ceiling is not None and ceiling > 0 else None
+
+
+def score_view(sim: np.ndarray, m: np.ndarray, ceiling: float | None, *, seed: int = 0,
+               n_bootstrap: int = N_BOOTSTRAP) -> dict:
+    """ρ, permutation p and null band, bootstrap CI and ceiling ratio of ``sim`` against one view ``m``."""
+    rho, n_pairs = offdiagonal_spearman(sim, m)
+    out = {"rho": None, "p_value": None, "p_method": None, "p_resamples": None, "p_mc_se": None,
+           "ci_low": None, "ci_high": None, "null_low": None, "null_high": None, "ceiling": ceiling,
+           "predictor_bound": predictor_bound(ceiling), "rho_over_ceiling": None, "n_pairs": n_pairs}
+    if not np.isfinite(rho):
+        mask = _offdiag_mask(len(m)) & np.isfinite(m) & np.isfinite(sim)
+        if n_pairs < 3:
+            status = "undefined: fewer than 3 pairs"
+        else:
+            status = f"undefined: constant {'ground truth' if np.ptp(m[mask]) == 0 else 'similarity'}"
+        return {**out, "status": status}
+    low, high = bootstrap_ci(sim, m, n_bootstrap, seed)
+    ratio = rho / ceiling if ceiling is not None and ceiling >= MIN_CEILING_FOR_RATIO else None
+    if ceiling is None:
+        status = "ok; ceiling unknown: no replicates"
+    else:
+        status = "ok" if ratio is not None else f"ok; ceiling < {MIN_CEILING_FOR_RATIO}: no ratio"
+    return {**out, **permutation_test_rho(sim, m, seed), "rho": rho, "ci_low": _finite_or_none(low),
+            "ci_high": _finite_or_none(high), "rho_over_ceiling": ratio, "status": status}
+
+
 def score(rep: RepresentationResult, gt: GroundTruth, *, seed: int = 0, source: str = "ground truth",
-          n_permutations: int = N_PERMUTATIONS, n_bootstrap: int = N_BOOTSTRAP) -> Score:
-    """Score one representation against one ground truth."""
+          n_bootstrap: int = N_BOOTSTRAP) -> Score:
+    """Score one representation against one ground truth, in every view (``raw`` first, the default)."""
+    from .validity import validity_of
+
     ids = list(rep.value_ids)
     m = align_ground_truth(gt, ids, source)
     sim = rep.similarity()
-    rho, n_pairs = offdiagonal_spearman(sim, m)
-    ceiling = noise_ceiling(gt, ids)
-    common = dict(representation=rep.representation, task=gt.task, value_set=gt.value_set,
-                  n_pairs=n_pairs, n_values=len(ids), ceiling=ceiling)
+    views = {name: score_view(sim, view(m), noise_ceiling(gt, ids, name), seed=seed, n_bootstrap=n_bootstrap)
+             for name, view in VIEWS.items()}
+    raw = views["raw"]
+    verdict = validity_of(gt)
     details = {
         "method": "spearman over ordered off-diagonal pairs with finite ground truth",
-        "p_method": f"two-sided permutation of value labels (Mantel), {n_permutations} resamples",
+        "p_method_text": (f"two-sided permutation of value labels (Mantel): exact over all {math.factorial(len(ids))} "
+                          f"relabelings when at most {EXACT_LIMIT}, else {N_MONTE_CARLO} random relabelings "
+                          "with the Monte-Carlo standard error"),
         "ci_method": f"percentile bootstrap over values, {n_bootstrap} resamples, 95%",
-        "ceiling_method": (None if ceiling is None else "split-half spearman, Spearman-Brown corrected"
+        "ceiling_method": (None if raw["ceiling"] is None else "split-half spearman, Spearman-Brown corrected"
                            if gt.replicate_kind == SPLIT_HALF else "mean pairwise spearman between replicates"),
+        "predictor_bound_method": "sqrt(ceiling): about the best a noise-free predictor can reach",
+        "view_methods": dict(VIEW_METHODS),
         "replicate_kind": gt.replicate_kind or None,
         "n_replicates": len(gt.replicates),
         "seed": seed,
         "ground_truth_fingerprint": gt.fingerprint,
         "representation_fingerprint": rep.fingerprint,
     }
-    if not np.isfinite(rho):
-        mask = _offdiag_mask(len(m)) & np.isfinite(m)
-        which = "ground truth" if np.ptp(m[mask]) == 0 else "similarity"
-        status = f"undefined: constant {which}" if n_pairs >= 3 else "undefined: fewer than 3 pairs"
-        return Score(rho=None, p_value=None, ci_low=None, ci_high=None, status=status, details=details, **common)
-    p = permutation_p(sim, m, n_permutations, seed)
-    low, high = bootstrap_ci(sim, m, n_bootstrap, seed)
-    ratio = rho / ceiling if ceiling is not None and ceiling >= MIN_CEILING_FOR_RATIO else None
-    status = "ok" if ceiling is None or ratio is not None else f"ok; ceiling < {MIN_CEILING_FOR_RATIO}: no ratio"
-    return Score(rho=rho, p_value=p, ci_low=_finite_or_none(low), ci_high=_finite_or_none(high),
-                 rho_over_ceiling=ratio, status=status, details=details, **common)
+    return Score(
+        representation=rep.representation, task=gt.task, value_set=gt.value_set, n_values=len(ids),
+        **{k: raw[k] for k in ("rho", "p_value", "ci_low", "ci_high", "n_pairs", "ceiling", "rho_over_ceiling",
+                               "status", "p_method", "p_resamples", "p_mc_se", "null_low", "null_high",
+                               "predictor_bound")},
+        view="raw", views=views,
+        validity={k: verdict.get(k) for k in ("gate", "verdict", "reason")}, details=details,
+    )

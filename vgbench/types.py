@@ -154,6 +154,20 @@ class Score:
     ceiling: float | None = None
     rho_over_ceiling: float | None = None
     status: str = "ok"
+    #: How p was computed: "exact" (every relabeling) or "monte_carlo" (with ``p_mc_se``).
+    p_method: str | None = None
+    p_resamples: int | None = None
+    p_mc_se: float | None = None
+    #: The permutation null distribution's 95 % interval of ρ.
+    null_low: float | None = None
+    null_high: float | None = None
+    #: √ceiling: about the best ρ a noise-free predictor can reach.
+    predictor_bound: float | None = None
+    #: The view the flat fields are from; ``views`` has every view's fields.
+    view: str = "raw"
+    views: dict[str, dict] = field(default_factory=dict)
+    #: The task's validity verdict on this model: gate, verdict, reason.
+    validity: dict[str, Any] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict:

@@ -98,8 +98,8 @@ def compare_command(rep_name, tasks, models, value_set, options, seed, as_json):
     if as_json:
         print_json(out)
         return
-    print_table(f"{what} on {vs.name}: {sides[0]} vs {sides[1]}", ["rho", "p", "pairs"],
-                [[agreement.rho, agreement.p_value, agreement.n_pairs]])
+    print_table(f"{what} on {vs.name}: {sides[0]} vs {sides[1]}", ["rho", "p", "p method", "pairs"],
+                [[agreement.rho, agreement.p_value, agreement.p_method, agreement.n_pairs]])
     if rep_name and not encoded[0][0].uses_subject_model:
         print(f"note: {what!r} does not use the subject model, so both matrices are the same")
 
