@@ -16,8 +16,9 @@ def test_evaluate_sentence_embedding_against_a_file_prints_table_and_stores(cli,
     assert max(len(line) for line in lines[:lines.index(header) + 3]) <= 100  # fits a 100-column terminal
     k = next(k for k, line in enumerate(lines) if line.startswith("category_toy"))
     assert lines[k].split()[1] == "raw" and lines[k + 1].split()[0] == "transfer"  # two lines per task
-    assert any(line.startswith("ceiling = replicate agreement, Spearman–Brown corrected; bound = √ceiling")
-               for line in lines)
+    assert lines[k].split()[-1] == "unknown" and any(line.startswith("category_toy: validity unknown: ") for line in lines)
+    assert "ceiling = replicate agreement, Spearman–Brown corrected;" in lines
+    assert "bound = √ceiling, what a noise-free predictor can reach" in lines
     assert any(line.startswith("q (BH) = Benjamini–Hochberg") for line in lines)
     stored = list((isolated_home / "results").rglob("category_toy--file-*.json"))
     assert len(stored) == 1

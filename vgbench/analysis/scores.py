@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 from ..ranking import verdict_of as validity
+from ..scoring import adjust_p
 from ..views import VIEWS
 
 #: The views shown, in order; ``raw`` is the default column.
@@ -29,7 +30,7 @@ def view_score(score: dict, view: str = "raw") -> dict:
     scored and its validity. ``raw`` is the flattened top level (all an old record has); another view missing
     from the score gives only the identity keys, so every number reads as unknown."""
     if view == "raw":
-        out = {**score, **((score.get("views") or {}).get("raw") or {})}
+        out = {**((score.get("views") or {}).get("raw") or {}), **score}  # the flattened top level is the raw view
     else:
         out = {k: score[k] for k in IDENTITY_KEYS if k in score}
         out.update((score.get("views") or {}).get(view) or {})
@@ -37,24 +38,6 @@ def view_score(score: dict, view: str = "raw") -> dict:
     out["view"] = view
     if out.get("predictor_bound") is None and isinstance(out.get("ceiling"), (int, float)) and out["ceiling"] > 0:
         out["predictor_bound"] = math.sqrt(out["ceiling"])  # a record from before the bound was stored
-    return out
-
-
-def adjust_p(p_values: list[float | None]) -> list[float | None]:
-    """Benjamini–Hochberg q-values (scipy's ``false_discovery_control``); None stays None."""
-    try:
-        from ..scoring import adjust_p as scoring_adjust_p
-    except ImportError:
-        scoring_adjust_p = None
-    if scoring_adjust_p is not None:
-        return scoring_adjust_p(p_values)
-    from scipy.stats import false_discovery_control
-
-    known = [k for k, p in enumerate(p_values) if p is not None and math.isfinite(p)]
-    out: list[float | None] = [None] * len(p_values)
-    if known:
-        for k, q in zip(known, false_discovery_control([p_values[k] for k in known], method="bh"), strict=True):
-            out[k] = float(q)
     return out
 
 
