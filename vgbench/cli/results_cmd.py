@@ -6,7 +6,7 @@ import json
 
 import click
 
-from ..analysis.scores import Q_NOTE, VIEW_NAMES, view_score
+from ..analysis.scores import VIEW_NAMES, view_score
 from ..results import ResultRecord
 from ..store import ResultStore
 from .display import print_json, print_table
@@ -61,6 +61,7 @@ def results_command(rep: str | None, as_json: bool) -> None:
         print(f"no stored results{where} under {store.root}")
         return
     print(f"results in {store.root}")
+    shown: set[str] = set()  # a task's verdict or ceiling note is said once, under the first table it is in
     groups: dict[tuple[str, str, str], list[int]] = {}
     for k, r in enumerate(rows):
         groups.setdefault((r["model"], r["representation"], r["config"]), []).append(k)
@@ -69,9 +70,12 @@ def results_command(rep: str | None, as_json: bool) -> None:
         table_q = {view: [q[k][view] for k in ks] for view in VIEW_NAMES}
         print()
         print_table(f"{name} [{config}] · model {model}", COLUMNS, score_rows(items, table_q))
-        print_notes(score_notes(items, explain=False))
+        notes = [line for line in score_notes(items, explain=False) if f"{model}: {line}" not in shown]
+        shown.update(f"{model}: {line}" for line in notes)
+        print_notes(notes)
     print()
-    print_notes(explanations(Q_NOTE.replace("of this table", "of each subject model's stored scores")))
+    print_notes(explanations("q (BH) = Benjamini–Hochberg q-values across each subject model's stored p-values, "
+                             "per view"))
 
 
 def _source_label(row: dict) -> str:
