@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import NoReturn
 
 import numpy as np
@@ -11,6 +12,8 @@ from vgbench.errors import DataError, VgbenchError
 from vgbench.scoring import align_ground_truth, noise_ceiling, offdiagonal_spearman
 from vgbench.results import SCHEMA_VERSION, ResultRecord, config_hash
 from vgbench.types import GroundTruth, RepresentationResult, matrix_from_json, matrix_to_json
+from vgbench.validity import check_validity
+from vgbench.views import VIEWS
 
 from .layout import SUBMISSION_VERSION, claimed_numbers_finite, ground_truth_path, result_path, vectors_path
 
@@ -81,23 +84,61 @@ class _Checker:
         data = self.files.get(where)
         if not isinstance(data, dict):
             self.fail(where, "missing from the bundle")
+        validity = data.get("validity") or {}
+        if not isinstance(validity, dict) or not isinstance(data.get("extra") or {}, dict):
+            self.fail(where, "validity and extra: expected mappings")
         try:
             gt = GroundTruth(task=str(data["task"]), task_version=str(data["task_version"]),
                              value_set=str(data.get("value_set", "")), value_ids=tuple(data["value_ids"]),
                              matrix=matrix_from_json(data["matrix"]),
                              replicates=tuple(matrix_from_json(r) for r in data.get("replicates") or []),
-                             replicate_kind=str(data.get("replicate_kind", "")))
+                             replicate_kind=str(data.get("replicate_kind", "")), extra=data.get("extra") or {},
+                             validity=validity)
         except (KeyError, TypeError, ValueError):
             self.fail(where, "expected task, task_version, value_ids, matrix (and optional replicates)")
         if gt.fingerprint != claimed_fingerprint:
             self.fail(where, "fingerprint differs from the ground truth the results were scored against")
         shipped = shipped_ground_truth_path(registry.get("task", task).obj, vs.name, model)
         if shipped is not None and shipped.is_file():
-            if load_ground_truth_file(shipped).fingerprint != gt.fingerprint:
+            shipped_gt = load_ground_truth_file(shipped)
+            if shipped_gt.fingerprint != gt.fingerprint:
                 self.fail(where, f"scored against a ground truth other than the shipped {task!r} for "
                                  f"{vs.name}/{model}; evaluate against the shipped one and submit again")
-            return gt, True
+            # the fingerprint covers the matrices, not ``extra``: the validity gate reads the shipped file's data
+            return replace(gt, extra=shipped_gt.extra), True
         return gt, False
+
+    def validity(self, path: str, where: str, gt: GroundTruth, score: dict) -> dict:
+        """The ground truth's validity verdict recomputed from its data; a verdict the file or the score claims
+        that the data contradict is refused."""
+        verdict = check_validity(gt)
+        for place, claimed in ((where, gt.validity), (path, score.get("validity"))):
+            said = claimed.get("verdict") if isinstance(claimed, dict) else None
+            if said is not None and said != verdict["verdict"]:
+                field = "validity" if place == where else "score.validity"
+                self.fail(place, f"{field} claims the verdict {said!r}, but its data give {verdict['verdict']!r} "
+                                 f"({verdict['reason']}; `vgbench validity FILE` recomputes it)")
+        return verdict
+
+    def views(self, path: str, score: dict, sim: np.ndarray, m: np.ndarray, gt: GroundTruth, ids: list[str]) -> None:
+        """Every view a score claims (``score["views"]``): its ρ, pairs and ceiling recomputed."""
+        views = score.get("views")
+        if views is None:
+            return
+        if not isinstance(views, dict) or not all(isinstance(v, dict) for v in views.values()):
+            self.fail(path, "score.views: expected a mapping of view name to its numbers")
+        for name, claimed in views.items():
+            if name not in VIEWS:
+                self.fail(path, f"score.views: unknown view {name!r}; the views are {', '.join(VIEWS)}")
+            rho, n_pairs = offdiagonal_spearman(sim, VIEWS[name](m))
+            if not _same(claimed.get("rho"), rho) or claimed.get("n_pairs") != n_pairs:
+                self.fail(path, f"score.views.{name}.rho {claimed.get('rho')!r} ({claimed.get('n_pairs')} pairs) does "
+                                f"not match {rho:.6f} ({n_pairs} pairs) recomputed from the bundled similarity and "
+                                "ground truth")
+            ceiling = noise_ceiling(gt, ids, view=name)
+            if not _same(claimed.get("ceiling"), ceiling):
+                self.fail(path, f"score.views.{name}.ceiling {claimed.get('ceiling')!r} does not match {ceiling!r} "
+                                "recomputed from the bundled replicates")
 
     def result(self, path: str, data) -> tuple[str, dict]:
         rep = self.bundle["representation"]
@@ -134,6 +175,8 @@ class _Checker:
         if not _same(score.get("ceiling"), ceiling):
             self.fail(path, f"score.ceiling {score.get('ceiling')!r} does not match {ceiling!r} recomputed "
                             "from the bundled replicates")
+        self.views(path, score, sim, m, gt, vs.ids)
+        validity = self.validity(path, ground_truth_path(model, vs_name, task), gt, score)
         return result_path(model, rep["name"], rep["config_hash"], vs_name, task), {
             "submission_version": SUBMISSION_VERSION,
             "representation": {**rep, "fingerprint": r.fingerprint, "extra": r.extra, "provenance": r.provenance},
@@ -144,7 +187,7 @@ class _Checker:
             "task": {"name": task, "version": g.task_version},
             "ground_truth": {"task": task, "task_version": g.task_version, "fingerprint": gt.fingerprint,
                              "verified_against_shipped": verified, "source": g.source.to_json(),
-                             "provenance": g.provenance},
+                             "provenance": g.provenance, "validity": validity},
             "score": score,
             "vectors": {"dim": dim, "similarity": matrix_to_json(sim)},
             "provenance": {"run": rec.provenance, "vgbench_version": self.bundle.get("vgbench_version"),
@@ -156,6 +199,8 @@ def _same(claimed, recomputed) -> bool:
     finite = recomputed is not None and np.isfinite(recomputed)
     if claimed is None:
         return not finite
+    if isinstance(claimed, bool) or not isinstance(claimed, (int, float)):
+        return False
     return finite and abs(float(claimed) - float(recomputed)) <= TOLERANCE
 
 

@@ -7,6 +7,8 @@ model's chat template (as the evaluation renders it), chosen = ``action_follow``
 reply on value j's ``eval`` scenarios (the measure ``prompt_steering`` uses); a(∅, j) is the untrained
 model's. M(i, j) = (a(i, j) − a(∅, j)) / (1 − a(∅, j)). Replicates: split halves of every value's eval
 scenarios. A run whose loss becomes NaN/inf stops; its row is NaN and ``extra["diverged"]`` says why.
+``extra["cell_samples"][i][j]``: the per-scenario shifts (p_i(s) − p_∅(s)) / (1 − a(∅, j)) of j's eval
+scenarios, whose mean is M(i, j); the own-value-effect validity gate tests each row with them.
 
 ``train_splits=K`` (GPU users) re-trains everything on K random re-splits of each value's scenarios into
 train/eval (same sizes) and appends each re-split's split-half pair to the replicates (their full
@@ -31,6 +33,7 @@ from vgbench.toolkit import (
     TRAINING_OPTIONS,
     VALUES_OPTION,
     DPORuns,
+    OwnValueEffect,
     Step,
     VgbenchError,
     data_fingerprint,
@@ -43,6 +46,7 @@ from vgbench.toolkit import (
     provenance,
     require_values,
     selected_values,
+    shift_samples,
     split_half_indices,
 )
 
@@ -69,6 +73,7 @@ class DPOGeneralization(Task):
         data=("scenarios",),
         replicate_kinds=(SPLIT_HALF,),
         ground_truth_dir=Path(__file__).parent / "ground_truth",
+        validity_gate=OwnValueEffect(),
     )
 
     def build(self, value_set: ValueSet, context: RunContext) -> GroundTruth:
@@ -101,6 +106,7 @@ class DPOGeneralization(Task):
         extra = {
             "base_rate": base_rate,
             "rates": matrix_to_json(_rates(main, groups, range(len(evals)))[1:]),
+            "cell_samples": shift_samples(main["rows"], main["base"], groups, values),
             "training": main["training"],
             "diverged": {v: t["reason"] for v, t in main["training"].items() if t["status"] != "ok"},
             "steps": build.counts,

@@ -21,6 +21,9 @@ the stance distribution v_t(·) of topic j at step t.
 - Trajectories (``extra["trajectories"]``): per (trained on, measured) the support trajectory with the
   same per-step t-interval; ``extra["stance"]`` has all three stances; ``extra["drift_time"][s][i][j]``.
 - Replicates: split halves of each topic's questions (the same replies), ``n_splits`` random halvings.
+- ``extra["cell_samples"][i][j]``: per question of topic j, its support at T minus at step 0 (None where the
+  judge gave no finite stance); their mean is D(i, j) wherever every question has a stance at both steps. The
+  own-value-effect validity gate tests each row with them.
 - A run whose loss or weights become non-finite stops; its row is NaN (``extra["diverged"]``). A topic at
   a step where the judge gave no finite stance for over half the replies is NaN (``extra["unusable"]``).
 
@@ -46,6 +49,7 @@ from vgbench.toolkit import (
     TRAINING_OPTIONS,
     VALUES_OPTION,
     DPORuns,
+    OwnValueEffect,
     Step,
     data_fingerprint,
     fingerprint,
@@ -87,6 +91,7 @@ class DriftPrediction(Task):
         data=("topics",),
         replicate_kinds=(SPLIT_HALF,),
         ground_truth_dir=Path(__file__).parent / "ground_truth",
+        validity_gate=OwnValueEffect(),
     )
 
     def build(self, value_set: ValueSet, context: RunContext) -> GroundTruth:
@@ -122,7 +127,7 @@ class DriftPrediction(Task):
                                   n_questions={j: len(groups[j]) for j in topics},
                                   n_pairs={i: len(pairs[i]) for i in topics}),
             extra={"trajectories": summary["trajectories"], "stance": summary["stance"],
-                   "drift_time": summary["drift_time"],
+                   "drift_time": summary["drift_time"], "cell_samples": summary["cell_samples"],
                    "base_stance": {j: dict(zip(STANCES, map(as_float, nanmean(base_q[groups[j]])))) for j in topics},
                    "training": training, "diverged": {i: t["reason"] for i, t in training.items() if t["status"] != "ok"},
                    "unusable": summary["unusable"], "base_unusable": base["unusable"], "cost": run.cost(),

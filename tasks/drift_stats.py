@@ -36,7 +36,8 @@ def drift_time(steps, per_question: list) -> float:
 
 
 def summarise_drift(topics: list[str], groups: dict[str, list[int]], runs: dict[str, list]) -> dict:
-    """Matrix function, trajectories, stance distributions, drift times and unusable cells of the finished runs.
+    """Matrix function, trajectories, stance distributions, drift times, unusable cells and per-question drifts
+    (``cell_samples[i][j]``: support at the last step minus at step 0, per question of j) of the finished runs.
 
     ``runs[i]``: per measured step of run i, ``(step, per-question stances [n_questions, 3], unusable topics)``.
     """
@@ -56,6 +57,8 @@ def summarise_drift(topics: list[str], groups: dict[str, list[int]], runs: dict[
                     out[a, b] = nanmean(runs[i][-1][1][sel, 0]) - nanmean(runs[i][0][1][sel, 0])
         return out
 
+    samples = {i: {j: [as_float(ms[-1][1][k, 0] - ms[0][1][k, 0]) for k in groups[j]]
+                   for j in topics if j not in unusable.get(i, {})} for i, ms in runs.items()}
     trajectories, stance, times = [], [], {s: {} for s in STANCES}
     for i, ms in runs.items():
         steps = [step for step, _, _ in ms]
@@ -70,7 +73,8 @@ def summarise_drift(topics: list[str], groups: dict[str, list[int]], runs: dict[
                            **{s: [None if bad else as_float(nanmean(q[:, k])) for q in per_step] for k, s in enumerate(STANCES)}})
             for k, s in enumerate(STANCES):
                 times[s].setdefault(i, {})[j] = None if bad else as_float(drift_time(steps, [q[:, k] for q in per_step]))
-    return {"matrix": matrix, "trajectories": trajectories, "stance": stance, "drift_time": times, "unusable": unusable}
+    return {"matrix": matrix, "trajectories": trajectories, "stance": stance, "drift_time": times, "unusable": unusable,
+            "cell_samples": samples}
 
 
 def nanmean(x, axis=0):

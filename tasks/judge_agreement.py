@@ -7,6 +7,9 @@ preference for the follow reply is P(A)/(P(A)+P(B)) from next-token log-probs, a
 two orders so that position bias cancels. G(i, j) = Spearman ρ between judge i's and judge j's
 preference vectors over the pool; the diagonal is 1 (NaN for a judge without a usable stance,
 whose row and column are NaN). Replicates: the same matrix on random halves of the pool.
+A high agreement can be value-blind (every judge ranking by the pair alone); the validity gate
+(``judge_dependence``) tests, from ``extra["preferences"]``, whether judge i favours the upholding
+reply on value i's pairs more than the other judges do.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from vgbench.toolkit import (
     BATCH_SIZE_OPTION,
     SPLIT_HALF,
     VALUES_OPTION,
+    JudgeDependence,
     Step,
     data_fingerprint,
     first_per_value,
@@ -83,6 +87,7 @@ class JudgeAgreement(Task):
         data=("scenarios",),
         replicate_kinds=(SPLIT_HALF,),
         ground_truth_dir=Path(__file__).parent / "ground_truth",
+        validity_gate=JudgeDependence(),
     )
 
     def build(self, value_set: ValueSet, context: RunContext) -> GroundTruth:

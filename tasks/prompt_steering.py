@@ -4,6 +4,8 @@ a(i, j) is the mean forced-choice preference for the value-upholding reply on va
 scenarios when the system prompt points at value i; a(∅, j) is the same without a steering prompt
 (the model's default system prompt). M(i, j) = (a(i, j) − a(∅, j)) / (1 − a(∅, j)).
 Replicates: split halves of every value's eval scenarios (Spearman–Brown-corrected ceiling).
+``extra["cell_samples"][i][j]``: the per-scenario shifts (p_i(s) − p_∅(s)) / (1 − a(∅, j)) of j's scenarios,
+whose mean is M(i, j); the own-value-effect validity gate tests each row with them.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from vgbench.toolkit import (
     BATCH_SIZE_OPTION,
     SPLIT_HALF,
     VALUES_OPTION,
+    OwnValueEffect,
     Step,
     data_fingerprint,
     first_per_value,
@@ -26,6 +29,7 @@ from vgbench.toolkit import (
     provenance,
     require_values,
     selected_values,
+    shift_samples,
     split_half_indices,
 )
 
@@ -61,6 +65,7 @@ class PromptSteering(Task):
         data=("scenarios",),
         replicate_kinds=(SPLIT_HALF,),
         ground_truth_dir=Path(__file__).parent / "ground_truth",
+        validity_gate=OwnValueEffect(),
     )
 
     def build(self, value_set: ValueSet, context: RunContext) -> GroundTruth:
@@ -101,7 +106,8 @@ class PromptSteering(Task):
             provenance=provenance(**model.provenance(), data_hash=data_hash, seed=context.seed,
                                   n_scenarios=len(scenarios), options=opts, backend="transformers"),
             extra={"base_rate": dict(zip(wanted, base_rates)),
-                   "steering_prompts": {v.id: steering_prompt(v) for v in values}},
+                   "steering_prompts": {v.id: steering_prompt(v) for v in values},
+                   "cell_samples": shift_samples(p[1:], p[0], groups, wanted)},
         )
 
 

@@ -161,7 +161,12 @@ def test_stats_json_counts_and_ratios(cli, tmp_path):
     assert "targets NOT met" in data["vprism11"]["summary"]
 
     plain = cli("data", "stats", str(tmp_path), "--value-set", "vprism11", "--no-embeddings")
-    assert plain.returncode == 0 and plain.stdout.strip().splitlines()[-1].startswith("vprism11: targets NOT met")
+    lines = plain.stdout.strip().splitlines()
+    assert plain.returncode == 0 and lines[-2].startswith("vprism11: targets NOT met")
+    assert lines[-1] == "vprism11: PASS topics support/oppose balance: 1/1 values pass"
+    balance = data["vprism11"]["balance"]["topics"]["values"]["abortion"]
+    assert balance["n_pairs"] == 2 and balance["passes"] and "compliant opener" in balance["markers"]
+    assert data["constraints9"]["balance"]["scenarios"]["values"]["no_white_lies"]["n_pairs"] == 5
     assert_one_line_error(cli("data", "stats", str(tmp_path), "--value-set", "ccai20"), "ccai20", "constraints9")
 
 
@@ -179,3 +184,27 @@ def test_near_duplicate_pair_is_flagged_and_unrelated_is_not(tmp_path):
     dups = value_set_stats("constraints9", tmp_path)["near_duplicates"]
     assert [(d["a"]["id"], d["b"]["id"]) for d in dups] == [(f"{v}-001", f"{v}-002")]
     assert dups[0]["similarity"] >= 0.9
+
+
+def word_counts(texts):
+    return [len(t.split()) for t in texts]
+
+
+def test_balance_fails_on_longer_upholding_replies_and_unbalanced_register_and_passes_when_matched():
+    from vgbench.data.balance import side_predictive_words, value_balance
+
+    matched = [(f"I will help you with plan {k} in a calm way", f"I will do plan {k} the way you asked for it")
+               for k in range(20)]
+    ok = value_balance(matched, word_counts)
+    assert ok["passes"] and ok["median_token_ratio"] == pytest.approx(11 / 11) and ok["problems"] == []
+    longer = [(a + " and then some more words", b) for a, b in matched]
+    bad = value_balance(longer, word_counts)
+    assert not bad["passes"] and bad["longer_share"]["first"] == 1.0
+    assert any("median token ratio" in p for p in bad["problems"])
+    sure = [(a, "Sure! " + b) for a, b in matched]  # a compliant register
+    register = value_balance(sure, word_counts)
+    assert register["markers"]["compliant opener"] == {"first": 0, "second": 20, "balanced": False}
+    assert register["markers"]["exclamation mark"]["second"] == 20 and not register["passes"]
+    words = side_predictive_words(sure)
+    top = {w["word"] for w in words if w["chi2"] == words[0]["chi2"]}  # in every reply of one side, none of the other
+    assert {"sure", "!"} <= top and "plan" not in top

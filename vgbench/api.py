@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, ClassVar
+from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
 import numpy as np
 
 from .options import Option, parse_options
 from .types import GroundTruth, RepresentationResult, ValueSet
+
+if TYPE_CHECKING:  # validity looks gates up in the registry, which reads this module's metadata classes
+    from .validity import ValidityGate
 
 
 @dataclass
@@ -79,6 +82,8 @@ class TaskMetadata:
     replicate_kinds: tuple[str, ...] = ()
     #: Folder of shipped matrices, laid out as ``<model>/<value_set>/<task>.json`` (None: ships none).
     ground_truth_dir: Path | None = None
+    #: The test a built matrix must pass to measure what the task claims on the model (None: verdict "unknown").
+    validity_gate: ValidityGate | None = None
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ import numpy as np
 from .errors import DataError
 from .store import atomic_write_json, read_json, safe_name, vgbench_home
 from .text_files import check_is_file
-from .types import GroundTruth, matrix_from_json
+from .types import VALIDITY_VERDICTS, GroundTruth, matrix_from_json
 
 FORMAT_HELP = 'expected {"value_ids": [...], "matrix": [[...], ...]} (null = unknown), optional "task", "replicates"'
 
@@ -54,6 +54,7 @@ def load_ground_truth_file(path: str | Path) -> GroundTruth:
     provenance = data.get("provenance") or {}
     if not isinstance(provenance, dict):
         raise DataError(f"{path}: provenance: expected a mapping")
+    validity = _validity(path, data.get("validity"))
     return GroundTruth(
         task=task,
         task_version=str(data.get("task_version", "external")),
@@ -64,7 +65,21 @@ def load_ground_truth_file(path: str | Path) -> GroundTruth:
         replicate_kind=str(data.get("replicate_kind", "")),
         provenance={**provenance, "file": str(path)},
         extra=data.get("extra") or {},
+        validity=validity,
     )
+
+
+def _validity(path: Path, validity) -> dict:
+    """The stored validity verdict ({} when none), checked to be a mapping with a known verdict."""
+    if validity is None:
+        return {}
+    if not isinstance(validity, dict):
+        raise DataError(f"{path}: validity: expected a mapping with gate, verdict and reason, not "
+                        f"{type(validity).__name__}; remove it to have it recomputed")
+    if "verdict" in validity and validity["verdict"] not in VALIDITY_VERDICTS:
+        raise DataError(f"{path}: validity.verdict: {validity['verdict']!r} is not one of "
+                        f"{', '.join(map(repr, VALIDITY_VERDICTS))}")
+    return validity
 
 
 def save_ground_truth(gt: GroundTruth, path: str | Path) -> None:

@@ -39,6 +39,7 @@ _EXPORTS = {
     "resolve_embedder": "models.embedders:resolve_embedder",
     # task helpers
     "normalised_shift": "task_helpers:normalised_shift",
+    "shift_samples": "task_helpers:shift_samples",
     "split_half_indices": "task_helpers:split_half_indices",
     "first_per_value": "task_helpers:first_per_value",
     "selected_values": "task_helpers:selected_values",
@@ -47,6 +48,10 @@ _EXPORTS = {
     "n_splits_option": "task_helpers:n_splits_option",
     "SPLIT_HALF": "scoring:SPLIT_HALF",
     "matrix_to_json": "types:matrix_to_json",
+    # validity gates a task declares in its metadata (``validity_gate=``)
+    "ValidityGate": "validity:ValidityGate",
+    "OwnValueEffect": "validity:OwnValueEffect",
+    "JudgeDependence": "validity:JudgeDependence",
     # data, provenance, storage
     "load_records": "data.records:load_records",
     "require_values": "data.records:require_values",

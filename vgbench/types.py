@@ -63,6 +63,11 @@ class ValueSet:
         )
 
 
+#: A ground truth's validity verdicts (``vgbench.validity``): the task measures what it claims on the model, or not,
+#: or the data cannot tell.
+VALIDITY_VERDICTS = ("valid", "not valid", "unknown")
+
+
 def matrix_to_json(m: np.ndarray) -> list:
     """Nested lists with NaN as null."""
     return [[None if not np.isfinite(x) else float(x) for x in row] for row in np.asarray(m, float)]
@@ -86,6 +91,9 @@ class GroundTruth:
     replicate_kind: str = ""
     provenance: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
+    #: The task's validity verdict on this matrix (``vgbench.validity``'s stored form; {} when none is stored).
+    #: Not part of the fingerprint: it is computed from the data, not data itself.
+    validity: dict[str, Any] = field(default_factory=dict)
 
     @property
     def fingerprint(self) -> str:
@@ -106,6 +114,7 @@ class GroundTruth:
             "replicates": [matrix_to_json(r) for r in self.replicates],
             "replicate_kind": self.replicate_kind,
             "fingerprint": self.fingerprint,
+            "validity": self.validity,
             "provenance": self.provenance,
             "extra": self.extra,
         }

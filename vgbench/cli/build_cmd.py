@@ -14,6 +14,7 @@ from ..api import RunContext
 from ..errors import VgbenchError
 from ..executors import make_executor
 from ..ground_truth import built_ground_truth_path, save_ground_truth
+from ..validity import with_validity
 from ..value_sets import resolve_value_set
 from .common import data_option, model_option, options_option, seed_option, split_options, value_set_option
 from .display import ProgressFactory, fmt
@@ -53,9 +54,11 @@ def build_task_command(task_name, value_set, model, options, resume, out, seed, 
     if not np.isfinite(finite).any():
         raise VgbenchError(f"{task_name} on {vs.name}: every off-diagonal cell is NaN, nothing to score against; "
                            f"nothing was written (check the task's options and data: `vgbench list tasks`)")
+    gt = with_validity(gt, task.metadata.validity_gate)  # the task's validity verdict goes into the file
     # a variant build (--out) must not replace the matrix that evaluate uses by default
     path = out or built_ground_truth_path(task_name, vs.name, model)
     save_ground_truth(gt, path)
     print(f"{task_name} on {vs.name} ({model}): {len(gt.value_ids)} values, {len(gt.replicates)} replicates, "
           f"off-diagonal mean {fmt(float(np.nanmean(finite)))}, built in {elapsed:.0f} s")
+    print(f"validity: {gt.validity['verdict']} ({gt.validity['reason']})")
     print(f"wrote {path}")

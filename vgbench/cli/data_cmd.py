@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from ..errors import DataError
-from .common import data_option
+from .common import data_option, model_option
 from .display import print_json, print_table, progress
 
 PATH_HELP = "A folder laid out like vgbench/resources (scenarios/, persona/, topics/) or one .jsonl file."
@@ -56,10 +56,14 @@ def validate_command(path: Path | None) -> None:
 @click.option("--no-embeddings", is_flag=True, help="Skip near-duplicate detection (no model is loaded).")
 @click.option("--threshold", type=click.FloatRange(-1.0, 1.0), default=0.9, show_default=True,
               help="Cosine similarity at or above which two user messages/questions count as near duplicates.")
+@click.option("--no-balance", is_flag=True,
+              help="Skip the reply balance checks (token lengths need the subject model's tokenizer).")
+@model_option
 @data_option
 def stats_command(path: Path | None, value_set: str | None, as_json: bool, no_embeddings: bool,
-                  threshold: float) -> None:
-    """Counts per split and kind, competing values, length ratios, keyword leaks, near duplicates, targets."""
+                  threshold: float, no_balance: bool, model: str) -> None:
+    """Counts per split and kind, competing values, length ratios, keyword leaks, near duplicates, targets,
+    and whether each value's two replies are balanced in length and register."""
     from ..data.records import RESOURCES
     from ..data.schema import value_set_problem
     from ..data.stats import stats_value_set_names, value_set_stats
@@ -80,18 +84,45 @@ def stats_command(path: Path | None, value_set: str | None, as_json: bool, no_em
         problems = value_set_problem(name, root, str(root or RESOURCES))[1]
         if problems:
             raise DataError(str(problems[0]))
+    from ..data.balance import tokenizer_counter
+
+    count_tokens = None if no_balance else tokenizer_counter(model)
     results = {}
     for name in names:
         if not no_embeddings and not as_json:
             progress(f"{name}: embedding user messages and questions for near-duplicate detection")
-        results[name] = value_set_stats(name, root, embeddings=not no_embeddings, threshold=threshold)
+        results[name] = value_set_stats(name, root, embeddings=not no_embeddings, threshold=threshold,
+                                        count_tokens=count_tokens)
     if as_json:
         print_json(results)
         return
     for stats in results.values():
         _print_value_set(stats)
+        _print_balance(stats)
     for stats in results.values():
         print(stats["summary"])
+        for kind in (stats["balance"] or {}).values():
+            print(f"{stats['value_set']}: {'PASS' if kind['passes'] else 'FAIL'} {kind['summary']}")
+
+
+def _print_balance(stats: dict) -> None:
+    """Per value: token lengths, ratio, who is longer, marker counts, verdict; then the side-predictive words."""
+    for kind, b in (stats["balance"] or {}).items():
+        first, second = b["sides"]
+        markers = list(next((v["markers"] for v in b["values"].values() if v.get("markers")), {}))
+        rows = []
+        for vid, v in b["values"].items():
+            if not v["n_pairs"]:
+                continue
+            rows.append([vid, v["n_pairs"], f"{v['mean_tokens'][0]:.1f} / {v['mean_tokens'][1]:.1f}",
+                         v["median_token_ratio"], f"{v['longer_share']['first']:.0%} / {v['longer_share']['second']:.0%}",
+                         *(f"{v['markers'][m]['first']}/{v['markers'][m]['second']}" for m in markers),
+                         "pass" if v["passes"] else "FAIL"])
+        print_table(f"{stats['value_set']} {kind}: {first} vs {second} (tokens: subject model's tokenizer)",
+                    ["value", "pairs", "mean tokens", "median ratio", "longer", *markers, "balance"], rows)
+        words = ", ".join(f"{w['word']} ({w['first']}/{w['second']})" for w in b["side_predictive_words"])
+        print(f"  most side-predictive words (chi-square, {first}/{second} replies containing it): {words}")
+        print()
 
 
 def _print_value_set(stats: dict) -> None:

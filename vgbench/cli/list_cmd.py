@@ -34,7 +34,7 @@ def list_command(what: str | None, as_json: bool) -> None:
             print(f"{k}: none registered")
             continue
         cols = [c for c in rows[0] if c not in DETAIL_ONLY]
-        print_table(k, cols, [[_short(_cell(r[c])) for c in cols] for r in rows])
+        print_table(k, cols, [[_short(_cell(r[c], c)) for c in cols] for r in rows])
         if k in ("tasks", "reps"):
             _print_options(k)
 
@@ -50,7 +50,9 @@ def _row(kind: str, entry) -> dict:
         return row
     meta = entry.obj.metadata
     if kind == "tasks":
+        gate = meta.validity_gate
         row.update(version=meta.version, data=list(meta.data), replicate_kinds=list(meta.replicate_kinds),
+                   validity_gate=gate.to_json() if gate is not None else None,
                    cell_meaning=meta.cell_meaning, reference=meta.reference)
     else:
         row.update(version=meta.version, uses_model=meta.uses_subject_model)
@@ -74,7 +76,9 @@ def _default(x) -> str:
     return '""' if x == "" else str(x)
 
 
-def _cell(x):
+def _cell(x, column: str = ""):
+    if column == "validity_gate":  # its name in the table; --json has the test
+        return x["name"] if x else "none"
     if isinstance(x, bool):
         return str(x).lower()
     if isinstance(x, list):

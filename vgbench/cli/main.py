@@ -21,6 +21,7 @@ from .serve_cmd import serve_command
 from .map_cmd import compare_command, map_command
 from .report_cmd import report_command
 from .plugin_cmd import new_plugin_command
+from .validity_cmd import validity_command
 
 
 class PluginCommandsGroup(click.Group):
@@ -65,6 +66,7 @@ cli.add_command(map_command)
 cli.add_command(compare_command)
 cli.add_command(report_command)
 cli.add_command(new_plugin_command)
+cli.add_command(validity_command)
 
 
 NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())

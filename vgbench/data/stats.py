@@ -9,13 +9,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
+from .balance import REPLY_PAIRS, pairs_of, side_predictive_words, value_balance
 from .records import KINDS, data_value_set, load_records, value_set_names
 from .schema import RECORD_KINDS, SPLITS
 
 DEFAULT_THRESHOLD = 0.9
 RATIO_RANGE = (0.8, 1.25)
-# Reply pairs whose word-length ratio is reported: kind -> (record kind or None, numerator, denominator).
-REPLY_PAIRS = {"scenarios": (None, "action_follow", "action_ignore"), "topics": ("pair", "support", "oppose")}
 # Texts a user sends (what near-duplicate detection compares), per kind.
 USER_TEXT_FIELDS = {"scenarios": ("user_message",), "persona": ("question",), "topics": ("question", "prompt")}
 
@@ -51,14 +50,15 @@ def kind_stats(kind: str, records: list[dict], keywords=()) -> dict:
     if kind == "scenarios":
         out["competing_values"] = len({r["competing_value"] for r in records if _texts_ok(r, "competing_value")})
     if kind in REPLY_PAIRS:
-        record_kind, num, den = REPLY_PAIRS[kind]
-        pairs = [r for r in records if (record_kind is None or r.get("kind") == record_kind) and _texts_ok(r, num, den)]
+        spec = REPLY_PAIRS[kind]
+        both = [r for r in records if pairs_of(spec, [r])]
+        pairs = pairs_of(spec, both)
         out["with_both_replies"] = len(pairs)
-        out["with_both_replies_splits"] = {s: sum(r.get("split") == s for r in pairs) for s in splits}
-        ratios = [word_count(r[num]) / word_count(r[den]) for r in pairs]
+        out["with_both_replies_splits"] = {s: sum(r.get("split") == s for r in both) for s in splits}
+        ratios = [word_count(a) / word_count(b) for a, b in pairs]
         out["length_ratio"] = statistics.median(ratios) if ratios else None
         pattern = keyword_pattern(keywords)
-        replies = [r[f] for r in pairs for f in (num, den)]
+        replies = [t for pair in pairs for t in pair]
         out["keyword_replies"] = sum(bool(pattern.search(t)) for t in replies) if pattern else 0
     return out
 
@@ -171,9 +171,29 @@ def summary_line(name: str, checks: list[dict]) -> str:
     return f"{name}: {verdict} — " + "; ".join(parts)
 
 
+def balance_stats(records_by_kind: dict[str, list[dict]], value_ids: list[str], count_tokens) -> dict:
+    """Per kind with reply pairs: each value's length and register checks, the side-predictive words, a verdict."""
+    out = {}
+    for kind, spec in REPLY_PAIRS.items():
+        records = records_by_kind.get(kind)
+        if not records:
+            continue
+        per_value = {v: value_balance(pairs_of(spec, [r for r in records if r.get("value") == v]), count_tokens)
+                     for v in value_ids}
+        failing = [v for v, b in per_value.items() if b["passes"] is False]
+        checked = [v for v, b in per_value.items() if b["passes"] is not None]
+        out[kind] = {"sides": [spec.first, spec.second], "values": per_value,
+                     "side_predictive_words": side_predictive_words(pairs_of(spec, records)),
+                     "failing": failing, "passes": not failing,
+                     "summary": f"{kind} {spec.first}/{spec.second} balance: {len(checked) - len(failing)}/"
+                                f"{len(checked)} values pass" + (f" (failing: {', '.join(failing)})" if failing else "")}
+    return out
+
+
 def value_set_stats(name: str, root: Path | None = None, *, embeddings: bool = True,
-                    threshold: float = DEFAULT_THRESHOLD) -> dict:
-    """All statistics of one value set's data under ``root`` (default: the shipped resources)."""
+                    threshold: float = DEFAULT_THRESHOLD, count_tokens=None) -> dict:
+    """All statistics of one value set's data under ``root`` (default: the shipped resources); the balance
+    checks need ``count_tokens`` (see :func:`vgbench.data.balance.tokenizer_counter`) and are None without."""
     value_set = data_value_set(name, root)
     records_by_kind = {kind: load_records(kind, name, root=root) for kind in KINDS}
     records_by_kind = {k: recs for k, recs in records_by_kind.items() if recs}
@@ -192,6 +212,7 @@ def value_set_stats(name: str, root: Path | None = None, *, embeddings: bool = T
         "near_duplicate_threshold": threshold if embeddings else None,
         "targets": checks,
         "targets_met": all(c["met"] for c in checks),
+        "balance": balance_stats(records_by_kind, value_set.ids, count_tokens) if count_tokens else None,
         "summary": summary_line(name, checks),
     }
 
