@@ -11,7 +11,7 @@ from pathlib import Path
 
 from vgbench.analysis.html import Cell, number_cell, page_html, table_html, write_assets
 from vgbench.analysis.scores import (CEILING_NOTE, NULL_NOTE, P_NOTE, Q_NOTE, TRANSFER_NOTE, VIEW_NAMES, ci_text,
-                                     null_band_text, p_text, validity_text, view_score)
+                                     null_band_text, p_text, validity_notes, validity_text, view_score)
 from vgbench.analysis.table import Column, ModelTable, build_tables, entry_from_submission
 from vgbench.errors import DataError
 from vgbench.fingerprint import fingerprint
@@ -112,23 +112,18 @@ def _cell_title(table: ModelTable, row, column: Column) -> str | None:
 
 
 def _summary_lines(table: ModelTable) -> list[str]:
-    """Excluded (or put back) tasks and why, tasks of unknown validity, the null, ties: one <p> each."""
-    r, out = table.ranking, []
-    if r.excluded:
-        out.append("Left out of mean ρ and Borda (<code>--include-invalid</code> puts them back): " + "; ".join(
-            f"{escape(t)}: not valid on this model: {escape(why)}" for t, why in r.excluded.items()))
-    elif r.invalid:
-        out.append("Counted in mean ρ and Borda although not valid (<code>--include-invalid</code>): " + "; ".join(
-            f"{escape(t)}: not valid on this model: {escape(why)}" for t, why in r.invalid.items()))
-    if r.unknown:
-        out.append("Counted, validity unknown: " + "; ".join(f"{escape(t)}: {escape(why)}" for t, why in r.unknown.items()))
+    """Excluded (or put back) tasks and why, tasks of unknown validity, the null, ties: one <div> each."""
+    out = []
+    for heading, items in validity_notes(table.ranking):
+        heading = escape(heading).replace("--include-invalid", "<code>--include-invalid</code>")
+        out.append(heading + "<ul>" + "".join(f"<li>{escape(item)}</li>" for item in items) + "</ul>")
     if table.null_rows:
         reps = {label: (e.rep, e.config_hash) for (label, _), e in table.cells.items()}
         links = ", ".join(f'<a href="reps/{rep_slug(*reps[label])}.html">{escape(label)}</a>' for label in table.null_rows)
         out.append(f"{links}: the null, not ranked; shown as the null band.")
     if any(row.aggregate["tied"] for row in table.rows):
         out.append("2= etc.: statistically tied with the rows next to it (their 95% CIs overlap on every counted task).")
-    return [f'<p class="note summary-line">{line}</p>' for line in out]
+    return [f'<div class="note summary-line">{line}</div>' for line in out]
 
 
 def _detail_table(table: ModelTable, column: Column, table_id: str) -> str:

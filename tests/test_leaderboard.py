@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -100,7 +101,7 @@ def test_add_and_build(stored, tmp_path, cli):
     assert proc.returncode == 0, proc.stderr
     index = (tmp_path / "site" / "index.html").read_text()
     for header in ("ρ prompt_steering", "ρ/ceiling prompt_steering", "ρ drift_prediction", "mean ρ", "Borda"):
-        assert f"<th>{header}</th>" in index
+        assert re.search(f"<th>{re.escape(header)}( \\(not valid\\))?</th>", index), header  # as the gate says
     assert "null band (random [seed=0], random [seed=1])" in index and "<tfoot>" in index
     assert 'id="leaderboard-0"' in index and 'id="leaderboard-0-transfer"' in index
     row = next(line for line in index.splitlines() if ">other_rep</a>" in line)
@@ -135,7 +136,10 @@ def test_site_leaves_an_invalid_task_out_of_the_mean_and_shows_why(stored, tmp_p
     subs = tmp_path / "subs"
     add_bundle(stored.bundles["0"], subs)
     next(subs.rglob("drift_prediction.json")).unlink()  # a task alpha and beta lack would make their means missing
-    base = json.loads(next(subs.rglob("prompt_steering.json")).read_text())
+    steering = next(subs.rglob("prompt_steering.json"))
+    base = json.loads(steering.read_text())
+    base["score"]["validity"] = {"gate": "own_value_effect", "verdict": "valid", "reason": ""}  # whatever the gate said
+    steering.write_text(json.dumps(base))
     why = "judges are value-blind (judge x pair interaction p = 0.62)"
     for name, valid_rho, invalid_rho in (("alpha", 0.40, -0.60), ("beta", 0.10, 0.90)):
         for task, rho, verdict in (("prompt_steering", valid_rho, "valid"), ("judge_agreement", invalid_rho, "not valid")):
@@ -151,8 +155,8 @@ def test_site_leaves_an_invalid_task_out_of_the_mean_and_shows_why(stored, tmp_p
     assert rows["alpha"]["borda"] == 1 and rows["beta"]["borda"] == 0
     index = (tmp_path / "site" / "index.html").read_text()
     assert "<th>ρ judge_agreement (not valid)</th>" in index
-    assert f"Left out of mean ρ and Borda (<code>--include-invalid</code> puts them back): judge_agreement: not " \
-           f"valid on this model: {why}" in index
+    assert "Left out of mean ρ and Borda (<code>--include-invalid</code> puts them back):<ul><li>judge_agreement: " \
+           f"not valid on this model: {why}</li></ul>" in index
     page = next((tmp_path / "site" / "tasks").glob("judge_agreement-*.html")).read_text()
     assert f"not valid on this model: {why}" in page and page.count('<img class="forest"') == 2
 

@@ -186,7 +186,7 @@ def test_an_invalid_task_is_shown_as_such_and_left_out_of_the_mean(chromium, sit
                 assert cells[judge] == shown  # shown all the same
             ranks = table.locator("tbody tr td:first-child").all_inner_texts()
             assert ranks == ["1", "2", "3"]  # CIs ±0.1 around 0.5, 0.2, -0.1: apart, so no ties
-            line = page.locator("p.summary-line").filter(has_text="Left out of mean ρ and Borda").first
+            line = page.locator(".summary-line").filter(has_text="Left out of mean ρ and Borda").first
             assert line.is_visible() and f"judge_agreement: not valid on this model: {WHY}" in line.inner_text()
             band = table.locator("tfoot tr").first.inner_text()
             assert band.startswith("—") and "null band (random [seed=0], random [seed=1])" in band

@@ -198,8 +198,8 @@ def test_report_leaves_invalid_tasks_out_draws_forest_plots_and_renders_old_reco
     assert category[0] == "1" and category[5] == f"{(0.31 + 0.2) / 2:.3f}" and category[6] == "1"
     assert _summary_row(md, "raw", "sentence_embedding")[0::6] == ["2", "1"]  # CIs apart on dpo_generalization
     assert _summary_row(md, "transfer", "sentence_embedding")[0] == "1="  # apart on no counted task: tied
-    assert f"Left out of mean ρ and Borda (--include-invalid puts them back): judge_agreement: not valid on this " \
-           f"model: {why}" in md
+    assert f"Left out of mean ρ and Borda (--include-invalid puts them back):\n\n- judge_agreement: not valid on " \
+           f"this model: {why}\n" in md
     band = _summary_row(md, "raw", "null band (random)")
     assert band[2:5] == ["[-0.24, 0.26]", "[-0.25, 0.25]", "—"]  # random's own band; else any score's; unknown
     assert _summary_row(md, "transfer", "category")[4] == "—"  # the old record has no transfer view
@@ -223,7 +223,7 @@ def test_report_leaves_invalid_tasks_out_draws_forest_plots_and_renders_old_reco
     md = (tmp_path / "all" / "report.md").read_text()
     category = _summary_row(md, "raw", "category")
     assert category[5] == f"{(0.31 - 0.5 + 0.2) / 3:.3f}" and category[6] == "1"
-    assert "Counted in mean ρ and Borda although not valid (--include-invalid): judge_agreement" in md
+    assert "Counted in mean ρ and Borda although not valid (--include-invalid):\n\n- judge_agreement: not valid" in md
 
 
 @pytest.mark.slow

@@ -13,7 +13,7 @@ from ..results import ResultRecord
 from ..store import ResultStore, safe_name
 from .html import Cell, number_cell, page_html, table_html, write_assets
 from .scores import (CEILING_NOTE, NULL_NOTE, P_NOTE, Q_NOTE, TRANSFER_NOTE, VIEW_NAMES, ci_text, null_band_text,
-                     p_text, validity_text)
+                     p_text, validity_notes, validity_text)
 from .table import ModelTable, build_tables, entry_from_result
 
 
@@ -59,24 +59,18 @@ def summary_rows(table: ModelTable) -> tuple[list[str], list[list[Cell]], list[l
     return headers, rows, foot
 
 
-def summary_lines(table: ModelTable) -> list[str]:
-    """What mean ρ and Borda count: the tasks left out (not valid) or put back, and those of unknown validity."""
-    r = table.ranking
-    lines = []
-    if r.excluded:
-        lines.append("Left out of mean ρ and Borda (--include-invalid puts them back): "
-                     + "; ".join(f"{t}: not valid on this model: {why}" for t, why in r.excluded.items()))
-    elif r.invalid:
-        lines.append("Counted in mean ρ and Borda although not valid (--include-invalid): "
-                     + "; ".join(f"{t}: not valid on this model: {why}" for t, why in r.invalid.items()))
-    if r.unknown:
-        lines.append("Counted, validity unknown: " + "; ".join(f"{t}: {why}" for t, why in r.unknown.items()))
+def summary_blocks(table: ModelTable) -> list[Block]:
+    """Under a summary table: the tasks left out as not valid (or put back) and those of unknown validity,
+    each with why; the null; what 2= means."""
+    blocks = []
+    for heading, items in validity_notes(table.ranking):
+        blocks += [Block("p", heading), *[Block("li", item) for item in items]]
     if table.null_rows:
-        lines.append(f"{', '.join(table.null_rows)}: the null, not ranked; shown as the null band")
+        blocks.append(Block("p", f"{', '.join(table.null_rows)}: the null, not ranked; shown as the null band"))
     if any(row.aggregate["tied"] for row in table.rows):
-        lines.append("2= etc.: statistically tied with the rows next to it (their 95% CIs overlap on every "
-                     "counted task)")
-    return lines
+        blocks.append(Block("p", "2= etc.: statistically tied with the rows next to it (their 95% CIs overlap on "
+                                 "every counted task)"))
+    return blocks
 
 
 DETAIL_HEADERS = ["task", "representation", "ρ", "95% CI", "p", "q (BH)", "pairs", "ceiling", "bound", "ρ/ceiling",
@@ -146,7 +140,7 @@ def table_blocks(entries: list, figures: Path, include_invalid: bool = False) ->
             headers, rows, foot = summary_rows(table)
             blocks += [Block("h3", f"Summary ({table.view} view)"),
                        Block("table", headers=tuple(headers), rows=tuple(rows), foot=tuple(foot))]
-            blocks += [Block("p", line) for line in summary_lines(table)]
+            blocks += summary_blocks(table)
         for table in tables:
             headers, rows = detail_rows(table)
             blocks += [Block("h3", f"Details ({table.view} view)"), Block("table", headers=tuple(headers), rows=tuple(rows))]

@@ -107,3 +107,18 @@ def validity_text(score: dict) -> str:
     if verdict == "unknown":
         return f"validity unknown: {reason}" if reason else "validity unknown"
     return verdict
+
+
+def validity_notes(ranking) -> list[tuple[str, list[str]]]:
+    """What a ranking's mean ρ and Borda count, as (heading, one item per task): the tasks left out as not valid
+    (or counted although not valid, with ``--include-invalid``) and the tasks of unknown validity, with why."""
+    notes = []
+    if ranking.excluded:
+        notes.append(("Left out of mean ρ and Borda (--include-invalid puts them back):",
+                      [f"{t}: not valid on this model: {why}" for t, why in ranking.excluded.items()]))
+    elif ranking.invalid:
+        notes.append(("Counted in mean ρ and Borda although not valid (--include-invalid):",
+                      [f"{t}: not valid on this model: {why}" for t, why in ranking.invalid.items()]))
+    if ranking.unknown:
+        notes.append(("Counted, validity unknown:", [f"{t}: {why}" for t, why in ranking.unknown.items()]))
+    return notes
