@@ -246,7 +246,9 @@ def _md(text: str) -> str:
 def to_markdown(blocks: list[Block], figures_rel: str) -> str:
     """The report as Markdown (names escaped)."""
     out = []
-    for b in blocks:
+    for k, b in enumerate(blocks):
+        if k and blocks[k - 1].kind == "li" and b.kind != "li":
+            out.append("")  # a paragraph right after a list item would continue the item
         if b.kind in ("h1", "h2", "h3"):
             out.append(f"{'#' * int(b.kind[1])} {_md(b.text)}\n")
         elif b.kind == "p":
