@@ -180,7 +180,7 @@ def _stored_scores(home):
 
 def _summary_row(md: str, view: str, label: str) -> list[str]:
     section = md.split(f"### Summary ({view} view)")[1].split("###")[0]
-    line = next(line for line in section.splitlines() if line.startswith(f"| ") and f"| {label} |" in line)
+    line = next(line for line in section.splitlines() if line.startswith("| ") and f"| {label} |" in line)
     return [c.strip() for c in line.strip("|").split("|")]
 
 
