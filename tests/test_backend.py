@@ -24,6 +24,18 @@ def test_batched_reply_logprobs_match_one_at_a_time(backend, scenarios):
     assert all(b.total < 0 for b in batched)
 
 
+def test_shared_prefix_pair_logprobs_match_scoring_each_reply_separately(backend, scenarios):
+    # prompts of different lengths in one batch: the shared path left-pads them, the separate one right-pads
+    prompts = [chat(s["user_message"], "Be brief." if k % 2 else None) for k, s in enumerate(scenarios)]
+    follow, ignore = [s["action_follow"] for s in scenarios], [s["action_ignore"] for s in scenarios]
+    shared_f, shared_i = backend.reply_pair_logprobs(prompts, follow, ignore)
+    separate = backend.reply_logprobs(prompts * 2, follow + ignore)
+    shared = shared_f + shared_i
+    assert [a.n_tokens for a in shared] == [b.n_tokens for b in separate]
+    rel = [abs(a.total - b.total) / abs(b.total) for a, b in zip(shared, separate)]
+    assert max(rel) < 1e-5, rel
+
+
 def test_left_padded_batch_generation_matches_single(backend):
     prompts = [chat("Name a colour."), chat("Write one short sentence about the sea and the wind at night.")]
     batched = backend.generate(prompts, max_new_tokens=12)

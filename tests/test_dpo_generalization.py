@@ -113,7 +113,7 @@ def test_repeated_build_reads_every_step_from_the_cache(built, tmp_path):
 @pytest.mark.slow
 def test_trained_adapter_changes_the_policy_on_its_training_scenarios(built, embedded):
     from vgbench.data.records import load_records
-    from vgbench.models.backend import TransformersBackend, get_backend
+    from vgbench.models.backend import TransformersBackend, chat, get_backend
     from vgbench.models.preference import forced_choice
     from vgbench.training.dpo import load_trained
 
@@ -131,6 +131,16 @@ def test_trained_adapter_changes_the_policy_on_its_training_scenarios(built, emb
     assert np.all(np.isfinite(trained))
     # Unchanged weights would give the same numbers to ~1e-7; a trained adapter moves p by far more.
     assert np.max(np.abs(trained - base)) > 1e-4
+    # load_trained merges the adapter into the weights: the same log-likelihoods as the adapter left unmerged
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    unmerged = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(embedded.path), weights).get_base_model()
+    merged_backend = TransformersBackend(*load_trained(embedded.path, weights, lora=True, device="cpu"), 8)
+    prompts, replies = [chat(s["user_message"]) for s in trained_on], [s["action_follow"] for s in trained_on]
+    a = merged_backend.reply_logprobs(prompts, replies)
+    b = TransformersBackend(unmerged.eval(), merged_backend.tok, 8).reply_logprobs(prompts, replies)
+    assert max(abs(x.total - y.total) / abs(y.total) for x, y in zip(a, b)) < 1e-5
 
 
 @pytest.mark.slow

@@ -96,6 +96,46 @@ class TransformersBackend:
         self.each_batch([len(p) + len(r) for p, r in encoded], score)
         return out  # type: ignore[return-value]
 
+    def reply_pair_logprobs(self, prompts: Sequence[Chat], first: Sequence[str], second: Sequence[str],
+                            progress: Callable[[int], None] | None = None) -> tuple[list[ReplyScore], list[ReplyScore]]:
+        """Log-likelihoods of two replies to each prompt, the prompt run once: its keys and values are reused by
+        both replies (the same numbers as :meth:`reply_logprobs` on each reply, at about the cost of the
+        prompt once and the replies)."""
+        import torch
+
+        prompt_ids = [self.tok(self.prompt_text(m), add_special_tokens=False)["input_ids"] for m in prompts]
+        reply_ids = [[self.tok(r, add_special_tokens=False)["input_ids"] for r in side] for side in (first, second)]
+        out: list[list[ReplyScore | None]] = [[None] * len(prompts), [None] * len(prompts)]
+        decoder, lm_head = self.model.base_model, self.model.get_output_embeddings()
+        cache_key = _cache_keyword(decoder)
+
+        def score(idx: np.ndarray) -> None:
+            ids, mask = left_padded([prompt_ids[i] for i in idx], self.tok.pad_token_id)
+            positions = (mask.cumsum(1) - 1).clamp(min=0)
+            rows = [reply_ids[side][i] for i in idx for side in (0, 1)]  # scenario k's two replies: rows 2k, 2k+1
+            r_ids, r_mask = right_padded(rows, self.tok.pad_token_id)
+            n_prompt = mask.sum(1).repeat_interleave(2)
+            with torch.inference_mode():
+                prefix = decoder(input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
+                                 position_ids=positions.to(self.device), use_cache=True)
+                cache = getattr(prefix, cache_key)
+                cache.batch_repeat_interleave(2)
+                hidden = decoder(input_ids=r_ids.to(self.device),
+                                 attention_mask=torch.cat([mask.repeat_interleave(2, 0), r_mask], 1).to(self.device),
+                                 position_ids=(n_prompt[:, None] + torch.arange(r_ids.shape[1])[None]).to(self.device),
+                                 **{cache_key: cache}, use_cache=False).last_hidden_state
+                last = prefix.last_hidden_state[:, -1].repeat_interleave(2, 0)  # predicts each reply's first token
+                for row, reply in enumerate(rows):
+                    h = torch.cat([last[row : row + 1], hidden[row, : len(reply) - 1]])
+                    logp = torch.log_softmax(lm_head(h).float(), dim=-1)
+                    total = float(logp.gather(1, r_ids[row, : len(reply), None].to(h.device)).sum())
+                    out[row % 2][int(idx[row // 2])] = ReplyScore(total, len(reply))
+            if progress:
+                progress(2 * len(idx))
+
+        self.each_batch([len(p) + max(len(a), len(b)) for p, a, b in zip(prompt_ids, *reply_ids)], score)
+        return out[0], out[1]  # type: ignore[return-value]
+
     def score_replies(self, hidden, ids, pairs: Sequence[tuple[list[int], list[int]]]) -> list[ReplyScore]:
         """Reply log-likelihoods from the final hidden states [b, t, d] of right-padded prompt + reply rows
         (``ids``); the LM head runs only on the positions that predict a reply token."""
@@ -182,6 +222,25 @@ def right_padded(seqs: Sequence[Sequence[int]], pad_id: int):
     for row, s in enumerate(seqs):
         ids[row, : len(s)] = torch.tensor(s)
         mask[row, : len(s)] = 1
+    return ids, mask
+
+
+def _cache_keyword(decoder) -> str:
+    """What the decoder calls its key/value cache: ``cache`` (transformers ≥ 5.2x) or ``past_key_values``."""
+    import inspect
+
+    return "cache" if "cache" in inspect.signature(decoder.forward).parameters else "past_key_values"
+
+
+def left_padded(seqs: Sequence[Sequence[int]], pad_id: int):
+    """(input ids, attention mask) tensors with each sequence at the right, so every row ends at its last token."""
+    import torch
+
+    ids = torch.full((len(seqs), max(map(len, seqs))), pad_id, dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    for row, s in enumerate(seqs):
+        ids[row, ids.shape[1] - len(s):] = torch.tensor(s)
+        mask[row, ids.shape[1] - len(s):] = 1
     return ids, mask
 
 

@@ -13,16 +13,20 @@ def forced_choice(backend: TransformersBackend, scenarios: Sequence[dict], syste
                   progress: Callable[[int], None] | None = None) -> dict[str, np.ndarray]:
     """P(follow ≻ ignore) per scenario from length-normalised reply log-likelihoods.
 
-    Each reply is scored on its own given the same prompt, so there is no answer position to bias.
+    Each reply is scored on its own given the same prompt, so there is no answer position to bias (the
+    prompt's keys and values are computed once and shared by both replies where the backend can).
     ``p = sigmoid(mean_follow − mean_ignore)`` with per-token mean log-probabilities: a graded
     preference. (A sigmoid of the *total* log-likelihood difference saturates at 0 or 1 for
     replies of 40+ tokens, hiding how far a prompt or training moves the model.)
     ``chose_follow`` is the hard choice.
     """
     prompts = [chat(s["user_message"], system) for s in scenarios]
-    both = backend.reply_logprobs(prompts * 2, [s["action_follow"] for s in scenarios] +
-                                  [s["action_ignore"] for s in scenarios], progress=progress)
-    follow, ignore = both[: len(scenarios)], both[len(scenarios):]
+    follow_texts, ignore_texts = [s["action_follow"] for s in scenarios], [s["action_ignore"] for s in scenarios]
+    if hasattr(backend, "reply_pair_logprobs"):  # the prompt run once for both replies
+        follow, ignore = backend.reply_pair_logprobs(prompts, follow_texts, ignore_texts, progress=progress)
+    else:
+        both = backend.reply_logprobs(prompts * 2, follow_texts + ignore_texts, progress=progress)
+        follow, ignore = both[: len(scenarios)], both[len(scenarios):]
     mean_f = np.array([r.mean for r in follow])
     mean_i = np.array([r.mean for r in ignore])
     return {"p_follow": p_follow(follow, ignore), "chose_follow": (mean_f > mean_i).astype(float),

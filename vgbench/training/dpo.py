@@ -235,7 +235,8 @@ def train_dpo(model_path: str, pairs: Sequence[dict], out_dir: Path, settings: d
 
 
 def load_trained(model_path: str, trained_path: str, lora: bool, device: str | None = None):
-    """(model, tokenizer) of a trained policy in eval mode, dtype as for the base model; LoRA stays unmerged."""
+    """(model, tokenizer) of a trained policy in eval mode, dtype as for the base model; LoRA weights are merged
+    into the base weights, so evaluating costs what the base model costs."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -248,8 +249,7 @@ def load_trained(model_path: str, trained_path: str, lora: bool, device: str | N
         from peft import PeftModel
 
         base = AutoModelForCausalLM.from_pretrained(model_path, dtype=dtype)
-        # get_base_model(): the causal LM with the LoRA layers injected, which TransformersBackend can drive
-        model = PeftModel.from_pretrained(base, trained_path).get_base_model()
+        model = PeftModel.from_pretrained(base, trained_path).merge_and_unload()
     else:
         model = AutoModelForCausalLM.from_pretrained(trained_path, dtype=dtype)
     return model.to(device).eval(), tok
