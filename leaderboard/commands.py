@@ -15,6 +15,10 @@ SUBMISSIONS_HELP = ("Folder of accepted submissions (repeatable). Default: the s
                     "$VGBENCH_HOME/leaderboard/submissions; with --submissions, only the folders given "
                     "(add --with-shipped to include the baselines).")
 
+INCLUDE_INVALID = click.option(
+    "--include-invalid", is_flag=True,
+    help="Count tasks that failed their validity gate in mean ρ and Borda (left out by default).")
+
 
 def _sources(submissions: tuple[Path, ...], with_shipped: bool) -> list[Path]:
     """The submission folders a site is built from, shipped baselines first (later folders win)."""
@@ -35,11 +39,13 @@ def leaderboard_group() -> None:
               help="Folder for the static site.")
 @click.option("--submissions", "submissions", multiple=True, type=click.Path(path_type=Path), help=SUBMISSIONS_HELP)
 @click.option("--with-shipped", is_flag=True, help="Include the shipped baselines along with --submissions.")
-def build_command(out_dir: Path, submissions: tuple[Path, ...], with_shipped: bool) -> None:
-    """Build the static site: sortable table, per-task ρ and ρ/ceiling, mean and Borda, a page per representation."""
+@INCLUDE_INVALID
+def build_command(out_dir: Path, submissions: tuple[Path, ...], with_shipped: bool, include_invalid: bool) -> None:
+    """Build the static site: sortable tables per view (ρ, ρ/ceiling, mean, Borda, tied ranks, the null band),
+    a page per task (forest plots, validity, details) and per representation."""
     from .site import build_site
 
-    index, n = build_site(_sources(submissions, with_shipped), out_dir)
+    index, n = build_site(_sources(submissions, with_shipped), out_dir, include_invalid=include_invalid)
     print(f"leaderboard of {n} submissions: {index}")
 
 
@@ -49,8 +55,9 @@ def build_command(out_dir: Path, submissions: tuple[Path, ...], with_shipped: bo
 @click.option("--site", "site_dir", type=click.Path(path_type=Path), help="An already built site (default: build now).")
 @click.option("--submissions", "submissions", multiple=True, type=click.Path(path_type=Path), help=SUBMISSIONS_HELP)
 @click.option("--with-shipped", is_flag=True, help="Include the shipped baselines along with --submissions.")
+@INCLUDE_INVALID
 def publish_command(target: str, branch: str, site_dir: Path | None, submissions: tuple[Path, ...],
-                    with_shipped: bool) -> None:
+                    with_shipped: bool, include_invalid: bool) -> None:
     """Commit the built site to a branch of a git repository (ready for GitHub Pages)."""
     from .publish import publish_site
     from .site import build_site
@@ -58,7 +65,7 @@ def publish_command(target: str, branch: str, site_dir: Path | None, submissions
     with tempfile.TemporaryDirectory(prefix="vgbench-site-") as tmp:
         if site_dir is None:
             site_dir = Path(tmp)
-            build_site(_sources(submissions, with_shipped), site_dir)
+            build_site(_sources(submissions, with_shipped), site_dir, include_invalid=include_invalid)
         commit = publish_site(site_dir, target, branch)
     print(f"published to {target} branch {branch}: {commit}")
 

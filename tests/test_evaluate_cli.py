@@ -10,10 +10,16 @@ from conftest import assert_one_line_error, write_ground_truth
 def test_evaluate_sentence_embedding_against_a_file_prints_table_and_stores(cli, category_ground_truth, isolated_home):
     proc = cli("evaluate", "--rep", "sentence_embedding", "--ground-truth", str(category_ground_truth))
     assert proc.returncode == 0, proc.stderr
-    header = next(line for line in proc.stdout.splitlines() if line.startswith("task"))
-    assert header.split() == ["task", "rho", "95%", "CI", "p", "pairs", "ceiling", "rho/ceiling", "status"]
-    row = next(line for line in proc.stdout.splitlines() if line.startswith("category_toy"))
-    assert " 72 " in row
+    lines = proc.stdout.splitlines()
+    header = next(line for line in lines if line.startswith("task"))
+    assert header.split() == ["task", "view", "ρ", "[95%", "CI]", "p", "q", "(BH)", "ceiling", "bound", "validity"]
+    assert max(len(line) for line in lines[:lines.index(header) + 3]) <= 100  # fits a 100-column terminal
+    k = next(k for k, line in enumerate(lines) if line.startswith("category_toy"))
+    assert lines[k].split()[1] == "raw" and lines[k + 1].split()[0] == "transfer"  # two lines per task
+    assert lines[k].split()[-1] == "unknown" and any(line.startswith("category_toy: validity unknown: ") for line in lines)
+    assert "ceiling = replicate agreement, Spearman–Brown corrected;" in lines
+    assert "bound = √ceiling, what a noise-free predictor can reach" in lines
+    assert any(line.startswith("q (BH) = Benjamini–Hochberg") for line in lines)
     stored = list((isolated_home / "results").rglob("category_toy--file-*.json"))
     assert len(stored) == 1
     record = json.loads(stored[0].read_text())

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -66,6 +67,21 @@ def test_submit_needs_a_config_when_several_are_stored(stored):
     assert_one_line_error(proc, "2 configs", "-o key=value")
 
 
+def as_other_representation(sub: dict, name: str, config_hash: str, *, task: str | None = None,
+                            score: dict | None = None) -> dict:
+    """An accepted submission made to look like another representation's (and another task's, with a score in
+    the issue-11 format), for site tests: the site reads these fields, it does not check them again."""
+    out = json.loads(json.dumps(sub))
+    out["representation"].update(name=name, config_hash=config_hash)
+    if task is not None:
+        out["task"]["name"] = out["ground_truth"]["task"] = task
+    if score is not None:
+        out["score"] = score
+    out["score"]["representation"] = name
+    out["score"]["task"] = out["ground_truth"]["task"]
+    return out
+
+
 def test_add_and_build(stored, tmp_path, cli):
     from matplotlib.image import imread
 
@@ -78,23 +94,78 @@ def test_add_and_build(stored, tmp_path, cli):
     sub = json.loads(next(f for f in files if "drift_prediction" in f.name).read_text())
     assert sub["plugin"]["distribution"] == "vgbench" and sub["provenance"]["bundle_sha256"]
     assert sub["ground_truth"]["verified_against_shipped"] is False and sub["provenance"]["run"]["packages"]
+    # random is the null: a ranked row needs another representation (made here from random's submission)
+    steering = json.loads(next(f for f in files if "prompt_steering" in f.name and "seed" not in f.parts).read_text())
+    (subs / "other.json").write_text(json.dumps(as_other_representation(steering, "other_rep", "1" * 12)))
     proc = cli("leaderboard", "build", "--submissions", str(subs), "--out", str(tmp_path / "site"))
     assert proc.returncode == 0, proc.stderr
     index = (tmp_path / "site" / "index.html").read_text()
     for header in ("ρ prompt_steering", "ρ/ceiling prompt_steering", "ρ drift_prediction", "mean ρ", "Borda"):
-        assert f"<th>{header}</th>" in index
-    assert "random [seed=0]" in index and "random [seed=1]" in index
-    row = next(line for line in index.splitlines() if "random [seed=1]" in line)
+        assert re.search(f"<th>{re.escape(header)}( \\(not valid\\))?</th>", index), header  # as the gate says
+    assert "null band (random [seed=0], random [seed=1])" in index and "<tfoot>" in index
+    assert 'id="leaderboard-0"' in index and 'id="leaderboard-0-transfer"' in index
+    row = next(line for line in index.splitlines() if ">other_rep</a>" in line)
     # ρ and ρ/ceiling of drift_prediction, the mean, and ρ/ceiling of prompt_steering (its shipped
     # matrix has a split-half ceiling below 0.1, so no ratio is claimed)
     assert row.count('class="missing"') == 4
     data = json.loads((tmp_path / "site" / "leaderboard.json").read_text())
-    assert {r["label"] for r in data[0]["rows"]} == {"random [seed=0]", "random [seed=1]"}
+    assert [r["label"] for r in data[0]["rows"]] == ["other_rep"]
+    assert {r["label"] for r in data[0]["null_rows"]} == {"random [seed=0]", "random [seed=1]"}
+    assert set(data[0]["views"]) == {"raw", "transfer"} and data[0]["rows"] == data[0]["views"]["raw"]["rows"]
+    cell = data[0]["rows"][0]["cells"]["prompt_steering"]
+    assert {"rho", "ci_low", "ci_high", "p_value", "p_method", "q", "ceiling", "predictor_bound", "null_low",
+            "validity"} <= set(cell) and cell["rho"] == steering["score"]["rho"]
     pages = sorted((tmp_path / "site" / "reps").glob("*.html"))
-    assert len(pages) == 2
-    page = pages[0].read_text()
+    assert len(pages) == 3
+    page = next(p for p in pages if "random" in p.name).read_text()
     src = page.split('<img class="map" src="')[1].split('"')[0]
     assert imread(pages[0].parent / src).shape[:2] == (700, 900)
+    tasks = sorted((tmp_path / "site" / "tasks").glob("*.html"))
+    assert len(tasks) == 2 and all(f'href="tasks/{p.name}"' in index for p in tasks)
+    steering_page = next(p for p in tasks if p.name.startswith("prompt_steering")).read_text()
+    src = steering_page.split('<img class="forest" src="')[1].split('"')[0]
+    assert imread(tasks[0].parent / src)[..., :3].std() > 0.05 and 'id="details-raw"' in steering_page
+
+
+def test_site_leaves_an_invalid_task_out_of_the_mean_and_shows_why(stored, tmp_path):
+    from score_fixtures import new_score
+
+    from vgbench_leaderboard.accept import add_bundle
+    from vgbench_leaderboard.site import build_site
+
+    subs = tmp_path / "subs"
+    add_bundle(stored.bundles["0"], subs)
+    next(subs.rglob("drift_prediction.json")).unlink()  # a task alpha and beta lack would make their means missing
+    steering = next(subs.rglob("prompt_steering.json"))
+    base = json.loads(steering.read_text())
+    base["score"]["validity"] = {"gate": "own_value_effect", "verdict": "valid", "reason": ""}  # whatever the gate said
+    steering.write_text(json.dumps(base))
+    why = "judges are value-blind (judge x pair interaction p = 0.62)"
+    for name, valid_rho, invalid_rho in (("alpha", 0.40, -0.60), ("beta", 0.10, 0.90)):
+        for task, rho, verdict in (("prompt_steering", valid_rho, "valid"), ("judge_agreement", invalid_rho, "not valid")):
+            score = new_score(name, task, rho, ci=(rho - 0.1, rho + 0.1), p=0.01, verdict=verdict,
+                              reason=why if verdict == "not valid" else "", transfer=(rho / 2, None, 0.2, 0.4))
+            (subs / f"{name}-{task}.json").write_text(json.dumps(
+                as_other_representation(base, name, name[0] * 12, task=task, score=score)))
+    build_site(subs, tmp_path / "site")
+    data = json.loads((tmp_path / "site" / "leaderboard.json").read_text())[0]
+    rows = {r["label"]: r for r in data["rows"]}
+    assert data["excluded"] == {"judge_agreement": why} and data["validity"]["judge_agreement"]["verdict"] == "not valid"
+    assert rows["alpha"]["mean"] == pytest.approx(0.40) and rows["alpha"]["rank_label"] == "1"
+    assert rows["alpha"]["borda"] == 1 and rows["beta"]["borda"] == 0
+    index = (tmp_path / "site" / "index.html").read_text()
+    assert "<th>ρ judge_agreement (not valid)</th>" in index
+    assert "Left out of mean ρ and Borda (<code>--include-invalid</code> puts them back):<ul><li>judge_agreement: " \
+           f"not valid on this model: {why}</li></ul>" in index
+    page = next((tmp_path / "site" / "tasks").glob("judge_agreement-*.html")).read_text()
+    assert f"not valid on this model: {why}" in page and page.count('<img class="forest"') == 2
+
+    build_site(subs, tmp_path / "all", include_invalid=True)
+    data = json.loads((tmp_path / "all" / "leaderboard.json").read_text())[0]
+    rows = {r["label"]: r for r in data["rows"]}
+    assert data["excluded"] == {} and data["invalid"] == {"judge_agreement": why} and data["include_invalid"] is True
+    assert rows["alpha"]["mean"] == pytest.approx(-0.10) and rows["beta"]["mean"] == pytest.approx(0.50)
+    assert rows["beta"]["rank_label"] == "1"
 
 
 def test_publish_to_a_bare_repository(stored, tmp_path, cli):
@@ -276,7 +347,8 @@ def test_add_writes_under_vgbench_home_and_build_includes_the_shipped_baselines(
         out = tmp_path / "site"
         proc = cli("leaderboard", "build", "--out", str(out), *args, env=env)
         assert proc.returncode == 0, proc.stderr
-        return {r["label"] for t in json.loads((out / "leaderboard.json").read_text()) for r in t["rows"]}
+        return {r["label"] for t in json.loads((out / "leaderboard.json").read_text())
+                for r in (*t["rows"], *t["null_rows"])}
 
     shipped = labels("--submissions", str(SHIPPED_SUBMISSIONS_DIR))
     assert "category" in shipped

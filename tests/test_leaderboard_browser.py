@@ -1,5 +1,6 @@
 """The built leaderboard opened in a real headless Chromium (Debian's, driven by playwright): it loads with
-no console errors, a column header sorts the table, a representation page shows its map, names are text."""
+no console errors, a column header sorts the table, a representation page shows its map, names are text, an
+invalid task is shown as such and left out of the mean, and its page shows why and its forest plot."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+
+from vgbench.fingerprint import fingerprint
 
 pytestmark = pytest.mark.slow
 
@@ -56,20 +59,46 @@ def _submit(home: Path, seed: int, subs: Path) -> None:
     add_bundle(bundle, subs)
 
 
+WHY = "judges are value-blind (judge x pair interaction p = 0.62)"
+#: Ranked representations made from random's submission: (name, ρ prompt_steering (valid), ρ judge_agreement
+#: (not valid)). EVIL has no judge_agreement score.
+FAKES = [(EVIL, 0.5, None), ("alpha", 0.2, 0.9), ("beta", -0.1, -0.8)]
+
+
+def _fake(base: dict, name: str, task: str, rho: float) -> dict:
+    sub = json.loads(json.dumps(base))
+    sub["representation"].update(name=name, config_hash=fingerprint(name, 12))
+    sub["task"]["name"] = sub["ground_truth"]["task"] = sub["score"]["task"] = task
+    sub["score"].update(representation=name, rho=rho, ci_low=rho - 0.1, ci_high=rho + 0.1)
+    sub["plugin"].update(distribution=name)
+    return sub
+
+
+def _set_validity(sub: dict) -> dict:
+    """Every score of prompt_steering valid, of judge_agreement not valid (whatever the scoring said)."""
+    valid = sub["score"]["task"] != "judge_agreement"
+    sub["score"]["validity"] = {"gate": "own_value_effect", "verdict": "valid" if valid else "not valid",
+                                "reason": "" if valid else WHY}
+    return sub
+
+
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    """A site with two configs of `random` and a representation named like a script, served on 127.0.0.1."""
+    """A site with two configs of `random` (the null band), three ranked representations, one named like a script,
+    and an invalid task (judge_agreement), served on 127.0.0.1."""
     from vgbench_leaderboard.site import build_site
 
     root = tmp_path_factory.mktemp("browser")
     subs = root / "subs"
     for seed in (0, 1):
         _submit(root / "home", seed, subs)
-    evil = json.loads(next(subs.rglob("prompt_steering.json")).read_text())
-    evil["representation"].update(name=EVIL, config_hash="e" * 12)
-    evil["score"]["rho"] = 0.5
-    evil["plugin"].update(distribution=EVIL)
-    (subs / "evil.json").write_text(json.dumps(evil))
+    base = json.loads(next(subs.rglob("prompt_steering.json")).read_text())
+    for k, (name, steering, judge) in enumerate(FAKES):
+        (subs / f"fake-{k}-steering.json").write_text(json.dumps(_fake(base, name, "prompt_steering", steering)))
+        if judge is not None:
+            (subs / f"fake-{k}-judge.json").write_text(json.dumps(_fake(base, name, "judge_agreement", judge)))
+    for path in subs.rglob("*.json"):
+        path.write_text(json.dumps(_set_validity(json.loads(path.read_text()))))
     build_site(subs, root / "site")
     handler = functools.partial(_QuietHandler, directory=str(root / "site"))
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -116,11 +145,11 @@ def test_page_sorts_shows_maps_and_escapes_names(chromium, site, tmp_path):
             assert page.get_by_text(EVIL, exact=True).count() >= 1  # the name is shown as text
             page.screenshot(path=str(tmp_path / "index.png"), full_page=True)
 
-            page.get_by_role("link", name=EVIL).click()
+            page.get_by_role("link", name=EVIL).first.click()
             page.wait_for_load_state("load")
             assert page.locator("h1").inner_text() == EVIL
             page.goto(f"{site}/index.html", wait_until="load")
-            page.get_by_role("link", name="random [seed=0]").click()
+            page.get_by_role("link", name="random [seed=0]").first.click()
             page.wait_for_load_state("load")
             image = page.locator("img.map").first
             image.wait_for()
@@ -129,4 +158,51 @@ def test_page_sorts_shows_maps_and_escapes_names(chromium, site, tmp_path):
         finally:
             browser.close()
     assert dialogs == [], dialogs
+    assert errors == [], errors
+
+
+def test_an_invalid_task_is_shown_as_such_and_left_out_of_the_mean(chromium, site, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    errors = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_page()
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(f"{site}/index.html", wait_until="load")
+            table = page.locator("#leaderboard-0")
+            headers = table.locator("thead th").all_inner_texts()
+            assert "ρ judge_agreement (not valid)" in headers and "ρ prompt_steering" in headers
+            steering, judge, mean = (headers.index(h) for h in ("ρ prompt_steering", "ρ judge_agreement (not valid)",
+                                                                 "mean ρ"))
+            for name, rho, judge_rho in FAKES:
+                cells = table.locator("tbody tr").filter(has=page.get_by_role("link", name=name, exact=True)) \
+                    .locator("td").all_inner_texts()
+                ci = f"[{rho - 0.1:.2f}, {rho + 0.1:.2f}]"
+                assert cells[steering] == f"{rho:.3f} {ci}" and cells[mean] == f"{rho:.3f}"  # judge_agreement left out
+                shown = "—" if judge_rho is None else f"{judge_rho:.3f} [{judge_rho - 0.1:.2f}, {judge_rho + 0.1:.2f}]"
+                assert cells[judge] == shown  # shown all the same
+            ranks = table.locator("tbody tr td:first-child").all_inner_texts()
+            assert ranks == ["1", "2", "3"]  # CIs ±0.1 around 0.5, 0.2, -0.1: apart, so no ties
+            line = page.locator(".summary-line").filter(has_text="Left out of mean ρ and Borda").first
+            assert line.is_visible() and f"judge_agreement: not valid on this model: {WHY}" in line.inner_text()
+            band = table.locator("tfoot tr").first.inner_text()
+            assert band.startswith("—") and "null band (random [seed=0], random [seed=1])" in band
+            assert "ceiling (predictor bound)" in table.locator("tfoot tr").nth(1).inner_text()
+
+            page.get_by_role("link", name="judge_agreement").click()
+            page.wait_for_load_state("load")
+            assert page.locator("h1").inner_text() == "judge_agreement"
+            verdict = page.locator("p.validity.not-valid").inner_text()
+            assert f"not valid on this model: {WHY}" in verdict and "left out of mean ρ and Borda" in verdict
+            forest = page.locator("img.forest").first
+            forest.wait_for()
+            assert forest.evaluate("img => img.complete && img.naturalWidth") > 0
+            assert "Forest plot of judge_agreement" in forest.get_attribute("alt")
+            assert page.locator("#details-raw tbody tr").count() == 2  # alpha and beta scored it
+            page.screenshot(path=str(tmp_path / "task.png"), full_page=True)
+        finally:
+            browser.close()
     assert errors == [], errors

@@ -128,7 +128,8 @@ def _trajectories(ids):
 def test_report_writes_markdown_and_html(cli, tmp_path, constraints9, category_ground_truth):
     rng = np.random.default_rng(5)
     other = write_ground_truth(tmp_path / "other.json", constraints9.ids, rng.normal(size=(9, 9)), task="other_toy")
-    for args in (["--rep", "random", "--ground-truth", str(category_ground_truth), "--ground-truth", str(other)],
+    for args in (["--rep", "category", "--ground-truth", str(category_ground_truth)],
+                 ["--rep", "random", "--ground-truth", str(category_ground_truth), "--ground-truth", str(other)],
                  ["--rep", "random", "-o", "seed=1", "--ground-truth", str(category_ground_truth)]):
         proc = cli("evaluate", *args)
         assert proc.returncode == 0, proc.stderr
@@ -136,18 +137,93 @@ def test_report_writes_markdown_and_html(cli, tmp_path, constraints9, category_g
     assert proc.returncode == 0, proc.stderr
     md = (tmp_path / "report" / "report.md").read_text()
     html = (tmp_path / "report" / "index.html").read_text()
-    # rows: two configs of random, labelled by the option that differs; columns: both tasks; mean and Borda
+    # rows: the ranked representations; columns: both tasks; mean and Borda; random is the null band
     assert "| rank | representation | ρ category_toy | ρ other_toy | mean ρ | Borda |" in md
-    assert "random [seed=0]" in md and "random [seed=1]" in md
-    seed1_row = next(line for line in md.splitlines() if line.startswith("| ") and "random [seed=1]" in line)
-    assert seed1_row.split("|")[4].strip() == "—" and seed1_row.split("|")[5].strip() == "—"  # missing stays missing
-    assert "| task | representation | ρ | 95% CI | p | pairs | ceiling | ρ/ceiling | status |" in md
+    row = next(line for line in md.splitlines() if line.startswith("| ") and "| category |" in line)
+    assert row.split("|")[4].strip() == "—" and row.split("|")[5].strip() == "—"  # missing stays missing
+    assert not any(line.startswith("| ") and "| random" in line for line in md.splitlines())  # not a competitor
+    assert "random [seed=0], random [seed=1]: the null, not ranked; shown as the null band" in md
+    assert "| task | representation | ρ | 95% CI | p | q (BH) | pairs | ceiling | bound | ρ/ceiling | null band | " \
+           "validity | status |" in md
+    assert "## Subject model: embedded" in md and "### Summary (raw view)" in md and "### Summary (transfer view)" in md
+    assert "ceiling = replicate agreement, Spearman–Brown corrected; bound = √ceiling" in md
     assert 'class="sortable"' in html and "random [seed=1]" in html and "ceiling" in html
     figures = sorted(p.name for p in (tmp_path / "report" / "figures").glob("*.png"))
-    assert sum(f.startswith("gt-") for f in figures) == 2 and sum(f.startswith("map-") for f in figures) == 2
+    assert sum(f.startswith("gt-") for f in figures) == 2 and sum(f.startswith("map-") for f in figures) == 3
+    assert sum(f.startswith("forest-embedded-raw-category_toy") for f in figures) == 1  # the task category scored
     assert "Drift trajectories" not in md  # no task kept any: the section is skipped quietly
     for name in figures:
         assert f"figures/{name}" in md and f"figures/{name}" in html
+
+
+def _stored_scores(home):
+    """Stored records: dpo_generalization valid, judge_agreement not valid (both with views and null bands),
+    prompt_steering in the old format (no views, validity or null band); category, sentence_embedding, random."""
+    from score_fixtures import new_score, old_score, store_score
+
+    why = "judges are value-blind (judge x pair interaction p = 0.62)"
+    for score in (
+        new_score("category", "dpo_generalization", 0.31, ci=(0.05, 0.60), p=0.036, transfer=(0.40, (0.1, 0.6), 0.01, 0.5)),
+        new_score("sentence_embedding", "dpo_generalization", -0.10, ci=(-0.40, 0.04), p=0.5,
+                  transfer=(0.10, (-0.2, 0.3), 0.4, 0.5)),
+        new_score("random", "dpo_generalization", -0.27, p=0.1, null=(-0.24, 0.26), transfer=(0.0, (-0.2, 0.2), 0.9, 0.5)),
+        new_score("category", "judge_agreement", -0.5, p=0.001, ceiling=0.78, verdict="not valid", reason=why,
+                  transfer=(0.1, (-0.2, 0.3), 0.4, 0.2)),
+        new_score("sentence_embedding", "judge_agreement", 0.9, p=0.3, ceiling=0.78, verdict="not valid", reason=why,
+                  transfer=(0.1, (-0.2, 0.3), 0.4, 0.2)),
+        old_score("category", "prompt_steering", 0.2),
+        old_score("sentence_embedding", "prompt_steering", 0.25),
+    ):
+        store_score(home, score)
+    return why
+
+
+def _summary_row(md: str, view: str, label: str) -> list[str]:
+    section = md.split(f"### Summary ({view} view)")[1].split("###")[0]
+    line = next(line for line in section.splitlines() if line.startswith("| ") and f"| {label} |" in line)
+    return [c.strip() for c in line.strip("|").split("|")]
+
+
+def test_report_leaves_invalid_tasks_out_draws_forest_plots_and_renders_old_records(cli, tmp_path, isolated_home):
+    from matplotlib.image import imread
+
+    why = _stored_scores(isolated_home)
+    proc = cli("report", "--out", str(tmp_path / "report"), "--no-maps")
+    assert proc.returncode == 0, proc.stderr
+    md = (tmp_path / "report" / "report.md").read_text()
+    header = "| rank | representation | ρ dpo_generalization | ρ judge_agreement (not valid) | ρ prompt_steering | mean ρ | Borda |"
+    assert md.count(header) == 2  # raw and transfer
+    # mean ρ and Borda over the valid tasks (and the old record's task, whose validity is unknown)
+    category = _summary_row(md, "raw", "category")
+    assert category[0] == "1" and category[5] == f"{(0.31 + 0.2) / 2:.3f}" and category[6] == "1"
+    assert _summary_row(md, "raw", "sentence_embedding")[0::6] == ["2", "1"]  # CIs apart on dpo_generalization
+    assert _summary_row(md, "transfer", "sentence_embedding")[0] == "1="  # apart on no counted task: tied
+    assert f"Left out of mean ρ and Borda (--include-invalid puts them back):\n\n- judge_agreement: not valid on " \
+           f"this model: {why}\n" in md
+    band = _summary_row(md, "raw", "null band (random)")
+    assert band[2:5] == ["[-0.24, 0.26]", "[-0.25, 0.25]", "—"]  # random's own band; else any score's; unknown
+    assert _summary_row(md, "transfer", "category")[4] == "—"  # the old record has no transfer view
+    details = md.split("### Details (raw view)")[1].split("###")[0]
+    row = next(line for line in details.splitlines() if line.startswith("| judge_agreement | category |"))
+    assert "0.001 exact" in row and f"not valid on this model: {why}" in row and "| 0.883 |" in row
+    old = next(line for line in details.splitlines() if line.startswith("| prompt_steering | category |"))
+    assert [c.strip() for c in old.strip("|").split("|")][10:12] == ["—", "—"]  # null band and validity unknown
+    forests = sorted((tmp_path / "report" / "figures").glob("forest-*.png"))
+    names = [p.name for p in forests]
+    for task in ("dpo_generalization", "judge_agreement", "prompt_steering"):
+        assert sum(n.startswith(f"forest-embedded-raw-{task}") for n in names) == 1
+    assert sum(n.startswith("forest-embedded-transfer-") for n in names) == 2  # the old record has no transfer view
+    for path in forests:
+        assert f"figures/{path.name}" in md and imread(path)[..., :3].std() > 0.05
+    assert "Forest plot of judge_agreement, raw view, subject model embedded" in md
+    assert f"Not valid on this model: {why}" in md
+
+    proc = cli("report", "--out", str(tmp_path / "all"), "--no-maps", "--include-invalid")
+    assert proc.returncode == 0, proc.stderr
+    md = (tmp_path / "all" / "report.md").read_text()
+    category = _summary_row(md, "raw", "category")
+    assert category[5] == f"{(0.31 - 0.5 + 0.2) / 3:.3f}" and category[6] == "1"
+    assert "Counted in mean ρ and Borda although not valid (--include-invalid):\n\n- judge_agreement: not valid" in md
 
 
 @pytest.mark.slow

@@ -14,6 +14,8 @@ table.sortable th { cursor: pointer; background: #f3f3f3; user-select: none; }
 th[aria-sort="ascending"]::after { content: " \\25B2"; }
 th[aria-sort="descending"]::after { content: " \\25BC"; }
 td.missing { color: #999; background: #fafafa; }
+tfoot td { background: #eeeeee; font-style: italic; }
+.not-valid { color: #b00000; }
 img { max-width: 100%; border: 1px solid #ddd; }
 figure { display: inline-block; margin: 0.5rem; vertical-align: top; }
 code, pre { background: #f6f6f6; padding: 0.1rem 0.3rem; }
@@ -90,12 +92,18 @@ def cell_html(cell: Cell, tag: str = "td") -> str:
     return f"<{tag}{(' ' + ' '.join(attrs)) if attrs else ''}>{inner}</{tag}>"
 
 
-def table_html(headers: list[str], rows: list[list[Cell]], *, sortable: bool = True, table_id: str = "") -> str:
-    """A table with escaped headers and cells; ``sortable`` adds click-to-sort headers."""
+def table_html(headers: list[str], rows: list[list[Cell]], *, sortable: bool = True, table_id: str = "",
+               foot: list[list[Cell]] | None = None) -> str:
+    """A table with escaped headers and cells; ``sortable`` adds click-to-sort headers; ``foot`` rows (a
+    reference line such as the null band) stay below the sorted rows."""
     attrs = (' class="sortable"' if sortable else "") + (f' id="{escape(table_id)}"' if table_id else "")
     head = "".join(f"<th>{escape(h)}</th>" for h in headers)
     body = "\n".join("<tr>" + "".join(cell_html(c) for c in row) + "</tr>" for row in rows)
-    return f"<table{attrs}>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody>\n</table>"
+    tfoot = ""
+    if foot:
+        tfoot = "<tfoot>\n" + "\n".join("<tr>" + "".join(cell_html(c) for c in row) + "</tr>" for row in foot) \
+            + "\n</tfoot>\n"
+    return f"<table{attrs}>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody>\n{tfoot}</table>"
 
 
 def page_html(title: str, body: str, *, assets: str = "") -> str:

@@ -1,4 +1,4 @@
-"""Report figures besides maps: ground-truth heatmaps and drift trajectories (matplotlib, Agg canvas)."""
+"""Report figures besides maps: ground-truth heatmaps, drift trajectories and forest plots (matplotlib, Agg canvas)."""
 
 from __future__ import annotations
 
@@ -107,4 +107,59 @@ def plot_drift(trajectories: list[dict], names: dict[str, str], stem: Path, titl
     fig.supxlabel("training step", fontsize=8)
     fig.supylabel("support", fontsize=8)
     fig.subplots_adjust(right=1 - 3.6 / width)
+    return _save(fig, stem, dpi)
+
+
+def forest_caption(task: str, view: str, model: str) -> str:
+    """What a forest plot draws, for its caption and alt text."""
+    return (f"Forest plot of {task}, {view} view, subject model {model}: ρ (point) and 95% CI (bar) per "
+            "representation; shaded: the null band; dashed: the ceiling; dotted: the predictor bound (√ceiling)")
+
+
+def plot_forest(points: list[dict], stem: Path, title: str, *, null_band: tuple[float, float] | None = None,
+                ceiling: float | None = None, bound: float | None = None, not_valid: str | None = None,
+                dpi: int = 100) -> list[Path]:
+    """Write ``stem.png``/``stem.svg``: one row per representation, its ρ as a point and its 95 % CI as a
+    horizontal bar; the null band shaded, the ceiling and the predictor bound as vertical lines (legend).
+
+    ``points``: dicts with ``label``, ``rho`` and optional ``ci_low``/``ci_high`` and ``status`` (ρ None: no
+    point or bar; the row says "undefined" or "not scored"). ``not_valid``: the reason the task's validity gate failed; the title says so.
+    """
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    n = max(len(points), 1)
+    fig = Figure(figsize=(7.5, 2.2 + 0.38 * n + (0.25 if not_valid else 0)), dpi=dpi, layout="constrained")
+    ax = fig.add_subplot()
+    handles = []
+    if null_band is not None:
+        ax.axvspan(null_band[0], null_band[1], color="#bbbbbb", alpha=0.5, lw=0)
+        handles.append(Patch(color="#bbbbbb", alpha=0.5, label="null band (95% of relabelings)"))
+    ax.axvline(0.0, color="#888888", lw=0.6)
+    if ceiling is not None:
+        ax.axvline(ceiling, color="#d62728", ls="--", lw=1.2)
+        handles.append(Line2D([], [], color="#d62728", ls="--", label=f"ceiling {ceiling:.2f}"))
+    if bound is not None:
+        ax.axvline(bound, color="#9467bd", ls=":", lw=1.5)
+        handles.append(Line2D([], [], color="#9467bd", ls=":", label=f"predictor bound {bound:.2f}"))
+    color = "#999999" if not_valid else "#1f77b4"
+    for k, p in enumerate(points):
+        y = n - 1 - k
+        if p.get("rho") is None:
+            why = "undefined" if str(p.get("status", "")).startswith("undefined") else "not scored"
+            ax.text(0.0, y, why, va="center", ha="center", fontsize=7, color="#666666")
+            continue
+        if p.get("ci_low") is not None and p.get("ci_high") is not None:
+            ax.plot([p["ci_low"], p["ci_high"]], [y, y], color=color, lw=2)
+        ax.plot([p["rho"]], [y], "o", color=color, ms=6)
+    handles.insert(0, Line2D([], [], color=color, marker="o", lw=2, label="ρ with 95% CI"))
+    ax.set_yticks(range(n), [_plain(p["label"])[:40] for p in reversed(points)] or [""], fontsize=8)
+    ax.set_ylim(-0.7, n - 0.3)
+    ax.set_xlim(-1.05, 1.05)
+    ax.set_xlabel("Spearman ρ with the task's matrix", fontsize=8)
+    ax.tick_params(axis="x", labelsize=7)
+    full = title + (f"\nnot valid on this model: {not_valid}" if not_valid else "")
+    ax.set_title(_plain(full), fontsize=9, color="#b00000" if not_valid else "black")
+    fig.legend(handles=handles, fontsize=7, loc="outside lower center", ncol=min(len(handles), 4), frameon=False)
     return _save(fig, stem, dpi)

@@ -12,6 +12,8 @@ from ..fingerprint import fingerprint
 from ..results import ResultRecord
 from ..store import ResultStore, safe_name
 from .html import Cell, number_cell, page_html, table_html, write_assets
+from .scores import (CEILING_NOTE, NULL_NOTE, P_NOTE, Q_NOTE, TRANSFER_NOTE, VIEW_NAMES, ci_text, null_band_text,
+                     p_text, validity_notes, validity_text)
 from .table import ModelTable, build_tables, entry_from_result
 
 
@@ -24,38 +26,128 @@ class Block:
     headers: tuple = ()
     rows: tuple = ()
     image: str = ""
+    foot: tuple = ()
 
 
-def summary_rows(table: ModelTable) -> tuple[list[str], list[list[Cell]]]:
-    """Rank, representation, ρ per task, mean ρ and Borda points (missing cells stay missing)."""
-    headers = ["rank", "representation", *[f"ρ {c.label}" for c in table.columns], "mean ρ", "Borda"]
+def _task_header(table: ModelTable, column, prefix: str = "ρ ") -> str:
+    """``ρ task``, with ``(not valid)`` when the task failed its validity gate."""
+    return f"{prefix}{column.label}" + (" (not valid)" if column.label in table.ranking.invalid else "")
+
+
+def summary_rows(table: ModelTable) -> tuple[list[str], list[list[Cell]], list[list[Cell]]]:
+    """Rank (``2=`` when statistically tied), representation, ρ per task, mean ρ and Borda over the counted
+    tasks (missing cells stay missing); and the foot: the null band row (the permutation null's 95 % interval)."""
+    headers = ["rank", "representation", *[_task_header(table, c) for c in table.columns], "mean ρ", "Borda"]
     rows = []
     for row in table.rows:
         agg = row.aggregate
-        cells = [Cell(str(agg["borda_rank"]), agg["borda_rank"]), Cell(row.label, text_cell=True)]
+        cells = [Cell(agg["rank_label"], agg["borda_rank"], title="statistically tied" if agg["tied"] else None),
+                 Cell(row.label, text_cell=True)]
         cells += [number_cell(agg["per_task"].get(c.label)) for c in table.columns]
         mean_title = f"missing: {', '.join(agg['missing'])}" if agg["missing"] else None
         cells += [number_cell(agg["mean"], title=mean_title), Cell(str(agg["borda"]), agg["borda"])]
         rows.append(cells)
-    return headers, rows
+    foot = []
+    band = table.ranking.null_band
+    if band is not None:
+        name = f"null band ({', '.join(band['sources'])})" if band["sources"] else "null band"
+        cells = [Cell("—", ""), Cell(name, text_cell=True, title=NULL_NOTE)]
+        for c in table.columns:
+            b = band["per_task"].get(c.label)
+            cells.append(Cell(f"[{b[0]:.2f}, {b[1]:.2f}]", b[1]) if b else Cell("—", "", title="missing"))
+        foot.append(cells + [Cell("—", ""), Cell("—", "")])
+    return headers, rows, foot
+
+
+def summary_blocks(table: ModelTable) -> list[Block]:
+    """Under a summary table: the tasks left out as not valid (or put back) and those of unknown validity,
+    each with why; the null; what 2= means."""
+    blocks = []
+    for heading, items in validity_notes(table.ranking):
+        blocks += [Block("p", heading), *[Block("li", item) for item in items]]
+    if table.null_rows:
+        blocks.append(Block("p", f"{', '.join(table.null_rows)}: the null, not ranked; shown as the null band"))
+    if any(row.aggregate["tied"] for row in table.rows):
+        blocks.append(Block("p", "2= etc.: statistically tied with the rows next to it (their 95% CIs overlap on "
+                                 "every counted task)"))
+    return blocks
+
+
+DETAIL_HEADERS = ["task", "representation", "ρ", "95% CI", "p", "q (BH)", "pairs", "ceiling", "bound", "ρ/ceiling",
+                  "null band", "validity", "status"]
 
 
 def detail_rows(table: ModelTable) -> tuple[list[str], list[list[Cell]]]:
-    """Per task and representation: ρ, CI, p, pairs, ceiling, ρ/ceiling, status."""
-    headers = ["task", "representation", "ρ", "95% CI", "p", "pairs", "ceiling", "ρ/ceiling", "status"]
+    """Per task and ranked representation: ρ, CI, p (method), q (BH), pairs, ceiling, predictor bound,
+    ρ/ceiling, null band, validity verdict, status."""
     rows = []
     for column in table.columns:
         for row in table.rows:
             e = table.cell(row, column)
             s = e.score if e else {}
-            ci = (f"[{s['ci_low']:.2f}, {s['ci_high']:.2f}]" if s.get("ci_low") is not None
-                  and s.get("ci_high") is not None else "—")
+            low = s.get("ci_low")
             rows.append([Cell(column.label, text_cell=True), Cell(row.label, text_cell=True), number_cell(s.get("rho")),
-                         Cell(ci, s.get("ci_low") if s.get("ci_low") is not None else ""),
-                         number_cell(s.get("p_value")), Cell(str(s.get("n_pairs", "—")), s.get("n_pairs", "")),
-                         number_cell(s.get("ceiling")), number_cell(s.get("rho_over_ceiling")),
+                         Cell(ci_text(s), low if low is not None else ""),
+                         Cell(p_text(s), s["p_value"] if s.get("p_value") is not None else ""),
+                         number_cell(table.q.get((row.label, column.label))),
+                         Cell(str(s.get("n_pairs", "—")), s.get("n_pairs", "")),
+                         number_cell(s.get("ceiling")), number_cell(s.get("predictor_bound")),
+                         number_cell(s.get("rho_over_ceiling")),
+                         Cell(null_band_text(s), s["null_low"] if s.get("null_low") is not None else ""),
+                         Cell(validity_text(s), text_cell=True),
                          Cell(s.get("status", "missing") if e else "missing", text_cell=True)])
-    return headers, rows
+    return DETAIL_HEADERS, rows
+
+
+def forest_blocks(table: ModelTable, figures: Path) -> list[Block]:
+    """A forest plot per task of the table (its view): the ranked representations' ρ and CI, the null band,
+    the ceiling and the predictor bound; an invalid task's title says so."""
+    from .plots import forest_caption, plot_forest
+
+    blocks = []
+    for column in table.columns:
+        points = []
+        for row in table.rows:
+            e = table.cell(row, column)
+            if e is None:
+                continue
+            s = e.score
+            points.append({"label": f"{row.aggregate['rank_label']} {row.label}", "rho": s.get("rho"),
+                           "ci_low": s.get("ci_low"), "ci_high": s.get("ci_high"), "status": s.get("status", "")})
+        if not any(p["rho"] is not None for p in points):
+            continue
+        facts = table.column_score(column)
+        band = (table.ranking.null_band or {}).get("per_task", {}).get(column.label)
+        stem = figures / _figure_name("forest", table.model, table.view, column.label)
+        plot_forest(points, stem, f"{column.label} ({table.view} view), {table.model}",
+                    null_band=tuple(band) if band else None, ceiling=facts.get("ceiling"),
+                    bound=facts.get("predictor_bound"), not_valid=table.ranking.invalid.get(column.label))
+        caption = forest_caption(column.label, table.view, table.model)
+        if column.label in table.ranking.invalid:
+            caption += f". Not valid on this model: {table.ranking.invalid[column.label]}"
+        blocks.append(Block("figure", caption, image=stem.name + ".png"))
+    return blocks
+
+
+def table_blocks(entries: list, figures: Path, include_invalid: bool = False) -> list[Block]:
+    """Per subject model: a summary table per view, a detail table per view, the notes, forest plots."""
+    by_view = {view: build_tables(entries, view=view, include_invalid=include_invalid) for view in VIEW_NAMES}
+    blocks = []
+    for k, first in enumerate(by_view[VIEW_NAMES[0]]):
+        tables = [by_view[view][k] for view in VIEW_NAMES]
+        blocks.append(Block("h2", f"Subject model: {first.model}"))
+        for table in tables:
+            headers, rows, foot = summary_rows(table)
+            blocks += [Block("h3", f"Summary ({table.view} view)"),
+                       Block("table", headers=tuple(headers), rows=tuple(rows), foot=tuple(foot))]
+            blocks += summary_blocks(table)
+        for table in tables:
+            headers, rows = detail_rows(table)
+            blocks += [Block("h3", f"Details ({table.view} view)"), Block("table", headers=tuple(headers), rows=tuple(rows))]
+        blocks += [Block("p", f"{CEILING_NOTE}. {Q_NOTE}. {P_NOTE}. {NULL_NOTE}. {TRANSFER_NOTE}.")]
+        forests = [b for table in tables for b in forest_blocks(table, figures)]
+        blocks += [Block("h3", "Forest plots"), *(forests or [Block("p", "No score to draw.")])]
+    return blocks
 
 
 def _figure_name(*parts: str) -> str:
@@ -154,7 +246,9 @@ def _md(text: str) -> str:
 def to_markdown(blocks: list[Block], figures_rel: str) -> str:
     """The report as Markdown (names escaped)."""
     out = []
-    for b in blocks:
+    for k, b in enumerate(blocks):
+        if k and blocks[k - 1].kind == "li" and b.kind != "li":
+            out.append("")  # a paragraph right after a list item would continue the item
         if b.kind in ("h1", "h2", "h3"):
             out.append(f"{'#' * int(b.kind[1])} {_md(b.text)}\n")
         elif b.kind == "p":
@@ -164,7 +258,7 @@ def to_markdown(blocks: list[Block], figures_rel: str) -> str:
         elif b.kind == "table":
             out.append("| " + " | ".join(_md(h) for h in b.headers) + " |")
             out.append("|" + "---|" * len(b.headers))
-            out += ["| " + " | ".join(_md(c.text) for c in row) + " |" for row in b.rows]
+            out += ["| " + " | ".join(_md(c.text) for c in row) + " |" for row in (*b.rows, *b.foot)]
             out.append("")
         elif b.kind == "figure":
             out.append(f"![{_md(b.text)}]({figures_rel}/{b.image})\n\n{_md(b.text)}\n")
@@ -186,7 +280,7 @@ def to_html(blocks: list[Block], figures_rel: str) -> str:
         elif b.kind == "p":
             out.append(f"<p>{escape(b.text)}</p>")
         elif b.kind == "table":
-            out.append(table_html(list(b.headers), [list(r) for r in b.rows]))
+            out.append(table_html(list(b.headers), [list(r) for r in b.rows], foot=[list(r) for r in b.foot]))
         elif b.kind == "figure":
             src = escape(f"{figures_rel}/{b.image}")
             svg = escape(f"{figures_rel}/{b.image[:-4]}.svg")
@@ -198,7 +292,7 @@ def to_html(blocks: list[Block], figures_rel: str) -> str:
 
 
 def write_report(out_dir: Path, *, home: Path | None = None, model: str | None = None,
-                 with_maps: bool = True) -> tuple[Path, Path, int]:
+                 with_maps: bool = True, include_invalid: bool = False) -> tuple[Path, Path, int]:
     """Write ``report.md``, ``index.html`` and ``figures/`` from the stored results; returns paths and score count."""
     from importlib.metadata import version
 
@@ -218,16 +312,15 @@ def write_report(out_dir: Path, *, home: Path | None = None, model: str | None =
     blocks = [Block("h1", "vgbench report"),
               Block("p", f"{len(records)} stored scores from {store.root}; vgbench {version('vgbench')}; {now}. "
                          "ρ: Spearman over ordered off-diagonal pairs; p: permutation of value labels; CI: bootstrap "
-                         "over values; mean ρ is missing when any task is missing; Borda: one point per "
-                         "representation beaten, per task.")]
+                         "over values; each task is scored in the raw view (its matrix as built) and the transfer "
+                         "view (row level removed). Mean ρ and Borda count the tasks whose validity gate did not "
+                         f"fail{' (and, with --include-invalid, those too)' if include_invalid else ''}; mean ρ is "
+                         "missing when any counted task is missing; Borda: one point per representation beaten, "
+                         "per task; rank 2= means statistically tied (95% CIs overlap on every counted task); "
+                         "random is the null, drawn as the null band.")]
     if not records:
         blocks.append(Block("p", "No stored results: run `vgbench evaluate --rep NAME` first."))
-    for table in build_tables([entry_from_result(r) for r in records]):
-        blocks.append(Block("h2", f"Subject model: {table.model}"))
-        headers, rows = summary_rows(table)
-        blocks += [Block("h3", "Summary"), Block("table", headers=tuple(headers), rows=tuple(rows))]
-        headers, rows = detail_rows(table)
-        blocks += [Block("h3", "Details"), Block("table", headers=tuple(headers), rows=tuple(rows))]
+    blocks += table_blocks([entry_from_result(r) for r in records], figures, include_invalid)
     if records:
         blocks += figure_blocks(records, figures, home, with_maps)
     md_path, html_path = out_dir / "report.md", out_dir / "index.html"

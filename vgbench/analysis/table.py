@@ -1,12 +1,14 @@
-"""The results table: rows are representation configs, columns tasks, per subject model; mean and Borda."""
+"""The results table: rows are representation configs, columns tasks, per subject model and view; mean ρ,
+Borda, tied ranks, BH q-values, invalid tasks left out and the null band."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from ..ranking import Ranking, aggregate, is_null
 from ..results import ResultRecord
-from ..ranking import aggregate
+from .scores import q_values, view_score
 
 
 @dataclass(frozen=True)
@@ -45,16 +47,31 @@ class Column:
 
 @dataclass
 class ModelTable:
-    """The table for one subject model; rows in Borda-rank order."""
+    """The table for one subject model and one view; ``rows`` are the ranked representations in rank order.
+
+    Each entry's ``score`` is the view's (see :func:`~vgbench.analysis.scores.view_score`). ``null_rows``: the
+    null baseline's configs (``random``), not ranked, shown as ``ranking.null_band``. ``q``: BH q-values of
+    the ranked cells' p-values, keyed like ``cells``.
+    """
 
     model: str
     rows: list[Row]
     columns: list[Column]
     cells: dict[tuple[str, str], Entry]
+    view: str = "raw"
+    ranking: Ranking = field(default_factory=lambda: Ranking([]))
+    null_rows: list[str] = field(default_factory=list)
+    q: dict[tuple[str, str], float | None] = field(default_factory=dict)
 
     def cell(self, row: Row, column: Column) -> Entry | None:
         """The entry at a row and column, or None when missing."""
         return self.cells.get((row.label, column.label))
+
+    def column_score(self, column: Column) -> dict:
+        """A score of the column whose task-level facts (ceiling, bound, null band, validity) stand for all:
+        the null baseline's if present, else the first ranked row's, else {}."""
+        keys = [(label, column.label) for label in self.null_rows] + [(r.label, column.label) for r in self.rows]
+        return next((self.cells[k].score for k in keys if k in self.cells), {})
 
 
 def entry_from_result(record: ResultRecord) -> Entry:
@@ -95,11 +112,12 @@ def _row_labels(entries: list[Entry]) -> dict[tuple[str, str], str]:
     return labels
 
 
-def build_tables(entries: list[Entry]) -> list[ModelTable]:
-    """One table per subject model; columns are ``task`` (or ``task (value set)`` when a task has several)."""
+def build_tables(entries: list[Entry], *, view: str = "raw", include_invalid: bool = False) -> list[ModelTable]:
+    """One table per subject model in ``view``; columns are ``task`` (or ``task (value set)`` when a task has
+    several). Invalid tasks are left out of mean and Borda unless ``include_invalid``."""
     tables = []
     for model in sorted({e.model for e in entries}):
-        mine = [e for e in entries if e.model == model]
+        mine = [replace(e, score=view_score(e.score, view)) for e in entries if e.model == model]
         row_label = _row_labels(mine)
         sets_per_task: dict[str, set] = {}
         for e in mine:
@@ -110,10 +128,13 @@ def build_tables(entries: list[Entry]) -> list[ModelTable]:
             columns[label] = Column(label, task, value_set)
         col_label = {(c.task, c.value_set): c.label for c in columns.values()}
         cells = {(row_label[(e.rep, e.config_hash)], col_label[(e.task, e.value_set)]): e for e in mine}
-        scores = [{"representation": r, "task": c, "rho": e.score.get("rho")} for (r, c), e in cells.items()]
+        scores = [{**e.score, "representation": r, "task": c, "name": e.rep} for (r, c), e in cells.items()]
+        ranking = aggregate(scores, list(columns), include_invalid=include_invalid)
         info = {row_label[(e.rep, e.config_hash)]: e for e in mine}
         rows = [Row(a["representation"], info[a["representation"]].rep, info[a["representation"]].config,
-                    info[a["representation"]].config_hash, a)
-                for a in aggregate(scores, list(columns))]
-        tables.append(ModelTable(model, rows, list(columns.values()), cells))
+                    info[a["representation"]].config_hash, a) for a in ranking.rows]
+        null_rows = sorted({label for label, e in info.items() if is_null({"name": e.rep})})
+        ranked = [key for key in cells if key[0] not in null_rows]
+        q = dict(zip(ranked, q_values([cells[key].score for key in ranked]), strict=True))
+        tables.append(ModelTable(model, rows, list(columns.values()), cells, view, ranking, null_rows, q))
     return tables

@@ -15,17 +15,19 @@ from ..value_sets import resolve_value_set
 from .common import data_option, model_option, options_option, seed_option, split_options, value_set_option
 from .display import ProgressFactory, print_json, print_table
 from .display import progress as log_line
+from .score_table import COLUMNS, print_notes, score_notes, score_rows, view_q_values
 
-SCORE_COLUMNS = ["task", "rho", "95% CI", "p", "pairs", "ceiling", "rho/ceiling", "status"]
 
-
-def score_row(outcome: EvaluationOutcome) -> list:
-    """One table row from a stored or fresh score."""
-    s = outcome.score
-    ci = f"[{s['ci_low']:.2f}, {s['ci_high']:.2f}]" if s.get("ci_low") is not None else None
-    status = s.get("status", "ok") + (" (stored)" if outcome.cached and s.get("rho") is not None else "")
-    return [s["task"], s.get("rho"), ci, s.get("p_value"), s.get("n_pairs"), s.get("ceiling"),
-            s.get("rho_over_ceiling"), status]
+def print_scores(title: str, outcomes: list[EvaluationOutcome]) -> dict[str, list[float | None]]:
+    """The table of one value set's scores (two lines per task), the lines under it; returns the q-values."""
+    scores = [o.score for o in outcomes]
+    q = view_q_values(scores)
+    items = [(s["task"], "", s) for s in scores]
+    print_table(title, COLUMNS, score_rows(items, q))
+    stored = [o.task for o in outcomes if o.cached and o.score.get("rho") is not None]
+    print_notes(score_notes(items) + ([f"stored scores reused: {', '.join(stored)} (`--overwrite always` scores "
+                                        "again)"] if stored else []))
+    return q
 
 
 @click.command("evaluate")
@@ -47,7 +49,7 @@ def evaluate_command(rep_name, tasks, value_set, model, ground_truth_files, opti
     progress = ProgressFactory()
     context = RunContext(model=model, seed=seed, progress=None if as_json else progress)
     names = [value_set] if value_set else _value_sets_with_ground_truth(list(tasks), context, bool(ground_truth_files))
-    all_records = []
+    all_records, all_q = [], []
     try:
         for name in names:
             vs = resolve_value_set(name)
@@ -68,16 +70,19 @@ def evaluate_command(rep_name, tasks, value_set, model, ground_truth_files, opti
                 log_line(f"skipped value set {vs.name}: {exc}")
                 continue
             all_records += records
-            if not as_json:
-                print_table(f"{rep.name} on {vs.name} (model: {model})", SCORE_COLUMNS, [score_row(r) for r in records])
+            if as_json:
+                q = view_q_values([r.score for r in records])
+                all_q += [{view: q[view][k] for view in q} for k in range(len(records))]
+            else:
+                print_scores(f"{rep.name} on {vs.name} (model: {model})", records)
                 if skipped:
                     print(f"tasks without ground truth for {vs.name}/{model}: {', '.join(skipped)}")
     finally:
         progress.close()
     if not all_records:
         raise VgbenchError(f"{rep.name!r} could not be scored on any of {', '.join(names)} (see the lines above)")
-    if as_json:
-        print_json([r.to_json() for r in all_records])
+    if as_json:  # each record, and the BH q-values of its score among its value set's table, per view
+        print_json([{**r.to_json(), "q_bh": q} for r, q in zip(all_records, all_q, strict=True)])
         return
     stored = {str(r.path.parent) for r in all_records}
     print(f"results: {', '.join(sorted(stored))}")
