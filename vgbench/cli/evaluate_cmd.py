@@ -18,15 +18,16 @@ from .display import progress as log_line
 from .score_table import COLUMNS, print_notes, score_notes, score_rows, view_q_values
 
 
-def print_scores(title: str, outcomes: list[EvaluationOutcome]) -> dict[str, list[float | None]]:
-    """The table of one value set's scores (two lines per task), the lines under it; returns the q-values."""
+def print_scores(title: str, outcomes: list[EvaluationOutcome], stale: list[str] = ()) -> dict[str, list[float | None]]:
+    """The table of one value set's scores (two lines per task), the lines under it (with ``stale``, notes on
+    matrices built from earlier data); returns the q-values."""
     scores = [o.score for o in outcomes]
     q = view_q_values(scores)
     items = [(s["task"], "", s) for s in scores]
     print_table(title, COLUMNS, score_rows(items, q))
     stored = [o.task for o in outcomes if o.cached and o.score.get("rho") is not None]
     print_notes(score_notes(items) + ([f"stored scores reused: {', '.join(stored)} (`--overwrite always` scores "
-                                        "again)"] if stored else []))
+                                        "again)"] if stored else []) + list(stale))
     return q
 
 
@@ -74,7 +75,7 @@ def evaluate_command(rep_name, tasks, value_set, model, ground_truth_files, opti
                 q = view_q_values([r.score for r in records])
                 all_q += [{view: q[view][k] for view in q} for k in range(len(records))]
             else:
-                print_scores(f"{rep.name} on {vs.name} (model: {model})", records)
+                print_scores(f"{rep.name} on {vs.name} (model: {model})", records, _stale_notes(targets))
                 if skipped:
                     print(f"tasks without ground truth for {vs.name}/{model}: {', '.join(skipped)}")
     finally:
@@ -97,3 +98,17 @@ def _value_sets_with_ground_truth(tasks: list[str], context: RunContext, files: 
     names = tasks or list(registry.entries("task"))
     found = {vs for name in names for vs in registry.get("task", name).obj().available(context)}
     return sorted(found) or ["constraints9"]
+
+
+def _stale_notes(targets) -> list[str]:
+    """Notes for the registered tasks' matrices that were built from other data than the data here now."""
+    from .. import registry
+    from ..ground_truth import stale_data_note
+
+    notes = []
+    for target in targets:
+        if target.source.kind == "task":
+            note = stale_data_note(registry.get("task", target.task).obj, target.ground_truth)
+            if note:
+                notes.append(note)
+    return notes
