@@ -25,6 +25,9 @@ HOW_TO_SUBMIT = (
     "<code>vgbench leaderboard add BUNDLE</code> checks it (hashes, task versions, value ids, ρ recomputed)."
 )
 
+#: The site folder of the task pages.
+TASK_PAGES = "tasks"
+
 
 def load_submissions(*directories: Path) -> list[dict]:
     """Every accepted submission under ``directories`` (default: the shipped ones); a submission at the same
@@ -292,7 +295,7 @@ def build_site(submissions_dirs: Path | list[Path], out_dir: Path, *, include_in
     dirs = [submissions_dirs] if isinstance(submissions_dirs, (str, Path)) else list(submissions_dirs)
     subs = load_submissions(*dirs)
     out_dir = Path(out_dir)
-    for sub in ("reps", "maps", "tasks"):
+    for sub in ("reps", "maps", TASK_PAGES):
         shutil.rmtree(out_dir / sub, ignore_errors=True)
         (out_dir / sub).mkdir(parents=True)
     write_assets(out_dir)
@@ -318,10 +321,11 @@ def build_site(submissions_dirs: Path | list[Path], out_dir: Path, *, include_in
         tables = [by_view[view][i] for view in VIEW_NAMES]
         body.append(f"<h2>Subject model: {escape(first.model)}</h2>")
         links = []
+        task_pages = out_dir / TASK_PAGES
         for column in first.columns:
             slug = task_slug(first.model, column.label)
-            page = _task_page(tables, column, out_dir / "tasks", slug)
-            (out_dir / "tasks" / f"{slug}.html").write_text(page, encoding="utf-8")
+            page = _task_page(tables, column, task_pages, slug)
+            (task_pages / f"{slug}.html").write_text(page, encoding="utf-8")
             verdict = validity_text(first.column_score(column))
             links.append(f'<li><a href="tasks/{escape(slug)}.html">{escape(column.label)}</a>: '
                          f"{escape(verdict if verdict != '—' else 'validity not recorded')}</li>")

@@ -121,20 +121,3 @@ def value_sets_with_ground_truth(task, model: str, home: Path | None = None) -> 
             found |= {p.parent.name for p in path.parent.parent.glob(f"*/{task.name}.json")}
     return sorted(found)
 
-
-def stale_data_note(task, gt: GroundTruth) -> str | None:
-    """A line saying that ``gt`` was built from other data than the value set's data now (None when it was not,
-    or when the task or the file does not say which data it read)."""
-    from .data.records import data_files, data_fingerprint
-
-    kinds = getattr(getattr(task, "metadata", None), "data", ())
-    built = gt.provenance.get("data_hash")
-    if not kinds or not built or not gt.value_set:
-        return None
-    if not data_files(kinds[0], gt.value_set):  # the value set's data is not here: nothing to compare with
-        return None
-    now = data_fingerprint(kinds[0], gt.value_set)
-    if now == built:
-        return None
-    return (f"{gt.task}: built from {gt.value_set} {kinds[0]} data with hash {built}; that data now hashes to {now}, "
-            f"so this matrix measures the earlier data (rebuild: vgbench build-task {gt.task} --value-set {gt.value_set})")

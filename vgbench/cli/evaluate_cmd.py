@@ -103,7 +103,6 @@ def _value_sets_with_ground_truth(tasks: list[str], context: RunContext, files: 
 def _stale_notes(targets) -> list[str]:
     """Notes for the registered tasks' matrices that were built from other data than the data here now."""
     from .. import registry
-    from ..ground_truth import stale_data_note
 
     notes = []
     for target in targets:
@@ -112,3 +111,21 @@ def _stale_notes(targets) -> list[str]:
             if note:
                 notes.append(note)
     return notes
+
+
+def stale_data_note(task, gt) -> str | None:
+    """A line saying that ``gt`` was built from other data than the value set's data now (None when it was not,
+    or when the task or the file does not say which data it read)."""
+    from ..data.records import data_files, data_fingerprint
+
+    kinds = getattr(getattr(task, "metadata", None), "data", ())
+    built = gt.provenance.get("data_hash")
+    if not kinds or not built or not gt.value_set:
+        return None
+    if not data_files(kinds[0], gt.value_set):  # the value set's data is not here: nothing to compare with
+        return None
+    now = data_fingerprint(kinds[0], gt.value_set)
+    if now == built:
+        return None
+    return (f"{gt.task}: built from {gt.value_set} {kinds[0]} data with hash {built}; that data now hashes to {now}, "
+            f"so this matrix measures the earlier data (rebuild: vgbench build-task {gt.task} --value-set {gt.value_set})")
