@@ -133,11 +133,19 @@ def test_user_value_set_from_data_folder_to_score(cli, tmp_path, embedded):
     proc = cli("data", "validate", str(data))
     assert proc.returncode == 0, proc.stderr
     assert "6 records" in proc.stdout
+    # the upholding replies here are longer than the others: a warning per file, and build-task refuses them
+    warnings = [line for line in proc.stderr.splitlines() if line.startswith("warning: ")]
+    assert len(warnings) == 3 and all("fail the balance checks" in w and "median token ratio" in w for w in warnings)
     built = tmp_path / "f.json"
-    proc = cli("build-task", "prompt_steering", "--value-set", str(vs), "--data", str(data), "-o", "limit=2",
-               "--out", str(built))
+    args = ("build-task", "prompt_steering", "--value-set", str(vs), "--data", str(data), "-o", "limit=2",
+            "--out", str(built))
+    assert_one_line_error(cli(*args), "fail the balance checks", "water_wisely", "native_first", "no_poison",
+                          "--allow-unbalanced")
+    assert not built.exists()
+    proc = cli(*args, "--allow-unbalanced")
     assert proc.returncode == 0, proc.stderr
     gt = json.loads(built.read_text())
+    assert "water_wisely" in gt["provenance"]["unbalanced_data"]
     assert gt["value_ids"] == ["water_wisely", "native_first", "no_poison"]
     assert gt["provenance"]["n_scenarios"] == 6
     from vgbench.data.records import data_fingerprint

@@ -32,11 +32,19 @@ from .display import ProgressFactory, fmt
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="Run independent steps here, or fan them out over a Ray cluster.")
 @click.option("--ray-address", default=None, help="Ray cluster address (default: start a local cluster).")
+@click.option("--allow-unbalanced", is_flag=True,
+              help="Build even when the value set's reply pairs fail the balance checks (`vgbench data stats`).")
 @data_option
-def build_task_command(task_name, value_set, model, options, resume, out, seed, executor, ray_address):
+def build_task_command(task_name, value_set, model, options, resume, out, seed, executor, ray_address,
+                       allow_unbalanced):
     """Build TASK's ground truth; every step is cached, so a killed build continues where it stopped."""
     task = registry.get("task", task_name).obj(**split_options(options))  # bad options fail here, before any model work
     vs = resolve_value_set(value_set)
+    unbalanced = _unbalanced_data(task, vs, model)
+    if unbalanced and not allow_unbalanced:
+        raise VgbenchError(f"{task_name} on {vs.name}: the reply pairs of these values fail the balance checks: "
+                           f"{unbalanced}; rebalance them (see `vgbench data stats --value-set {vs.name}`) or pass "
+                           f"--allow-unbalanced")
     progress = ProgressFactory()
     context = RunContext(model=model, seed=seed, progress=progress,
                          executor=None if executor == "local" else make_executor(executor, ray_address))
@@ -49,6 +57,8 @@ def build_task_command(task_name, value_set, model, options, resume, out, seed, 
         progress.close()
     elapsed = time.perf_counter() - started
     gt.provenance["build_seconds"] = round(elapsed, 1)
+    if unbalanced:
+        gt.provenance["unbalanced_data"] = unbalanced
     gt.provenance["executor"] = executor if executor == "local" else f"ray ({ray_address or 'local cluster'})"
     finite = gt.matrix[~np.eye(len(gt.value_ids), dtype=bool)]
     if not np.isfinite(finite).any():
@@ -62,3 +72,15 @@ def build_task_command(task_name, value_set, model, options, resume, out, seed, 
           f"off-diagonal mean {fmt(float(np.nanmean(finite)))}, built in {elapsed:.0f} s")
     print(f"validity: {gt.validity['verdict']} ({gt.validity['reason']})")
     print(f"wrote {path}")
+
+
+def _unbalanced_data(task, vs, model: str) -> str:
+    """The values whose reply pairs, in the data kinds the task reads, fail the balance checks ("" when none)."""
+    from ..data.balance import REPLY_PAIRS, describe_unbalanced, tokenizer_counter, unbalanced
+    from ..data.records import load_records
+
+    kinds = [k for k in task.metadata.data if k in REPLY_PAIRS]
+    records = [r for k in kinds for r in load_records(k, vs.name)]
+    if not records:
+        return ""
+    return describe_unbalanced(unbalanced(records, tokenizer_counter(model)))

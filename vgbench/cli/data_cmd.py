@@ -28,9 +28,12 @@ def data_group() -> None:
 
 @data_group.command("validate")
 @click.argument("path", required=False, type=click.Path(path_type=Path))
+@click.option("--no-balance", is_flag=True,
+              help="Skip the reply balance warnings (token lengths need the embedded model's tokenizer).")
 @data_option
-def validate_command(path: Path | None) -> None:
-    """Check records (PATH, else the --data and VGBENCH_DATA folders, else the shipped data); exit 2 on problems."""
+def validate_command(path: Path | None, no_balance: bool) -> None:
+    """Check records (PATH, else the --data and VGBENCH_DATA folders, else the shipped data); exit 2 on problems.
+    Reply pairs that fail the balance checks (see `vgbench data stats`) get one warning line per file."""
     from ..data.schema import ValidationReport, validate_path
     from ..data.search_path import chosen_data_dirs
 
@@ -43,10 +46,34 @@ def validate_command(path: Path | None) -> None:
         for problem in report.problems:
             print(f"error: {problem}", file=sys.stderr)
         sys.exit(2)
+    if not no_balance:
+        _balance_warnings(paths)
     rows = [[where, files, records] for where, (files, records) in report.checked.items()]
     print_table("", ["data", "files", "records"], rows)
     total = sum(n for _, n in report.checked.values())
     print(f"ok: {total} records in {sum(f for f, _ in report.checked.values())} files, no problems")
+
+
+def _balance_warnings(paths: list[Path | None]) -> None:
+    """One ``warning:`` line per data file whose reply pairs fail the balance checks."""
+    from ..data.balance import REPLY_PAIRS, describe_unbalanced, pairs_of, tokenizer_counter, unbalanced
+    from ..data.records import RESOURCES, read_jsonl
+
+    files = []
+    for p in paths:
+        root = Path(p) if p is not None else RESOURCES
+        files += [root] if root.is_file() else sorted(f for kind in REPLY_PAIRS for f in (root / kind).glob("*/*.jsonl"))
+    count_tokens = None
+    for f in files:
+        records = read_jsonl(f)
+        if not any(pairs_of(spec, records) for spec in REPLY_PAIRS.values()):
+            continue
+        count_tokens = count_tokens or tokenizer_counter()
+        failing = unbalanced(records, count_tokens)
+        if failing:
+            print(f"warning: {f}: reply pairs fail the balance checks: {describe_unbalanced(failing)} "
+                  f"(details: vgbench data stats; `build-task` refuses such data without --allow-unbalanced)",
+                  file=sys.stderr)
 
 
 @data_group.command("stats")

@@ -113,3 +113,19 @@ def tokenizer_counter(model: str = "embedded"):
 
     tok = AutoTokenizer.from_pretrained(RunContext(model=model).subject_model().path)
     return lambda texts: [len(ids) for ids in tok(list(texts), add_special_tokens=False)["input_ids"]]
+
+
+def unbalanced(records: list[dict], count_tokens) -> dict[str, list[str]]:
+    """``{value: problems}`` for every value whose reply pairs (of any kind in :data:`REPLY_PAIRS`) fail the checks."""
+    failing: dict[str, list[str]] = {}
+    for spec in REPLY_PAIRS.values():
+        for value in sorted({r.get("value") for r in records if pairs_of(spec, [r])}):
+            result = value_balance(pairs_of(spec, [r for r in records if r.get("value") == value]), count_tokens)
+            if result["passes"] is False:
+                failing.setdefault(str(value), []).extend(result["problems"])
+    return failing
+
+
+def describe_unbalanced(failing: dict[str, list[str]]) -> str:
+    """One line naming the failing values and the first problem of each."""
+    return "; ".join(f"{v} ({problems[0]}{', …' if len(problems) > 1 else ''})" for v, problems in failing.items())
