@@ -202,3 +202,17 @@ def test_benjamini_hochberg_q_values_keep_missing_p_values_missing():
     q = adjust_p(ps)
     assert q[1] is None and q[4] is None
     assert [q[k] for k in (0, 2, 3, 5)] == pytest.approx(list(false_discovery_control([0.01, 0.04, 0.03, 0.5])))
+
+
+def test_a_row_and_a_column_all_nan_are_left_out_in_both_views():
+    rng = np.random.default_rng(18)
+    m = rng.normal(size=(9, 9))
+    m[2, :] = np.nan  # a value whose run diverged
+    m[:, 5] = np.nan  # a value nothing was measured on
+    reps = [m + rng.normal(0, 0.1, m.shape) for _ in range(2)]
+    s = score(rep_from_vectors(rng.normal(size=(9, 4))), make_gt(m, reps)).to_json()
+    assert s["n_pairs"] == 72 - 8 - 8 + 1
+    for view in ("raw", "transfer"):
+        v = s["views"][view]
+        assert v["rho"] is not None and np.isfinite(v["p_value"]) and v["ceiling"] > 0.5
+    assert s["views"]["transfer"]["n_pairs"] == s["n_pairs"]
