@@ -167,7 +167,7 @@ def _validity_html(facts: dict, left_out: str) -> str:
 
 def _task_page(tables: list[ModelTable], column: Column, figures_dir: Path, slug: str) -> str:
     """One task under one subject model: validity, then per view its forest plot and detail table."""
-    from vgbench.analysis.plots import forest_caption, plot_forest
+    from vgbench.analysis.plots import forest_caption
 
     first = tables[0]
     facts = first.column_score(column)
@@ -176,24 +176,10 @@ def _task_page(tables: list[ModelTable], column: Column, figures_dir: Path, slug
             f"<p>subject model {escape(first.model)}; value set {escape(column.value_set)}</p>",
             _validity_html(facts, "counted in mean ρ and Borda (--include-invalid)" if first.ranking.include_invalid
                            else "left out of mean ρ and Borda")]
-    invalid = first.ranking.invalid.get(column.label)
     for table in tables:
-        points = []
-        for row in table.rows:
-            e = table.cell(row, column)
-            if e is None:
-                continue
-            s = e.score
-            points.append({"label": f"{row.aggregate['rank_label']} {row.label}", "rho": s.get("rho"),
-                           "ci_low": s.get("ci_low"), "ci_high": s.get("ci_high"), "status": s.get("status", "")})
-        view_facts = table.column_score(column)
-        band = (table.ranking.null_band or {}).get("per_task", {}).get(column.label)
         body.append(f"<h2>{escape(table.view)} view</h2>")
-        if any(p["rho"] is not None for p in points):
-            stem = figures_dir / f"{slug}-{table.view}"
-            plot_forest(points, stem, f"{column.label} ({table.view} view), {table.model}",
-                        null_band=tuple(band) if band else None, ceiling=view_facts.get("ceiling"),
-                        bound=view_facts.get("predictor_bound"), not_valid=invalid)
+        stem = figures_dir / f"{slug}-{table.view}"
+        if table.plot_forest(column, stem):
             caption = forest_caption(column.label, table.view, table.model)
             body.append(f'<figure><a href="{escape(stem.name)}.svg"><img class="forest" src="{escape(stem.name)}.png" '
                         f'alt="{escape(caption)}"></a><figcaption>{escape(caption)}</figcaption></figure>')

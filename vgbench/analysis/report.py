@@ -102,26 +102,13 @@ def detail_rows(table: ModelTable) -> tuple[list[str], list[list[Cell]]]:
 def forest_blocks(table: ModelTable, figures: Path) -> list[Block]:
     """A forest plot per task of the table (its view): the ranked representations' ρ and CI, the null band,
     the ceiling and the predictor bound; an invalid task's title says so."""
-    from .plots import forest_caption, plot_forest
+    from .plots import forest_caption
 
     blocks = []
     for column in table.columns:
-        points = []
-        for row in table.rows:
-            e = table.cell(row, column)
-            if e is None:
-                continue
-            s = e.score
-            points.append({"label": f"{row.aggregate['rank_label']} {row.label}", "rho": s.get("rho"),
-                           "ci_low": s.get("ci_low"), "ci_high": s.get("ci_high"), "status": s.get("status", "")})
-        if not any(p["rho"] is not None for p in points):
-            continue
-        facts = table.column_score(column)
-        band = (table.ranking.null_band or {}).get("per_task", {}).get(column.label)
         stem = figures / _figure_name("forest", table.model, table.view, column.label)
-        plot_forest(points, stem, f"{column.label} ({table.view} view), {table.model}",
-                    null_band=tuple(band) if band else None, ceiling=facts.get("ceiling"),
-                    bound=facts.get("predictor_bound"), not_valid=table.ranking.invalid.get(column.label))
+        if not table.plot_forest(column, stem):
+            continue
         caption = forest_caption(column.label, table.view, table.model)
         if column.label in table.ranking.invalid:
             caption += f". Not valid on this model: {table.ranking.invalid[column.label]}"

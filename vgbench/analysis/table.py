@@ -67,6 +67,27 @@ class ModelTable:
         """The entry at a row and column, or None when missing."""
         return self.cells.get((row.label, column.label))
 
+    def plot_forest(self, column: Column, stem) -> bool:
+        """Draw the task's forest plot in this view to ``stem``.png/.svg: every ranked row's ρ and CI, the null band,
+        the ceiling and the predictor bound; an invalid task's title says so. False (nothing drawn) without a ρ."""
+        from .plots import plot_forest
+
+        points = []
+        for row in self.rows:
+            e = self.cell(row, column)
+            if e is not None:
+                s = e.score
+                points.append({"label": f"{row.aggregate['rank_label']} {row.label}", "rho": s.get("rho"),
+                               "ci_low": s.get("ci_low"), "ci_high": s.get("ci_high"), "status": s.get("status", "")})
+        if not any(p["rho"] is not None for p in points):
+            return False
+        facts = self.column_score(column)
+        band = (self.ranking.null_band or {}).get("per_task", {}).get(column.label)
+        plot_forest(points, stem, f"{column.label} ({self.view} view), {self.model}",
+                    null_band=tuple(band) if band else None, ceiling=facts.get("ceiling"),
+                    bound=facts.get("predictor_bound"), not_valid=self.ranking.invalid.get(column.label))
+        return True
+
     def column_score(self, column: Column) -> dict:
         """A score of the column whose task-level facts (ceiling, bound, null band, validity) stand for all:
         the null baseline's if present, else the first ranked row's, else {}."""
