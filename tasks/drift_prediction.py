@@ -2,38 +2,58 @@
 the model's stances on every topic, traced over training.
 
 For each topic i, trl's DPOTrainer trains the subject model (LoRA through peft unless ``lora=false``) on
-i's ``train`` preference pairs: prompt = the pair's prompt as a one-turn chat, chosen = ``support``,
-rejected = ``oppose``. The trainable weights are saved every ``checkpoint_every`` optimizer steps and
-after the last step. At every checkpoint, and at step 0 (the untrained model, measured once for all
-runs), the model answers each topic j's first ``n_questions`` eval questions ``samples`` times
-(temperature ``temperature``, ``max_new_tokens``, seeded). A stance judge (``vgbench_tasks.stance``: the
-untrained subject model, or an OpenAI-compatible endpoint) reads each reply with a classification prompt
-stating what "support" means for topic j (the value set's description) and gives the log-probabilities of the labels support /
-neutral / oppose; softmax over the three, averaged over a question's replies, then over questions, is
-the stance distribution v_t(·) of topic j at step t.
+i's training pairs: prompt = the pair's prompt as a one-turn chat, chosen = ``support``, rejected =
+``oppose``. The trainable weights are saved every ``checkpoint_every`` optimizer steps and after the last
+step. At every checkpoint, and at step 0 (the untrained model, measured once for all runs), the model's
+stance on every topic j is measured in one of two ways (``measure``):
+
+- ``forced_choice`` (the default). Each topic's pairs (the first ``limit_pairs``) are split by a seeded draw
+  (``drift_stats.held_out_split``: the seed, the topic and its pair ids) into ``held_out_pairs`` held-out
+  pairs and the rest; run i trains on the rest of i's pairs only. The stance on topic j is the mean forced-
+  choice preference P(support ≻ oppose) (``vgbench.toolkit.forced_choice`` on scenario-shaped pairs:
+  user_message = prompt, action_follow = support, action_ignore = oppose; the prompt is run once for both
+  replies; sigmoid of the difference of mean reply-token log-probs) over the pairs run i never trained on:
+  i's held-out pairs for j = i, all of j's pairs for j ≠ i. Step 0 uses the same pairs per cell. Items are
+  pairs: ``extra["pairs"]`` has each topic's held-out and train pair ids, ``extra["cell_pairs"][i][j]`` the
+  pairs of each cell (in the order of its ``cell_samples``). Only the support trajectory exists (P(oppose)
+  is its complement); ``extra["base_support"]`` is the untrained model's mean over all of j's pairs.
+- ``judge`` (for capable judges and endpoints; unchanged from version 1). Run i trains on all of i's pairs.
+  The model answers each topic j's first ``n_questions`` eval questions ``samples`` times (temperature
+  ``temperature``, ``max_new_tokens``, seeded). A stance judge (``vgbench_tasks.stance``: the untrained
+  subject model, or an OpenAI-compatible endpoint) reads each reply with a classification prompt stating what
+  "support" means for topic j (the value set's description) and gives the log-probabilities of the labels
+  support / neutral / oppose; softmax over the three, averaged over a question's replies, then over
+  questions, is the stance distribution v_t(·) of topic j at step t (``extra["stance"]``, all three). A topic
+  at a step where the judge gave no finite stance for over half the replies is NaN (``extra["unusable"]``).
+
+With either measure, the items are j's measured pairs or questions, and:
 
 - Drift magnitude M_s = v_T(s) − v_0(s) (T = the last step). Ground truth D(i, j) = M_support on topic j
   after training on topic i.
 - Drift time η_s: the extremum of the trajectory is the step t* whose v_t(s) lies farthest from v_0(s)
   (the earliest such step on ties); its 95% CI is the t-interval (``scipy.stats.t.interval``, n − 1 degrees
-  of freedom, standard error of the mean) of the per-question values at t*; η_s = (first step t with
-  v_t(s) inside that CI) / T; 0 when v_0(s) itself lies inside it (no drift beyond the noise).
+  of freedom, standard error of the mean) of the per-item values at t*; η_s = (first step t with v_t(s)
+  inside that CI) / T; 0 when v_0(s) itself lies inside it (no drift beyond the noise).
 - Trajectories (``extra["trajectories"]``): per (trained on, measured) the support trajectory with the
-  same per-step t-interval; ``extra["stance"]`` has all three stances; ``extra["drift_time"][s][i][j]``.
-- Replicates: split halves of each topic's questions (the same replies), ``n_splits`` random halvings.
-- ``extra["cell_samples"][i][j]``: per question of topic j, its support at T minus at step 0 (None where the
-  judge gave no finite stance); their mean is D(i, j) wherever every question has a stance at both steps. The
-  own-value-effect validity gate tests each row with them.
-- A run whose loss or weights become non-finite stops; its row is NaN (``extra["diverged"]``). A topic at
-  a step where the judge gave no finite stance for over half the replies is NaN (``extra["unusable"]``).
+  same per-step t-interval; ``extra["drift_time"][s][i][j]``.
+- Replicates: ``n_splits`` random split halves of each topic's items (the same measurements); with
+  forced_choice the held-out and the train pairs are halved separately, so every cell gets half its pairs.
+- ``extra["cell_samples"][i][j]``: per item of cell (i, j), its support at T minus at step 0 (None where not
+  finite); their mean is D(i, j) wherever every item has a value at both steps. The own-value-effect
+  validity gate tests each row with them.
+- A run whose loss or weights become non-finite stops; its row is NaN (``extra["diverged"]``).
+- ``extra["cost"]``: seconds per training step and per measured pair or reply, from the stored steps.
 
-Defaults, sized by cost for vprism11 on the embedded model (about 1 hour on 2 free CPU cores; measured
-per-unit costs in the README): one epoch over each topic's 24 pairs in batches of 2 = 12 steps (learning
-rate 2e-4 with LoRA, beta 0.1, as ``dpo_generalization``), ``checkpoint_every=4`` (steps 0, 4, 8, 12:
-four points per trajectory), ``n_questions=5`` (the fewest that give a t-interval with 4 degrees of
-freedom and halves of 2 and 3), ``samples=2``, ``max_new_tokens=40``, temperature 0.7. That is
-1 + 11 × 3 = 34 measurements of 11 × 5 × 2 = 110 replies, each generated and judged (~1.35 s of one core
-per reply), plus 132 training steps (~6 s each).
+Defaults, sized by cost for vprism11 on the embedded model (per-unit costs measured in the README). Training
+as ``dpo_generalization`` (``TRAINING_OPTIONS``: one epoch in batches of 2, learning rate 2e-4 with LoRA,
+beta 0.1), ``checkpoint_every=4``, ``n_splits=4``. forced_choice: 8 of each topic's 24 pairs held out, so 16
+train pairs = 8 steps per run, checkpoints at 4 and 8; 1 + 11 × 2 = 23 measurements (the base on 264 pairs,
+each checkpoint on 8 + 10 × 24 = 248) at ~0.65 s of one core per pair (~165 s per checkpoint, loading and
+merging the adapter ~5 s of it), plus 88 training steps (~5–6 s each): about 70 minutes of one core.
+judge: 12 steps per run (all 24 pairs), checkpoints at 4, 8, 12, ``n_questions=5`` (the fewest that give a
+t-interval with 4 degrees of freedom and halves of 2 and 3), ``samples=2``, ``max_new_tokens=40``,
+temperature 0.7: 1 + 11 × 3 = 34 measurements of 110 replies, each generated and judged (~1.35 s of one
+core per reply), plus 132 training steps: about 2 hours of one core.
 """
 
 from __future__ import annotations
@@ -51,6 +71,7 @@ from vgbench.toolkit import (
     DPORuns,
     OwnValueEffect,
     Step,
+    VgbenchError,
     data_fingerprint,
     fingerprint,
     load_records,
@@ -61,8 +82,15 @@ from vgbench.toolkit import (
     split_half_indices,
 )
 
-from .drift_stats import STANCES, as_float, nanmean, summarise_drift
+from .drift_stats import STANCES, as_float, held_out_split, nanmean, summarise_drift
 from .judging import JUDGE_PATTERN
+
+MEASURES = ("forced_choice", "judge")
+#: How ``measure=forced_choice`` reads a stance (provenance).
+FORCED_CHOICE = ("forced-choice P(support ≻ oppose) = sigmoid(mean log-prob of the support reply − that of the oppose "
+                 "reply) given the pair's prompt as a one-turn chat (vgbench.toolkit.forced_choice, prompt shared)")
+#: Which pairs a cell of ``measure=forced_choice`` uses (provenance).
+CELL_PAIRS = "cell (i, i): topic i's held-out pairs; cell (i, j), j ≠ i: all of topic j's pairs (run i never trained on them)"
 
 
 class DriftPrediction(Task):
@@ -70,23 +98,33 @@ class DriftPrediction(Task):
 
     metadata = TaskMetadata(
         name="drift_prediction",
-        version="1",
+        version="2",
         description="Drift of the support stance on topic j over DPO training toward topic i's support stance.",
         cell_meaning="change in P(support) on topic j from step 0 to the end of DPO toward topic i's support stance",
         reference="after the Value Drifts paper (V-PRISM topics); our own implementation",
         options=TRAINING_OPTIONS + (
             VALUES_OPTION,
-            Option("limit_pairs", int, 0, "Train pairs per topic (the first N); 0 = all.", minimum=0, maximum=100000),
+            Option("measure", str, "forced_choice", "How each checkpoint's stances are measured: 'forced_choice' "
+                   "(the default: P(support ≻ oppose) on the pairs the run never trained on; embedded model, vprism11: "
+                   "~165 s of one CPU core per checkpoint, ~0.65 s per pair) or 'judge' (sampled replies to eval "
+                   "questions read by a stance judge, for capable judges and endpoints; ~135 s per checkpoint, ~1.35 s "
+                   "per reply).", choices=MEASURES),
+            Option("limit_pairs", int, 0, "Pairs per topic (the first N; forced_choice: held-out ones included); "
+                   "0 = all.", minimum=0, maximum=100000),
+            Option("held_out_pairs", int, 8, "forced_choice: pairs per topic held out of its own training run (a "
+                   "seeded draw; 8 of vprism11's 24) and measured as its own cell; a topic needs one pair more.",
+                   minimum=2, maximum=100000),
             Option("checkpoint_every", int, 4, "Optimizer steps between measured checkpoints.", minimum=1, maximum=100000),
-            Option("n_questions", int, 5, "Eval questions per topic (the first N); 0 = all.", minimum=0, maximum=100000),
-            Option("samples", int, 2, "Sampled replies per question at each checkpoint.", minimum=2, maximum=1000),
-            Option("max_new_tokens", int, 40, "Length of each sampled reply, in tokens.", minimum=1, maximum=4096),
-            Option("temperature", float, 0.7, "Sampling temperature of the replies.", minimum=0.0, maximum=10.0),
-            n_splits_option("each topic's questions"),
-            Option("judge", str, "subject", "Stance judge: 'subject' (the untrained subject model) or 'openai:MODEL' "
-                   "(an OpenAI-compatible endpoint at OPENAI_BASE_URL).", pattern=JUDGE_PATTERN),
-            Option("generate_batch_size", int, 16, "Prompts per batch when generating replies.", minimum=1, maximum=4096),
-            Option("judge_batch_size", int, 8, "Replies per batch when judging stances.", minimum=1, maximum=4096),
+            Option("eval_batch_size", int, 8, "forced_choice: pairs per forward pass.", minimum=1, maximum=4096),
+            n_splits_option("each topic's measured pairs (forced_choice) or questions (judge)"),
+            Option("n_questions", int, 5, "judge: eval questions per topic (the first N); 0 = all.", minimum=0, maximum=100000),
+            Option("samples", int, 2, "judge: sampled replies per question at each checkpoint.", minimum=2, maximum=1000),
+            Option("max_new_tokens", int, 40, "judge: length of each sampled reply, in tokens.", minimum=1, maximum=4096),
+            Option("temperature", float, 0.7, "judge: sampling temperature of the replies.", minimum=0.0, maximum=10.0),
+            Option("judge", str, "subject", "judge: the stance judge, 'subject' (the untrained subject model) or "
+                   "'openai:MODEL' (an OpenAI-compatible endpoint at OPENAI_BASE_URL).", pattern=JUDGE_PATTERN),
+            Option("generate_batch_size", int, 16, "judge: prompts per batch when generating replies.", minimum=1, maximum=4096),
+            Option("judge_batch_size", int, 8, "judge: replies per batch when judging stances.", minimum=1, maximum=4096),
         ),
         data=("topics",),
         replicate_kinds=(SPLIT_HALF,),
@@ -98,56 +136,31 @@ class DriftPrediction(Task):
         """Train one run per topic, measure every checkpoint on all topics; every run and measurement is a step."""
         from vgbench.toolkit import training_settings
 
-        from .stance import make_stance_judge
-
         opts = self.options
-        topics, questions, pairs = _records(self.name, value_set, opts)
+        topics, pairs = _pairs(self.name, value_set, opts)
+        if opts["measure"] == "judge":
+            questions = _questions(self.name, value_set, topics, int(opts["n_questions"]))
+        else:
+            split = _split(pairs, int(opts["held_out_pairs"]), int(opts["limit_pairs"]), context.seed)
         model = context.subject_model()
         settings = training_settings(**{o.name: opts[o.name] for o in TRAINING_OPTIONS}, seed=context.seed, device=context.device)
-        judge = make_stance_judge(str(opts["judge"]), context, int(opts["judge_batch_size"]))
-        run = _Build(self, context, model, settings, opts, judge, value_set, topics, questions)
-        trained = run.train_all(pairs)
-        ok = [t for t in topics if trained[t].result["status"] == "ok"]
-        points = [(None, 0)] + [(trained[t].key, s) for t in ok for s in trained[t].result["checkpoints"]]
-        measured = iter(run.measure_all(points))
-        base = next(measured)
-        rows = {t: [base] + [next(measured) for _ in trained[t].result["checkpoints"]] for t in ok}
-        training = {t: {**r.result, "folder": str(run.runs.folder(r.key))} for t, r in trained.items()}
-        groups = {j: [k for k, q in enumerate(questions) if q["value"] == j] for j in topics}
-        summary = summarise_drift(topics, groups, {i: [(m["step"], run.per_question(m), m["unusable"]) for m in ms]
-                                              for i, ms in rows.items()})
-        halves = split_half_indices(groups, int(opts["n_splits"]), context.seed)
-        replicates = [summary["matrix"](h) for a, b in halves for h in (a, b)]
-        base_q = run.per_question(base)
-        return GroundTruth(
-            task=self.name, task_version=self.version, value_set=value_set.name, value_ids=tuple(topics),
-            matrix=summary["matrix"](range(len(questions))), replicates=tuple(replicates), replicate_kind=SPLIT_HALF,
-            provenance=provenance(**model.provenance(), data_hash=run.data_hash, seed=context.seed, training=settings,
-                                  trainer="trl DPOTrainer", judge=judge.identity, options=opts, backend="transformers",
-                                  n_questions={j: len(groups[j]) for j in topics},
-                                  n_pairs={i: len(pairs[i]) for i in topics}),
-            extra={"trajectories": summary["trajectories"], "stance": summary["stance"],
-                   "drift_time": summary["drift_time"], "cell_samples": summary["cell_samples"],
-                   "base_stance": {j: dict(zip(STANCES, map(as_float, nanmean(base_q[groups[j]])))) for j in topics},
-                   "training": training, "diverged": {i: t["reason"] for i, t in training.items() if t["status"] != "ok"},
-                   "unusable": summary["unusable"], "base_unusable": base["unusable"], "cost": run.cost(),
-                   "steps": run.counts},
-        )
+        if opts["measure"] == "judge":
+            return _JudgeBuild(self, context, model, settings, value_set, topics).ground_truth(pairs, questions)
+        return _ForcedChoiceBuild(self, context, model, settings, value_set, topics).ground_truth(split)
 
 
 class _Build:
-    """The cached training runs and stance measurements of one build."""
+    """What both measures share: the cached training runs of one build, checkpoint by checkpoint."""
 
-    def __init__(self, task, context, model, settings, opts, judge, value_set, topics, questions):
-        self.task, self.context, self.model, self.settings, self.opts = task, context, model, settings, opts
-        self.judge, self.value_set, self.topics, self.questions = judge, value_set, topics, questions
+    def __init__(self, task, context, model, settings, value_set, topics):
+        self.task, self.context, self.model, self.settings = task, context, model, settings
+        self.opts, self.value_set, self.topics = task.options, value_set, topics
         self.data_hash = data_fingerprint("topics", value_set.name)
         self.label = f"{task.name} on {value_set.name}"
         self.steps = context.steps(task.name)
-        self.runs = DPORuns(self.steps, model.path, settings, checkpoint_every=int(opts["checkpoint_every"]))
+        self.runs = DPORuns(self.steps, model.path, settings, checkpoint_every=int(self.opts["checkpoint_every"]))
         self.counts = {"trained": 0, "measured": 0, "reused": 0}
-        self.replies = [(k, s) for k in range(len(questions)) for s in range(int(opts["samples"]))]
-        self.seconds: dict[str, list[float]] = {"train_step": [], "generate": [], "judge": []}
+        self.seconds: dict[str, list[float]] = {"train_step_seconds": []}
 
     def _base_key(self) -> dict:
         return {"task": self.task.name, "version": self.task.version, "model": self.model.weights_hash,
@@ -156,6 +169,10 @@ class _Build:
     def _train_key(self, topic: str, pairs: list[dict]) -> dict:
         return {**self._base_key(), "topic": topic, "pairs": [p["id"] for p in pairs], "settings": self.settings,
                 "checkpoint_every": int(self.opts["checkpoint_every"])}
+
+    def measure_key(self, train_key: dict | None, step: int) -> dict:
+        """The key of the step that measures the base model (None, step 0) or a run's checkpoint."""
+        raise NotImplementedError
 
     def train_all(self, pairs: dict[str, list[dict]]) -> dict:
         """Every topic's training run (a checkpoint folder per saved step), trained or read back.
@@ -167,13 +184,147 @@ class _Build:
         trained = self.runs.train(
             {t: (self._train_key(t, ps), [{"messages": chat(p["prompt"]), "chosen": p["support"],
                                            "rejected": p["oppose"]} for p in ps]) for t, ps in pairs.items()},
-            label=f"{self.label}: training", evaluation_key=self._measure_key)
+            label=f"{self.label}: training", evaluation_key=self.measure_key)
         for run in trained.values():
             self.counts["trained" if run.ran else "reused"] += 1
-            self.seconds["train_step"] += run.result["step_seconds"]
+            self.seconds["train_step_seconds"] += run.result["step_seconds"]
         return trained
 
-    def _measure_key(self, train_key: dict | None, step: int) -> dict:
+    def measure_all(self, points: list[tuple[dict | None, int]]) -> list[dict]:
+        """One measurement per (run key or None for the base model, step), in order; every one a cached step."""
+        raise NotImplementedError
+
+    def measured_runs(self, trained: dict) -> tuple[dict, dict]:
+        """The base model and every checkpoint of the finished runs, measured: (base measurement,
+        {topic: [measurement per step, base first]})."""
+        ok = [t for t in self.topics if trained[t].result["status"] == "ok"]
+        points = [(None, 0)] + [(trained[t].key, s) for t in ok for s in trained[t].result["checkpoints"]]
+        measured = iter(self.measure_all(points))
+        base = next(measured)
+        return base, {t: [base] + [next(measured) for _ in trained[t].result["checkpoints"]] for t in ok}
+
+    def run_steps(self, job, steps: list, label: str):
+        """Run measurement steps, counting the reused and the new ones."""
+        stored = self.steps.run(job, steps, label=f"{self.label}: {label}")
+        self.counts["reused"] += stored.reused
+        self.counts["measured"] += len(stored.ran)
+        return stored
+
+    def training_extra(self, trained: dict) -> dict:
+        training = {t: {**r.result, "folder": str(self.runs.folder(r.key))} for t, r in trained.items()}
+        return {"training": training, "diverged": {i: t["reason"] for i, t in training.items() if t["status"] != "ok"}}
+
+    def cost(self) -> dict:
+        """Measured seconds per unit of work (wall clock, this machine), from the stored steps."""
+        return {k: as_float(np.mean(v)) if v else None for k, v in self.seconds.items()}
+
+
+class _ForcedChoiceBuild(_Build):
+    """``measure=forced_choice``: P(support ≻ oppose) on the pairs each run never trained on."""
+
+    def ground_truth(self, split: dict[str, tuple[list[dict], list[dict]]]) -> GroundTruth:
+        topics, opts, seed = self.topics, self.opts, self.context.seed
+        self.pairs = [p for t in topics for part in split[t] for p in part]  # held-out, then train, per topic
+        index = {p["id"]: k for k, p in enumerate(self.pairs)}
+        held = {t: [index[p["id"]] for p in split[t][0]] for t in topics}
+        train = {t: [index[p["id"]] for p in split[t][1]] for t in topics}
+        self.groups = {i: {j: held[j] if j == i else held[j] + train[j] for j in topics} for i in topics}
+        self.seconds.update(forced_choice_seconds_per_pair=[], forced_choice_seconds_per_measurement=[])
+        trained = self.train_all({t: split[t][1] for t in topics})
+        base, rows = self.measured_runs(trained)
+        summary = summarise_drift(topics, self.groups, {i: [(m["step"], m["p"][:, None], {}) for m in ms]
+                                                        for i, ms in rows.items()}, stances=("support",))
+        strata = {(t, part): idx for t in topics for part, idx in (("held_out", held[t]), ("train", train[t]))}
+        halves = split_half_indices(strata, int(opts["n_splits"]), seed)
+        ids = [p["id"] for p in self.pairs]
+        return GroundTruth(
+            task=self.task.name, task_version=self.task.version, value_set=self.value_set.name, value_ids=tuple(topics),
+            matrix=summary["matrix"](range(len(self.pairs))),
+            replicates=tuple(summary["matrix"](h) for a, b in halves for h in (a, b)), replicate_kind=SPLIT_HALF,
+            provenance=provenance(**self.model.provenance(), data_hash=self.data_hash, seed=seed, training=self.settings,
+                                  trainer="trl DPOTrainer", measure="forced_choice", measurement=FORCED_CHOICE,
+                                  cell_pairs=CELL_PAIRS, options=opts, backend="transformers",
+                                  n_pairs={t: len(held[t]) + len(train[t]) for t in topics},
+                                  n_held_out={t: len(held[t]) for t in topics},
+                                  n_train={t: len(train[t]) for t in topics}),
+            extra={"trajectories": summary["trajectories"], "drift_time": summary["drift_time"],
+                   "cell_samples": summary["cell_samples"],
+                   "cell_pairs": {i: {j: [ids[k] for k in self.groups[i][j]] for j in topics} for i in rows},
+                   "pairs": {t: {"held_out": [ids[k] for k in held[t]], "train": [ids[k] for k in train[t]]}
+                             for t in topics},
+                   "base_support": {j: as_float(nanmean(base["p"][held[j] + train[j]])) for j in topics},
+                   **self.training_extra(trained), "unusable": summary["unusable"], "cost": self.cost(),
+                   "steps": self.counts},
+        )
+
+    def measured(self, topic: str | None) -> list[int]:
+        """The pairs measured at each checkpoint of ``topic``'s run (None: the base model, every pair)."""
+        if topic is None:
+            return list(range(len(self.pairs)))
+        return sorted({k for idx in self.groups[topic].values() for k in idx})
+
+    def measure_key(self, train_key: dict | None, step: int) -> dict:
+        measured = self.measured(train_key["topic"] if train_key else None)
+        return {**self._base_key(), "measure": "forced_choice", "trained": fingerprint(train_key, 24) if train_key else None,
+                "step": step, "pairs": [self.pairs[k]["id"] for k in measured]}
+
+    def measure_all(self, points: list[tuple[dict | None, int]]) -> list[dict]:
+        """P(support) per pair (NaN where not measured) of the base model and each (run key, checkpoint step)."""
+        job = {"model_path": self.model.path, "lora": self.settings["lora"], "device": self.context.device,
+               "batch_size": int(self.opts["eval_batch_size"])}
+        steps = []
+        for key, step in points:
+            pairs = [self.pairs[k] for k in self.measured(key["topic"] if key else None)]
+            steps.append(Step(self.measure_key(key, step), {
+                **job, "checkpoint": str(self.runs.weights(key, step)) if key else None,
+                "scenarios": [{"user_message": p["prompt"], "action_follow": p["support"], "action_ignore": p["oppose"]}
+                              for p in pairs]}, 2 * len(pairs)))
+        out = []
+        for (key, step), stored in zip(points, self.run_steps(score_point, steps, "measuring (forced choice)")):
+            measured = self.measured(key["topic"] if key else None)
+            p = np.full(len(self.pairs), np.nan)
+            p[measured] = [np.nan if x is None else x for x in stored["p_support"]]
+            self.seconds["forced_choice_seconds_per_pair"].append(stored["seconds"]["score"] / len(measured))
+            self.seconds["forced_choice_seconds_per_measurement"].append(stored["seconds"]["load"] + stored["seconds"]["score"])
+            out.append({"step": step, "p": p})
+        return out
+
+
+class _JudgeBuild(_Build):
+    """``measure=judge``: sampled replies to each topic's eval questions, read by a stance judge."""
+
+    def ground_truth(self, pairs: dict[str, list[dict]], questions: list[dict]) -> GroundTruth:
+        from .stance import make_stance_judge
+
+        topics, opts = self.topics, self.opts
+        self.questions = questions
+        self.judge = make_stance_judge(str(opts["judge"]), self.context, int(opts["judge_batch_size"]))
+        self.replies = [(k, s) for k in range(len(questions)) for s in range(int(opts["samples"]))]
+        self.seconds.update(generate_seconds_per_reply=[], judge_seconds_per_reply=[])
+        trained = self.train_all(pairs)
+        base, rows = self.measured_runs(trained)
+        groups = {j: [k for k, q in enumerate(questions) if q["value"] == j] for j in topics}
+        summary = summarise_drift(topics, {i: groups for i in rows},
+                                  {i: [(m["step"], self.per_question(m), m["unusable"]) for m in ms] for i, ms in rows.items()})
+        halves = split_half_indices(groups, int(opts["n_splits"]), self.context.seed)
+        replicates = [summary["matrix"](h) for a, b in halves for h in (a, b)]
+        base_q = self.per_question(base)
+        return GroundTruth(
+            task=self.task.name, task_version=self.task.version, value_set=self.value_set.name, value_ids=tuple(topics),
+            matrix=summary["matrix"](range(len(questions))), replicates=tuple(replicates), replicate_kind=SPLIT_HALF,
+            provenance=provenance(**self.model.provenance(), data_hash=self.data_hash, seed=self.context.seed,
+                                  training=self.settings, trainer="trl DPOTrainer", measure="judge",
+                                  judge=self.judge.identity, options=opts, backend="transformers",
+                                  n_questions={j: len(groups[j]) for j in topics},
+                                  n_pairs={i: len(pairs[i]) for i in topics}),
+            extra={"trajectories": summary["trajectories"], "stance": summary["stance"],
+                   "drift_time": summary["drift_time"], "cell_samples": summary["cell_samples"],
+                   "base_stance": {j: dict(zip(STANCES, map(as_float, nanmean(base_q[groups[j]])))) for j in topics},
+                   **self.training_extra(trained), "unusable": summary["unusable"], "base_unusable": base["unusable"],
+                   "cost": self.cost(), "steps": self.counts},
+        )
+
+    def measure_key(self, train_key: dict | None, step: int) -> dict:
         o = self.opts
         return {**self._base_key(), "trained": fingerprint(train_key, 24) if train_key else None, "step": step,
                 "questions": [q["id"] for q in self.questions], "samples": int(o["samples"]), "seed": self.context.seed,
@@ -193,15 +344,13 @@ class _Build:
                           "question": self.questions[k]["question"]} for k, _ in self.replies],
                "max_new_tokens": int(o["max_new_tokens"]), "temperature": float(o["temperature"]),
                "seed": self.context.seed}
-        steps = [Step(self._measure_key(key, step),
+        steps = [Step(self.measure_key(key, step),
                       {**job, "checkpoint": str(self.runs.weights(key, step)) if key else None}, 2 * len(self.replies))
                  for key, step in points]
-        stored = self.steps.run(measure_point, steps, label=f"{self.label}: measuring")
-        self.counts["reused"] += stored.reused
-        self.counts["measured"] += len(stored.ran)
+        stored = self.run_steps(measure_point, steps, "measuring")
         for m in stored:
-            self.seconds["generate"].append(m["seconds"]["generate"] / len(self.replies))
-            self.seconds["judge"].append(m["seconds"]["judge"] / len(self.replies))
+            self.seconds["generate_seconds_per_reply"].append(m["seconds"]["generate"] / len(self.replies))
+            self.seconds["judge_seconds_per_reply"].append(m["seconds"]["judge"] / len(self.replies))
         return [self._with_stances(m, step) for m, (_, step) in zip(stored, points)]
 
     def _with_stances(self, stored: dict, step: int) -> dict:
@@ -228,10 +377,21 @@ class _Build:
                 out[k] = rows.mean(axis=0)
         return out
 
-    def cost(self) -> dict:
-        """Measured seconds per unit of work (wall clock, this machine), from the stored steps."""
-        return {f"{k}_seconds" + ("" if k == "train_step" else "_per_reply"): as_float(np.mean(v)) if v else None
-                for k, v in self.seconds.items()}
+
+def score_point(job: dict) -> dict:
+    """Forced-choice P(support ≻ oppose) per pair of the base model or one checkpoint (a build step)."""
+    from vgbench.toolkit import TransformersBackend, forced_choice, get_backend, load_trained
+
+    started = time.perf_counter()
+    if job["checkpoint"] is None:
+        backend = get_backend(job["model_path"], job["device"], job["batch_size"])
+    else:
+        backend = TransformersBackend(*load_trained(job["model_path"], job["checkpoint"], job["lora"], job["device"]),
+                                      job["batch_size"])
+    loaded = time.perf_counter()
+    p = forced_choice(backend, job["scenarios"], None, progress=job["progress"])["p_follow"]
+    return {"p_support": [as_float(x) for x in p],
+            "seconds": {"load": round(loaded - started, 3), "score": round(time.perf_counter() - loaded, 3)}}
 
 
 def measure_point(job: dict) -> dict:
@@ -255,20 +415,33 @@ def measure_point(job: dict) -> dict:
             "seconds": {"generate": round(generated - started, 3), "judge": round(time.perf_counter() - generated, 3)}}
 
 
-def _records(task: str, value_set: ValueSet, opts: dict) -> tuple[list[str], list[dict], dict[str, list[dict]]]:
-    """Wanted topic ids, their first ``n_questions`` eval questions, and their train pairs (``limit_pairs``)."""
+def _pairs(task: str, value_set: ValueSet, opts: dict) -> tuple[list[str], dict[str, list[dict]]]:
+    """Wanted topic ids and each one's first ``limit_pairs`` train pairs (prompt, support and oppose present)."""
     wanted = selected_values(value_set, opts["values"])
-    subset = value_set.subset(wanted)
-    questions = [q for q in load_records("topics", value_set.name, value_ids=wanted, record_kind="question", split="eval")
-                 if q.get("question")]
-    require_values("topics", subset, questions, f"task {task} (eval questions)")
     pairs = [p for p in load_records("topics", value_set.name, value_ids=wanted, record_kind="pair", split="train")
              if p.get("prompt") and p.get("support") and p.get("oppose")]
-    require_values("topics", subset, pairs, f"task {task} (train pairs with prompt, support and oppose)")
-    n_q, n_p = int(opts["n_questions"]), int(opts["limit_pairs"])
-    questions = [q for j in wanted for q in [q for q in questions if q["value"] == j][: n_q or None]]
-    by_topic = {j: [p for p in pairs if p["value"] == j][: n_p or None] for j in wanted}
-    return wanted, questions, by_topic
+    require_values("topics", value_set.subset(wanted), pairs, f"task {task} (train pairs with prompt, support and oppose)")
+    limit = int(opts["limit_pairs"])
+    return wanted, {j: [p for p in pairs if p["value"] == j][: limit or None] for j in wanted}
+
+
+def _questions(task: str, value_set: ValueSet, topics: list[str], n_questions: int) -> list[dict]:
+    """The first ``n_questions`` eval questions of every topic (measure=judge)."""
+    questions = [q for q in load_records("topics", value_set.name, value_ids=topics, record_kind="question", split="eval")
+                 if q.get("question")]
+    require_values("topics", value_set.subset(topics), questions, f"task {task} (eval questions)")
+    return [q for j in topics for q in [q for q in questions if q["value"] == j][: n_questions or None]]
+
+
+def _split(pairs: dict[str, list[dict]], n_held_out: int, limit: int, seed: int) -> dict:
+    """The seeded held-out split of every topic's pairs; one error naming the topics with too few pairs for it."""
+    need = n_held_out + 1
+    short = [f"{t} has {len(ps)}" for t, ps in pairs.items() if len(ps) < need]
+    if short:
+        limited = f" (with -o limit_pairs={limit})" if limit else ""
+        raise VgbenchError(f"-o held_out_pairs={n_held_out}: {', '.join(short)} pairs{limited}, fewer than the {need} "
+                           f"needed ({n_held_out} held out, at least 1 to train on); lower held_out_pairs or add pairs")
+    return held_out_split(pairs, n_held_out, seed)
 
 
 @hookimpl

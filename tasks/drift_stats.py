@@ -1,4 +1,5 @@
-"""The statistics of ``drift_prediction``: stance trajectories, t-intervals, drift magnitude and drift time."""
+"""The statistics of ``drift_prediction``: stance trajectories, t-intervals, drift magnitude, drift time, and the
+seeded held-out split of the forced-choice pairs."""
 
 from __future__ import annotations
 
@@ -35,11 +36,15 @@ def drift_time(steps, per_question: list) -> float:
     return float(steps[first]) / float(steps[-1])
 
 
-def summarise_drift(topics: list[str], groups: dict[str, list[int]], runs: dict[str, list]) -> dict:
-    """Matrix function, trajectories, stance distributions, drift times, unusable cells and per-question drifts
-    (``cell_samples[i][j]``: support at the last step minus at step 0, per question of j) of the finished runs.
+def summarise_drift(topics: list[str], groups: dict[str, dict[str, list[int]]], runs: dict[str, list],
+                    stances: tuple[str, ...] = STANCES) -> dict:
+    """Matrix function, trajectories, stance distributions, drift times, unusable cells and per-item drifts
+    (``cell_samples[i][j]``: support at the last step minus at step 0, per item of j measured in run i) of the
+    finished runs.
 
-    ``runs[i]``: per measured step of run i, ``(step, per-question stances [n_questions, 3], unusable topics)``.
+    ``runs[i]``: per measured step of run i, ``(step, per-item values [n_items, len(stances)], unusable topics)``;
+    support is column 0. ``groups[i][j]``: the items (indices into those rows) that measure topic j in run i, the
+    same at every step: the judge's questions of j, or the forced-choice pairs of j that run i never trained on.
     """
     unusable: dict[str, dict[str, str]] = {}
     for i, ms in runs.items():
@@ -53,28 +58,43 @@ def summarise_drift(topics: list[str], groups: dict[str, list[int]], runs: dict[
         for a, i in enumerate(topics):
             for b, j in enumerate(topics):
                 if i in runs and j not in unusable.get(i, {}):
-                    sel = [k for k in groups[j] if k in keep]
+                    sel = [k for k in groups[i][j] if k in keep]
                     out[a, b] = nanmean(runs[i][-1][1][sel, 0]) - nanmean(runs[i][0][1][sel, 0])
         return out
 
-    samples = {i: {j: [as_float(ms[-1][1][k, 0] - ms[0][1][k, 0]) for k in groups[j]]
+    samples = {i: {j: [as_float(ms[-1][1][k, 0] - ms[0][1][k, 0]) for k in groups[i][j]]
                    for j in topics if j not in unusable.get(i, {})} for i, ms in runs.items()}
-    trajectories, stance, times = [], [], {s: {} for s in STANCES}
+    trajectories, stance, times = [], [], {s: {} for s in stances}
     for i, ms in runs.items():
         steps = [step for step, _, _ in ms]
         for j in topics:
-            per_step = [q[groups[j]] for _, q, _ in ms]  # [n_questions_j, 3] per step
+            per_step = [q[groups[i][j]] for _, q, _ in ms]  # [n_items_j, n_stances] per step
             bad = j in unusable.get(i, {})
             ci = [t_interval(q[:, 0]) if not bad else (None, None) for q in per_step]
             trajectories.append({"trained_on": i, "measured": j, "steps": steps,
                                  "mean": [None if bad else as_float(nanmean(q[:, 0])) for q in per_step],
                                  "ci_low": [as_float(c[0]) for c in ci], "ci_high": [as_float(c[1]) for c in ci]})
             stance.append({"trained_on": i, "measured": j, "steps": steps,
-                           **{s: [None if bad else as_float(nanmean(q[:, k])) for q in per_step] for k, s in enumerate(STANCES)}})
-            for k, s in enumerate(STANCES):
+                           **{s: [None if bad else as_float(nanmean(q[:, k])) for q in per_step] for k, s in enumerate(stances)}})
+            for k, s in enumerate(stances):
                 times[s].setdefault(i, {})[j] = None if bad else as_float(drift_time(steps, [q[:, k] for q in per_step]))
     return {"matrix": matrix, "trajectories": trajectories, "stance": stance, "drift_time": times, "unusable": unusable,
             "cell_samples": samples}
+
+
+def held_out_split(pairs: dict[str, list[dict]], n_held_out: int, seed: int) -> dict[str, tuple[list[dict], list[dict]]]:
+    """Per topic, ``(held-out pairs, train pairs)``: ``n_held_out`` of its pairs drawn at random, the rest to train on
+    (each in the file's order). The draw depends only on the seed, the topic id and its pair ids, so a topic is split
+    the same way whichever other topics a build selects."""
+    import hashlib
+
+    out = {}
+    for topic, mine in pairs.items():
+        digest = hashlib.sha256("\0".join([topic, *(p["id"] for p in mine)]).encode()).digest()
+        order = np.random.default_rng([int(seed), int.from_bytes(digest[:8], "big")]).permutation(len(mine))
+        held = set(order[:n_held_out].tolist())
+        out[topic] = ([p for k, p in enumerate(mine) if k in held], [p for k, p in enumerate(mine) if k not in held])
+    return out
 
 
 def nanmean(x, axis=0):

@@ -1,5 +1,6 @@
-"""drift_prediction: a reduced real build (trl + peft, sampled replies, the stance judge), its trajectories,
-the step cache, divergence, the drift-time computation, and bad input."""
+"""drift_prediction: a reduced real forced-choice build (trl + peft, held-out pairs), its trajectories, cell samples
+and held-out split, the step cache, divergence, the drift-time computation, the judge measure at its smallest,
+and bad input."""
 
 import json
 import math
@@ -12,23 +13,30 @@ from scipy import stats
 from conftest import assert_one_line_error, build_in_home, home_with_shared_models, run_cli
 
 TOPICS = ["abortion", "work", "immigration"]
-# 2 training pairs per topic in batches of 1 = 2 optimizer steps, a checkpoint after each; 2 questions per
-# topic, 2 replies each. The learning rate is raised so that 2 steps change the sampled replies.
-TINY = {"values": ",".join(TOPICS), "limit_pairs": "2", "batch_size": "1", "checkpoint_every": "1",
-        "n_questions": "2", "samples": "2", "max_new_tokens": "8", "n_splits": "2", "learning_rate": "0.01"}
+# 4 pairs per topic, 2 held out: 2 training pairs in batches of 1 = 2 optimizer steps, a checkpoint after each.
+# The learning rate is raised so that 2 steps move the preferences.
+TINY = {"values": ",".join(TOPICS), "limit_pairs": "4", "held_out_pairs": "2", "batch_size": "1",
+        "checkpoint_every": "1", "n_splits": "2", "learning_rate": "0.01"}
+# measure=judge at its smallest: 2 topics, 1 training step, 2 questions × 2 replies of 4 tokens per topic.
+JUDGE = {"measure": "judge", "values": "abortion,work", "limit_pairs": "1", "batch_size": "1", "checkpoint_every": "1",
+         "n_questions": "2", "samples": "2", "max_new_tokens": "4", "n_splits": "1", "learning_rate": "0.01"}
 
 
-def _cli_options() -> list[str]:
-    return [x for k, v in TINY.items() for x in ("-o", f"{k}={v}")]
+def _cli_options(options=TINY) -> list[str]:
+    return [x for k, v in options.items() for x in ("-o", f"{k}={v}")]
 
 
 def _step_files(home):
     return sorted((home / "cache" / "tasks" / "drift_prediction").glob("*.json"))
 
 
+def _steps(home) -> list[dict]:
+    return [json.loads(p.read_text()) for p in _step_files(home)]
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory, shared_model_cache):
-    """One reduced build through the CLI in a home of its own: (home, ground-truth JSON)."""
+    """One reduced forced-choice build through the CLI in a home of its own: (home, ground-truth JSON)."""
     home = home_with_shared_models(tmp_path_factory.mktemp("drift") / "home", shared_model_cache)
     return build_in_home(home, "drift_prediction", "--value-set", "vprism11", *_cli_options())
 
@@ -38,18 +46,42 @@ def test_reduced_build_gives_a_matrix_with_replicates_and_provenance(built):
     _, gt = built
     assert gt["task"] == "drift_prediction" and gt["value_ids"] == TOPICS
     m = np.array(gt["matrix"], dtype=float)
-    assert m.shape == (3, 3)
-    for a, i in enumerate(TOPICS):
-        for b, j in enumerate(TOPICS):
-            assert np.isfinite(m[a, b]) or j in gt["extra"]["unusable"].get(i, {}) or i in gt["extra"]["diverged"]
+    assert m.shape == (3, 3) and np.isfinite(m).all()
     assert gt["replicate_kind"] == "split_half_pairs" and len(gt["replicates"]) == 4
-    assert all(np.array(r, dtype=float).shape == (3, 3) for r in gt["replicates"])
+    assert all(np.isfinite(np.array(r, dtype=float)).all() and len(r) == 3 for r in gt["replicates"])
     prov = gt["provenance"]
-    assert prov["weights_hash"] and prov["data_hash"] and prov["judge"].startswith("subject:")
-    assert prov["training"]["lora"] is True and prov["n_questions"] == {t: 2 for t in TOPICS}
+    assert prov["weights_hash"] and prov["data_hash"] and "judge" not in prov
+    assert prov["measure"] == "forced_choice" and "forced-choice" in prov["measurement"] and "held-out" in prov["cell_pairs"]
+    assert prov["training"]["lora"] is True and prov["options"]["measure"] == "forced_choice"
+    assert prov["n_pairs"] == {t: 4 for t in TOPICS} and prov["n_held_out"] == prov["n_train"] == {t: 2 for t in TOPICS}
     for topic in TOPICS:
         log = gt["extra"]["training"][topic]
         assert log["status"] == "ok" and log["steps"] == 2 and log["checkpoints"] == [1, 2] and len(log["loss"]) == 2
+    cost = gt["extra"]["cost"]
+    assert cost["train_step_seconds"] > 0 and 0 < cost["forced_choice_seconds_per_pair"] < cost["forced_choice_seconds_per_measurement"]
+    assert gt["validity"]["computed_from"] == "cell_samples"
+
+
+@pytest.mark.slow
+def test_held_out_split_and_cell_samples_give_the_matrix(built):
+    home, gt = built
+    m, extra = np.array(gt["matrix"], dtype=float), gt["extra"]
+    split = extra["pairs"]
+    for t in TOPICS:
+        held, train = split[t]["held_out"], split[t]["train"]
+        assert len(held) == len(train) == 2 and sorted(held + train) == [f"{t}-p-0{k}" for k in range(1, 5)]
+    trained_on = {r["key"]["topic"]: r["key"]["pairs"] for r in _steps(home) if "topic" in r["key"]}
+    assert trained_on == {t: split[t]["train"] for t in TOPICS}  # run i trained on i's train pairs only
+    for a, i in enumerate(TOPICS):
+        for b, j in enumerate(TOPICS):
+            pairs, samples = extra["cell_pairs"][i][j], extra["cell_samples"][i][j]
+            assert pairs == (split[j]["held_out"] if i == j else split[j]["held_out"] + split[j]["train"])
+            assert len(samples) == len(pairs) and all(math.isfinite(x) for x in samples)
+            assert math.isclose(np.mean(samples), m[a, b], abs_tol=1e-12)
+    # replicates: halves of each topic's held-out pairs (own cells) and of its train pairs (the others' cells)
+    for a, b in zip(gt["replicates"][::2], gt["replicates"][1::2]):
+        own = np.diag(m)
+        assert np.allclose((np.diag(np.array(a, float)) + np.diag(np.array(b, float))) / 2, own)
 
 
 @pytest.mark.slow
@@ -67,26 +99,29 @@ def test_trajectories_have_the_plotted_format_and_give_the_matrix(built):
         assert all(lo <= v <= hi for v, lo, hi in zip(t["mean"], t["ci_low"], t["ci_high"]))
         cell = m[TOPICS.index(t["trained_on"]), TOPICS.index(t["measured"])]
         assert math.isclose(cell, t["mean"][-1] - t["mean"][0], abs_tol=1e-12)
-        base.setdefault(t["measured"], set()).add(t["mean"][0])  # step 0 is the one untrained model
+        own = t["trained_on"] == t["measured"]
+        base.setdefault((t["measured"], own), set()).add(t["mean"][0])  # step 0: the one untrained model
         assert 0.0 <= extra["drift_time"]["support"][t["trained_on"]][t["measured"]] <= 1.0
     assert all(len(values) == 1 for values in base.values())
-    for s in extra["stance"]:
-        assert s["steps"] == [0, 1, 2]
-        assert np.allclose(np.add(np.add(s["support"], s["neutral"]), s["oppose"]), 1.0)
-    assert set(extra["base_stance"]) == set(TOPICS)
+    assert set(extra["drift_time"]) == {"support"} and "stance" not in extra
+    assert set(extra["base_support"]) == set(TOPICS) and all(0 < p < 1 for p in extra["base_support"].values())
 
 
 @pytest.mark.slow
 def test_checkpoints_are_what_gets_measured(built):
     home, gt = built
-    results = [json.loads(p.read_text()) for p in _step_files(home)]
-    measured = [r for r in results if "step" in r["key"]]
+    measured = [r for r in _steps(home) if "step" in r["key"]]
     assert sorted(r["key"]["step"] for r in measured) == [0, 1, 1, 1, 2, 2, 2]  # base once, then 3 runs × 2
-    assert all(len(r["result"]["replies"]) == 3 * 2 * 2 for r in measured)
+    for r in measured:
+        assert r["key"]["measure"] == "forced_choice" and len(r["result"]["p_support"]) == len(r["key"]["pairs"])
+        if r["key"]["step"] == 0:
+            assert len(r["key"]["pairs"]) == 3 * 4  # the base model: every pair
+        else:  # a run: its own held-out pairs and every pair of the other topics, never its train pairs
+            topic = next(t for t in TOPICS if set(gt["extra"]["pairs"][t]["train"]).isdisjoint(r["key"]["pairs"]))
+            assert len(r["key"]["pairs"]) == 2 + 2 * 4 and set(gt["extra"]["pairs"][topic]["held_out"]) <= set(r["key"]["pairs"])
     folder = home / "cache" / "tasks" / "drift_prediction" / "trained"
     assert len(list(folder.glob("*/step-0000[12]/adapter_model.safetensors"))) == 3 * 2
-    base = next(r for r in measured if r["key"]["step"] == 0)["result"]["replies"]
-    assert any(r["result"]["replies"] != base for r in measured if r["key"]["step"] == 2)
+    assert any(np.any(np.array(t["mean"][1:]) != t["mean"][0]) for t in gt["extra"]["trajectories"])
 
 
 @pytest.mark.slow
@@ -102,27 +137,6 @@ def test_repeated_build_reads_every_step_from_the_cache(built, tmp_path):
     again = json.loads((tmp_path / "again.json").read_text())
     assert again["matrix"] == gt["matrix"] and again["extra"]["trajectories"] == gt["extra"]["trajectories"]
     assert again["extra"]["steps"]["trained"] == 0 and again["extra"]["steps"]["measured"] == 0
-
-
-@pytest.mark.slow
-def test_endpoint_stance_judge_through_vgbench_serve(built, openai_server, tmp_path):
-    home, subject = built
-    out = tmp_path / "endpoint.json"
-    requests = openai_server.completion_requests
-    proc = run_cli("build-task", "drift_prediction", "--value-set", "vprism11", *_cli_options(), "-o", "judge=openai:embedded",
-                   "--out", str(out), env={"VGBENCH_HOME": str(home), "OPENAI_BASE_URL": openai_server.base_url})
-    assert proc.returncode == 0, proc.stderr
-    gt = json.loads(out.read_text())
-    assert gt["provenance"]["judge"].startswith(f"openai:embedded@{openai_server.base_url}|stance-prompt")
-    assert gt["extra"]["steps"]["trained"] == 0  # the training runs do not depend on the judge
-    assert openai_server.completion_requests - requests == 7 * 12  # 1 + 3 × 2 measurements of 12 replies
-    assert len(gt["extra"]["trajectories"]) == 9
-    assert any(all(m is not None for m in t["mean"]) for t in gt["extra"]["trajectories"])  # labels were read
-    for s in gt["extra"]["stance"]:
-        for k in range(len(s["steps"])):
-            if s["support"][k] is not None:
-                assert s["support"][k] + s["neutral"][k] + s["oppose"][k] == pytest.approx(1.0)
-    assert gt["matrix"] != subject["matrix"]  # another judge, other stances
 
 
 @pytest.mark.slow
@@ -143,6 +157,32 @@ def test_diverging_run_gives_a_nan_row_and_keeps_the_rest(built, monkeypatch, tm
     assert np.all(np.isnan(gt.matrix[2])) and np.allclose(gt.matrix[:2], np.array(built[1]["matrix"], float)[:2], equal_nan=True)
     assert set(gt.extra["diverged"]) == {"immigration"} and "non-finite" in gt.extra["diverged"]["immigration"]
     assert {t["trained_on"] for t in gt.extra["trajectories"]} == {"abortion", "work"}
+    assert set(gt.extra["cell_samples"]) == {"abortion", "work"}
+
+
+@pytest.mark.slow
+def test_judge_measure_builds_with_the_subject_and_an_endpoint_judge(openai_server, isolated_home, tmp_path):
+    home, gt = build_in_home(isolated_home, "drift_prediction", "--value-set", "vprism11", *_cli_options(JUDGE))
+    m = np.array(gt["matrix"], dtype=float)
+    assert m.shape == (2, 2) and len(gt["replicates"]) == 2
+    prov, extra = gt["provenance"], gt["extra"]
+    assert prov["measure"] == "judge" and prov["judge"].startswith("subject:") and prov["n_questions"] == {"abortion": 2, "work": 2}
+    assert len(extra["trajectories"]) == 4 and all(t["steps"] == [0, 1] for t in extra["trajectories"])
+    for s in extra["stance"]:
+        assert np.allclose(np.add(np.add(s["support"], s["neutral"]), s["oppose"]), 1.0)
+    measured = [r for r in _steps(home) if "step" in r["key"]]
+    assert sorted(r["key"]["step"] for r in measured) == [0, 1, 1] and all(len(r["result"]["replies"]) == 8 for r in measured)
+    assert extra["cost"]["generate_seconds_per_reply"] > 0 and extra["cost"]["judge_seconds_per_reply"] > 0
+
+    out, requests = tmp_path / "endpoint.json", openai_server.completion_requests
+    proc = run_cli("build-task", "drift_prediction", "--value-set", "vprism11", *_cli_options(JUDGE), "-o", "judge=openai:embedded",
+                   "--out", str(out), env={"VGBENCH_HOME": str(home), "OPENAI_BASE_URL": openai_server.base_url})
+    assert proc.returncode == 0, proc.stderr
+    endpoint = json.loads(out.read_text())
+    assert endpoint["provenance"]["judge"].startswith(f"openai:embedded@{openai_server.base_url}|stance-prompt")
+    assert endpoint["extra"]["steps"]["trained"] == 0  # the training runs do not depend on the judge
+    assert openai_server.completion_requests - requests == 3 * 8  # 1 + 2 × 1 measurements of 8 replies
+    assert any(all(v is not None for v in t["mean"]) for t in endpoint["extra"]["trajectories"])  # labels were read
 
 
 def _trajectory(means, spread):
@@ -194,3 +234,31 @@ def test_value_set_without_topics_names_its_values(cli, tmp_path):
 def test_bad_options_are_one_line_errors(cli):
     assert_one_line_error(cli("build-task", "drift_prediction", "--value-set", "vprism11", "-o", "samples=1"), "samples=1")
     assert_one_line_error(cli("build-task", "drift_prediction", "--value-set", "vprism11", "-o", "values=abortio"), "abortio")
+    assert_one_line_error(cli("build-task", "drift_prediction", "--value-set", "vprism11", "-o", "measure=generate"),
+                          "measure=generate", "forced_choice", "judge")
+    assert_one_line_error(cli("build-task", "drift_prediction", "--value-set", "vprism11", "-o", "held_out_pairs=1"),
+                          "held_out_pairs=1", "at least 2")
+
+
+def test_too_few_pairs_for_the_held_out_split_is_one_line_naming_the_topic(cli, isolated_home):
+    proc = cli("build-task", "drift_prediction", "--value-set", "vprism11", "-o", "values=abortion,work",
+               "-o", "limit_pairs=5", "-o", "held_out_pairs=5")
+    assert_one_line_error(proc, "held_out_pairs=5", "abortion has 5", "work has 5", "limit_pairs=5", "6 needed")
+    assert not (isolated_home / "cache" / "tasks").exists()  # nothing trained or measured
+    proc = cli("build-task", "drift_prediction", "--value-set", "vprism11", "-o", "values=abortion,work",
+               "-o", "held_out_pairs=24")
+    assert_one_line_error(proc, "held_out_pairs=24", "abortion has 24", "work has 24", "25 needed")
+
+
+def test_held_out_split_is_seeded_per_topic():
+    from vgbench_tasks.drift_stats import held_out_split
+
+    pairs = {t: [{"id": f"{t}-p-{k:02d}"} for k in range(24)] for t in ("a", "b", "c")}
+    split = held_out_split(pairs, 8, seed=0)
+    for t, (held, train) in split.items():
+        assert len(held) == 8 and len(train) == 16 and {p["id"] for p in held}.isdisjoint(p["id"] for p in train)
+        assert [p["id"] for p in held] == sorted(p["id"] for p in held)  # in the file's order
+    assert held_out_split({"b": pairs["b"], "a": pairs["a"]}, 8, seed=0)["a"] == split["a"]  # other topics do not matter
+    assert held_out_split(pairs, 8, seed=0) == split and held_out_split(pairs, 8, seed=1)["a"] != split["a"]
+    positions = {t: [p["id"][-2:] for p in held] for t, (held, _) in split.items()}
+    assert len({tuple(x) for x in positions.values()}) > 1  # each topic draws its own
