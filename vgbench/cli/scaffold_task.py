@@ -34,6 +34,9 @@ class {cls}(vgbench.Task):
         data=(),  # record kinds a value set needs, e.g. ("scenarios",)
         replicate_kinds=("split_half_pairs",),
         ground_truth_dir=Path(__file__).parent / "ground_truth",  # matrices shipped with this package
+        # what says the matrix measures anything on a model: OwnValueEffect() or JudgeDependence() from
+        # vgbench.toolkit, or a ValidityGate subclass of your own; None: every verdict is "unknown"
+        validity_gate=None,
     )
 
     def build(self, value_set, context):
