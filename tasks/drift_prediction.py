@@ -29,7 +29,7 @@ the stance distribution v_t(·) of topic j at step t.
 
 Defaults, sized by cost for vprism11 on the embedded model (about 1 hour on 2 free CPU cores; measured
 per-unit costs in the README): one epoch over each topic's 24 pairs in batches of 2 = 12 steps (learning
-rate 2e-4 with LoRA, beta 0.1, as ``dpo_generalization``), ``checkpoint_every=4`` (steps 0, 4, 8, 12:
+rate 2e-4 with LoRA, linearly decayed with no warm-up, beta 0.1), ``checkpoint_every=4`` (steps 0, 4, 8, 12:
 four points per trajectory), ``n_questions=5`` (the fewest that give a t-interval with 4 degrees of
 freedom and halves of 2 and 3), ``samples=2``, ``max_new_tokens=40``, temperature 0.7. That is
 1 + 11 × 3 = 34 measurements of 11 × 5 × 2 = 110 replies, each generated and judged (~1.35 s of one core
@@ -59,6 +59,7 @@ from vgbench.toolkit import (
     require_values,
     selected_values,
     split_half_indices,
+    training_options,
 )
 
 from .drift_stats import STANCES, as_float, nanmean, summarise_drift
@@ -74,7 +75,8 @@ class DriftPrediction(Task):
         description="Drift of the support stance on topic j over DPO training toward topic i's support stance.",
         cell_meaning="change in P(support) on topic j from step 0 to the end of DPO toward topic i's support stance",
         reference="after the Value Drifts paper (V-PRISM topics); our own implementation",
-        options=TRAINING_OPTIONS + (
+        # its schedule stays what it was (linear decay, no warm-up): the shipped drift matrices were built with it
+        options=training_options(lr_scheduler="linear", warmup_steps=0) + (
             VALUES_OPTION,
             Option("limit_pairs", int, 0, "Train pairs per topic (the first N); 0 = all.", minimum=0, maximum=100000),
             Option("checkpoint_every", int, 4, "Optimizer steps between measured checkpoints.", minimum=1, maximum=100000),
