@@ -1,19 +1,25 @@
 """``dpo_generalization``: how DPO-training the subject model toward value i shifts its support for value j.
 
-For each value i, trl's DPOTrainer trains the subject model (LoRA through peft unless ``lora=false``)
-on value i's ``train`` conflict scenarios: prompt = the user message as a one-turn chat in the
-model's chat template (as the evaluation renders it), chosen = ``action_follow``, rejected =
-``action_ignore``. a(i, j) is the trained model's mean forced-choice preference for the upholding
-reply on value j's ``eval`` scenarios (the measure ``prompt_steering`` uses); a(∅, j) is the untrained
-model's. M(i, j) = (a(i, j) − a(∅, j)) / (1 − a(∅, j)). Replicates: split halves of every value's eval
-scenarios. A run whose loss becomes NaN/inf stops; its row is NaN and ``extra["diverged"]`` says why.
-``extra["cell_samples"][i][j]``: the per-scenario shifts (p_i(s) − p_∅(s)) / (1 − a(∅, j)) of j's eval
-scenarios, whose mean is M(i, j); the own-value-effect validity gate tests each row with them.
+Training: for each value i and each of ``runs`` independent runs, trl's DPOTrainer trains the subject model
+(LoRA through peft unless ``lora=false``) on value i's train pairs: prompt = the user message as a one-turn chat
+in the model's chat template (as the evaluation renders it), chosen = ``action_follow``, rejected =
+``action_ignore``. Run r has seed (context seed + r) and its own data order; run 0 uses the shipped train/eval
+split, run r ≥ 1 a re-split of value i's scenarios into train/eval of the same sizes. A fraction ``held_out``
+(at least 4) of the run's train pairs is held out of training: every ``eval_every`` steps trl measures the DPO
+reward margin on them, and the run stops once it reaches ``target_margin`` (the same for every value) or at
+``max_steps``. The learning rate rises over ``warmup_steps`` and then stays constant. Each run's curves, why it
+stopped and its held-out ids are in ``extra["training"][i][r]``.
 
-``train_splits=K`` (GPU users) re-trains everything on K random re-splits of each value's scenarios into
-train/eval (same sizes) and appends each re-split's split-half pair to the replicates (their full
-matrices go to ``extra``): the replicates then also vary the training data. It multiplies the cost by
-K+1. Every training run and every evaluation is a cached step, so a killed build resumes.
+Evaluation (forced choice, the measure ``prompt_steering`` uses): run r of value i on every scenario (train and
+eval) of each other value j, which it never trained on, and on its own eval split for j = i; the untrained model
+once on every scenario. a(i, j) is the trained model's mean P(follow) on the cell's scenarios, a(∅, j) the
+untrained model's on the same scenarios (``extra["evaluated_on"]``). M_r(i, j) = (a(i, j) − a(∅, j)) / (1 − a(∅, j));
+the matrix is the mean of the runs' M_r, the replicates are the M_r (kind ``training_runs``: the ceiling is
+their mean pairwise Spearman, Spearman–Brown corrected to the number of runs). A run whose loss becomes NaN/inf
+stops; its row of M_r is NaN (``extra["diverged"]``), and the row is NaN when every run of the value diverged.
+``extra["cell_samples"][i][j]``: every run's per-scenario shifts (p_i(s) − p_∅(s)) / (1 − a(∅, j)), concatenated;
+the own-value-effect validity gate tests each row with them. Every training run and every evaluation is a
+cached step, so a killed build resumes.
 
 ``filter_train=T`` (0 < T < 1) trains only on the pairs whose own value's judge (the ``judge_agreement``
 judge of that value, on the subject model) prefers the upholding reply with P ≥ T: the filtered-data
@@ -23,107 +29,129 @@ how much the ground truth depends on noisy training pairs.
 
 from __future__ import annotations
 
+import warnings
+import zlib
 from pathlib import Path
 
 import numpy as np
 
 from vgbench import GroundTruth, Option, RunContext, Task, TaskMetadata, ValueSet, hookimpl
 from vgbench.toolkit import (
-    SPLIT_HALF,
+    STOPPING_OPTIONS,
     TRAINING_OPTIONS,
+    TRAINING_RUNS,
     VALUES_OPTION,
     DPORuns,
     OwnValueEffect,
+    RunSpec,
     Step,
     VgbenchError,
     data_fingerprint,
     fingerprint,
     first_per_value,
+    held_out_minimum,
+    held_out_split,
     load_records,
     matrix_to_json,
-    n_splits_option,
-    normalised_shift,
     provenance,
     require_values,
     selected_values,
-    shift_samples,
-    split_half_indices,
+    training_options,
 )
+
 
 class DPOGeneralization(Task):
     """DPO toward each value, measured on every value's conflict scenarios."""
 
     metadata = TaskMetadata(
         name="dpo_generalization",
-        version="1",
+        version="2",
         description="Shift in forced-choice support for value j after DPO training toward value i.",
         cell_meaning="normalised gain in preferring j's upholding reply after DPO training toward i",
         reference="Direct Preference Optimization (Rafailov et al., 2023), trained with trl's DPOTrainer",
-        options=TRAINING_OPTIONS + (
+        options=training_options(max_steps=64) + STOPPING_OPTIONS + (
             VALUES_OPTION,
             Option("limit_train", int, 0, "Train scenarios per value (the first N); 0 = all.", minimum=0, maximum=100000),
             Option("limit_eval", int, 0, "Eval scenarios per value (the first N); 0 = all.", minimum=0, maximum=100000),
-            n_splits_option("the eval scenarios"),
+            Option("runs", int, 2, "Independent training runs per value (own seed and data order; from the second "
+                   "on, a re-split of the value's scenarios); the matrix is their mean, their agreement the ceiling.",
+                   minimum=1, maximum=100),
             Option("eval_batch_size", int, 8, "Prompts per forward pass when evaluating.", minimum=1, maximum=4096),
-            Option("train_splits", int, 0, "Re-train on K random train/eval re-splits (cost × K+1); 0 = none.",
-                   minimum=0, maximum=100),
             Option("filter_train", float, 0.0, "Train only on pairs the value's own judge prefers with P ≥ T; 0 = all.",
                    minimum=0.0, maximum=1.0),
         ),
         data=("scenarios",),
-        replicate_kinds=(SPLIT_HALF,),
+        replicate_kinds=(TRAINING_RUNS,),
         ground_truth_dir=Path(__file__).parent / "ground_truth",
         validity_gate=OwnValueEffect(),
     )
 
     def build(self, value_set: ValueSet, context: RunContext) -> GroundTruth:
-        """Train one model per value and evaluate each on all values; every run is a resumable step."""
+        """Train ``runs`` models per value, evaluate each on every value; every run and evaluation is a step."""
         from vgbench.toolkit import training_settings
 
         opts = self.options
         values, train, evals = _scenarios(self.name, value_set, opts)
+        fraction = float(opts["held_out"])
+        _require_pairs({v: sum(s["value"] == v for s in train) for v in values}, fraction, "")
+        splits = [(train, evals)] + [_resplit(train, evals, context.seed + r) for r in range(1, int(opts["runs"]))]
         model = context.subject_model()
-        train_filter = None
+        train_filter = agreeing = None
         if float(opts["filter_train"]) > 0:
-            train, train_filter = _agreeing_pairs(self, value_set, train, float(opts["filter_train"]), context,
-                                                  int(opts["eval_batch_size"]))
-        settings = training_settings(**{o.name: opts[o.name] for o in TRAINING_OPTIONS}, seed=context.seed, device=context.device)
+            agreeing, train_filter = _agreeing_pairs(self, value_set, train + evals, float(opts["filter_train"]),
+                                                     context, int(opts["eval_batch_size"]))
+        plan = {(v, r): _plan_run(v, tr, ev, agreeing, fraction, context.seed + r)
+                for r, (tr, ev) in enumerate(splits) for v in values}
+        if agreeing is not None:
+            _require_pairs({v: min(len(plan[v, r]["fit"]) + len(plan[v, r]["held"]) for r in range(len(splits)))
+                            for v in values}, fraction, f" after filter_train={opts['filter_train']}")
+        settings = training_settings(**{o.name: opts[o.name] for o in TRAINING_OPTIONS}, seed=context.seed,
+                                     target_margin=float(opts["target_margin"]), eval_every=int(opts["eval_every"]),
+                                     precompute_reference=True, device=context.device)
         build = _Build(self, context, model, settings, opts, data_fingerprint("scenarios", value_set.name),
                        f"{self.name} on {value_set.name}")
-        splits = [(train, evals)] + [_resplit(train, evals, context.seed + k) for k in range(1, int(opts["train_splits"]) + 1)]
-        results = [build.split(values, tr, ev, f" (re-split {k})" if k else "") for k, (tr, ev) in enumerate(splits)]
+        everything = [s for v in values for s in train + evals if s["value"] == v]
+        results = build.run(values, plan, everything)
 
-        replicates, full_matrices = [], []
-        for k, (res, (_, ev)) in enumerate(zip(results, splits)):
-            groups = {v: [n for n, s in enumerate(ev) if s["value"] == v] for v in values}
-            matrix = lambda idx, res=res, groups=groups: _matrix(res, groups, idx)  # noqa: E731
-            full_matrices.append(matrix(range(len(ev))))
-            pairs = split_half_indices(groups, int(opts["n_splits"]) if k == 0 else 1, context.seed + k)
-            replicates += [m for a, b in pairs for m in (matrix(a), matrix(b))]
-        main = results[0]
-        groups = {v: [n for n, s in enumerate(evals) if s["value"] == v] for v in values}
-        base_rate = {v: float(np.mean(main["base"][groups[v]])) for v in values}
+        n_runs = len(splits)
+        run_matrices = [results["matrix"][r] for r in range(n_runs)]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a value whose every run diverged: a NaN row
+            matrix = np.nanmean(np.stack(run_matrices), axis=0)
+        training = {v: [results["training"][v, r] for r in range(n_runs)] for v in values}
+        by_value = {v: [s["id"] for s in everything if s["value"] == v] for v in values}
         extra = {
-            "base_rate": base_rate,
-            "rates": matrix_to_json(_rates(main, groups, range(len(evals)))[1:]),
-            "cell_samples": shift_samples(main["rows"], main["base"], groups, values),
-            "training": main["training"],
-            "diverged": {v: t["reason"] for v, t in main["training"].items() if t["status"] != "ok"},
+            "base_rate": {v: float(np.mean([results["base"][k] for k in by_value[v]])) for v in values},
+            "run_matrices": [matrix_to_json(m) for m in run_matrices],
+            "rates": [matrix_to_json(results["rates"][r]) for r in range(n_runs)],
+            "diagonal_base_rate": [{v: results["diagonal_base"][v, r] for v in values} for r in range(n_runs)],
+            "cell_samples": results["cell_samples"],
+            "evaluated_on": {"off_diagonal": "every scenario of value j (its train and eval splits)",
+                             "diagonal": {v: {str(r): plan[v, r]["eval"] for r in range(n_runs)} for v in values}},
+            "training": training,
+            "stopped": {v: [t["stopped"] for t in runs] for v, runs in training.items()},
+            "diverged": {v: {str(r): t["reason"] for r, t in enumerate(runs) if t["status"] != "ok"}
+                         for v, runs in training.items() if any(t["status"] != "ok" for t in runs)},
             "steps": build.counts,
         }
         if train_filter is not None:
             extra["train_filter"] = train_filter
-        if len(splits) > 1:
-            extra["train_split_matrices"] = [matrix_to_json(m) for m in full_matrices[1:]]
-            extra["train_split_training"] = [r["training"] for r in results[1:]]
         return GroundTruth(
             task=self.name, task_version=self.version, value_set=value_set.name, value_ids=tuple(values),
-            matrix=full_matrices[0], replicates=tuple(replicates), replicate_kind=SPLIT_HALF,
+            matrix=matrix, replicates=tuple(run_matrices), replicate_kind=TRAINING_RUNS,
             provenance=provenance(**model.provenance(), data_hash=build.data_hash, seed=context.seed,
                                   training=settings, trainer="trl DPOTrainer", options=opts, backend="transformers",
+                                  runs=n_runs, run_seeds=[context.seed + r for r in range(n_runs)],
                                   n_train={v: sum(s["value"] == v for s in train) for v in values},
-                                  n_eval={v: len(groups[v]) for v in values},
-                                  cost_note="train_splits=K multiplies the build's cost by K+1"),
+                                  n_eval={v: sum(s["value"] == v for s in evals) for v in values},
+                                  n_trained_on={v: [len(plan[v, r]["fit"]) for r in range(n_runs)] for v in values},
+                                  n_held_out={v: [len(plan[v, r]["held"]) for r in range(n_runs)] for v in values},
+                                  evaluated_on={"off_diagonal": "every scenario of value j (train and eval splits)",
+                                                "diagonal": "the run's own eval split of value i",
+                                                "n_off_diagonal": {v: len(by_value[v]) for v in values},
+                                                "n_diagonal": {v: [len(plan[v, r]["eval"]) for r in range(n_runs)]
+                                                               for v in values}},
+                                  cost_note="runs=K trains and evaluates K models per value"),
             extra=extra,
         )
 
@@ -138,49 +166,91 @@ class _Build:
         self.runs = DPORuns(self.steps, model.path, settings)
         self.counts = {"trained": 0, "evaluated": 0, "reused": 0}
 
-    def split(self, values: list[str], train: list[dict], evals: list[dict], suffix: str) -> dict:
-        """Base and per-value p_follow on ``evals`` (NaN rows for diverged runs) and the training logs."""
+    def run(self, values: list[str], plan: dict, everything: list[dict]) -> dict:
+        """Train every (value, run) of ``plan``, evaluate the untrained model on ``everything`` and each trained one
+        on the other values' scenarios and its own eval split; the run matrices, rates, samples and training logs."""
         from vgbench.toolkit import chat
 
-        pairs = {v: [s for s in train if s["value"] == v] for v in values}
-        runs = self.runs.train(
-            {v: (self._train_key(v, ps), [{"messages": chat(s["user_message"]), "chosen": s["action_follow"],
-                                           "rejected": s["action_ignore"]} for s in ps]) for v, ps in pairs.items()},
-            label=f"{self.label}: training{suffix}", evaluation_key=lambda key, _: self._eval_key(key, evals))
-        for run in runs.values():
+        def pairs(scenarios):
+            return [{"messages": chat(s["user_message"]), "chosen": s["action_follow"], "rejected": s["action_ignore"]}
+                    for s in scenarios]
+
+        by_id = {s["id"]: s for s in everything}
+        specs, evaluated_on, name_of = {}, {}, {}
+        for (v, r), p in plan.items():
+            run_settings = {**self.settings, "seed": self.settings["seed"] + r}
+            key = {"task": self.task.name, "version": self.task.version, "model": self.model.weights_hash,
+                   "data": self.data_hash, "value": v, "train": [s["id"] for s in p["fit"]],
+                   "held_out": [s["id"] for s in p["held"]], "settings": run_settings}
+            specs[v, r] = RunSpec(key, pairs(p["fit"]), pairs(p["held"]), run_settings)
+            evaluated_on[v, r] = [s for s in everything if s["value"] != v] + [by_id[k] for k in p["eval"]]
+            name_of[fingerprint(key, 24)] = (v, r)
+        trained = self.runs.train(
+            specs, label=f"{self.label}: training",
+            evaluation_key=lambda key, _: self._eval_key(key, evaluated_on[name_of[fingerprint(key, 24)]]))
+        for run in trained.values():
             self.counts["trained" if run.ran else "reused"] += 1
-        ok = [v for v in values if runs[v].result["status"] == "ok"]
-        p = self.evaluate_all([None] + [runs[v].key for v in ok], evals, f"{self.label}: evaluating{suffix}")
-        trained = dict(zip(ok, p[1:]))
-        rows = [trained.get(v, np.full(len(evals), np.nan)) for v in values]
-        training = {v: {"status": run.result["status"], "reason": run.result["reason"],
-                        "weights": str(self.runs.weights(run.key)) if v in ok else None, **run.result["log"]}
-                    for v, run in runs.items()}
-        return {"base": p[0], "rows": np.stack(rows), "training": training}
+        ok = [name for name, run in trained.items() if run.result["status"] == "ok"]
+        p = self.evaluate_all([None] + [trained[name].key for name in ok], [everything] + [evaluated_on[n] for n in ok],
+                              f"{self.label}: evaluating")
+        base = dict(zip([s["id"] for s in everything], p[0]))
+        measured = {name: dict(zip([s["id"] for s in evaluated_on[name]], ps)) for name, ps in zip(ok, p[1:])}
+        out = _run_matrices(values, plan, base, measured, everything)
+        out["training"] = {
+            (v, r): {"run": r, "seed": specs[v, r].settings["seed"], "status": run.result["status"],
+                     "reason": run.result["reason"],
+                     "weights": str(self.runs.weights(run.key)) if run.result["status"] == "ok" else None,
+                     **run.result["log"], "train_ids": specs[v, r].key["train"],
+                     "held_out_ids": specs[v, r].key["held_out"], "eval_ids": plan[v, r]["eval"]}
+            for (v, r), run in trained.items()}
+        return out
 
-    def _train_key(self, value: str, pairs: list[dict]) -> dict:
-        return {"task": self.task.name, "version": self.task.version, "model": self.model.weights_hash,
-                "data": self.data_hash, "value": value, "train": [s["id"] for s in pairs], "settings": self.settings}
-
-    def _eval_key(self, train_key: dict | None, evals: list[dict]) -> dict:
+    def _eval_key(self, train_key: dict | None, scenarios: list[dict]) -> dict:
         return {"task": self.task.name, "version": self.task.version, "model": self.model.weights_hash,
                 "data": self.data_hash, "trained": fingerprint(train_key, 24) if train_key else None,
-                "scenarios": [s["id"] for s in evals]}
+                "scenarios": [s["id"] for s in scenarios]}
 
-    def evaluate_all(self, trained: list[dict | None], evals: list[dict], label: str) -> list[np.ndarray]:
-        """Cached forced-choice p_follow on ``evals`` of the base model (None) and each trained run (its key)."""
+    def evaluate_all(self, trained: list[dict | None], scenarios: list[list[dict]], label: str) -> list[np.ndarray]:
+        """Cached forced-choice p_follow of the base model (None) and each trained run (its key) on its scenarios."""
         job = {"model_path": self.model.path, "lora": self.settings["lora"], "device": self.context.device,
-               "batch_size": int(self.opts["eval_batch_size"]), "scenarios": evals}
-        steps = [Step(self._eval_key(key, evals), {**job, "weights": str(self.runs.weights(key)) if key else None},
-                      2 * len(evals)) for key in trained]
+               "batch_size": int(self.opts["eval_batch_size"])}
+        steps = [Step(self._eval_key(key, mine), {**job, "scenarios": mine,
+                                                  "weights": str(self.runs.weights(key)) if key else None},
+                      2 * len(mine)) for key, mine in zip(trained, scenarios)]
         p = self.steps.run(evaluate_run, steps, label=label)
         self.counts["reused"] += p.reused
         self.counts["evaluated"] += len(p.ran)
         return [np.asarray(x, float) for x in p]
 
 
+def _run_matrices(values: list[str], plan: dict, base: dict, measured: dict, everything: list[dict]) -> dict:
+    """Per run r: M_r (NaN rows for runs not measured), a_r(i, j), the base rate of each diagonal cell; and every
+    cell's per-scenario shifts of all runs. ``base`` and ``measured[i, r]`` map scenario ids to P(follow)."""
+    n_runs = 1 + max(r for _, r in plan)
+    by_value = {v: [s["id"] for s in everything if s["value"] == v] for v in values}
+    out = {"base": base, "matrix": {}, "rates": {}, "diagonal_base": {},
+           "cell_samples": {i: {j: [] for j in values} for i in values}}
+    for r in range(n_runs):
+        m, rates = np.full((len(values), len(values)), np.nan), np.full((len(values), len(values)), np.nan)
+        for a, i in enumerate(values):
+            out["diagonal_base"][i, r] = float(np.mean([base[k] for k in plan[i, r]["eval"]]))
+            if (i, r) not in measured:
+                continue
+            for b, j in enumerate(values):
+                ids = plan[i, r]["eval"] if i == j else by_value[j]  # the untrained model on the same scenarios
+                mine, base_p = np.array([measured[i, r][k] for k in ids]), np.array([base[k] for k in ids])
+                a0 = float(base_p.mean())
+                rates[a, b] = float(mine.mean())
+                if a0 < 1.0:
+                    m[a, b] = (rates[a, b] - a0) / (1.0 - a0)
+                    out["cell_samples"][i][j] += [float(x) if np.isfinite(x) else None
+                                                  for x in (mine - base_p) / (1.0 - a0)]
+        out["matrix"][r], out["rates"][r] = m, rates
+    return out
+
+
 def evaluate_run(job: dict) -> list[float]:
-    """Forced-choice P(follow) on the eval scenarios of the base model (``weights`` None) or a trained one."""
+    """Forced-choice P(follow) on the job's scenarios of the base model (``weights`` None) or a trained one."""
     from vgbench.toolkit import TransformersBackend, forced_choice, get_backend, load_trained
 
     if job["weights"] is None:
@@ -191,16 +261,27 @@ def evaluate_run(job: dict) -> list[float]:
     return forced_choice(backend, job["scenarios"], None, progress=job["progress"])["p_follow"].tolist()
 
 
-def _rates(res: dict, groups: dict[str, list[int]], idx) -> np.ndarray:
-    """[1 + n_values, n_values] mean p_follow: base first, then each trained model; over ``idx`` only."""
-    keep = set(idx)
-    p = np.vstack([res["base"][None, :], res["rows"]])
-    return np.stack([p[:, [k for k in g if k in keep]].mean(axis=1) for g in groups.values()], axis=1)
+def _plan_run(value: str, train: list[dict], evals: list[dict], agreeing: set | None, fraction: float,
+              seed: int) -> dict:
+    """One run of ``value``: the pairs it trains on (``fit``), those held out for the stopping rule, its eval ids."""
+    mine = [s for s in train if s["value"] == value and (agreeing is None or s["id"] in agreeing)]
+    fit, held = held_out_split(mine, fraction, [seed, _value_seed(value)])
+    return {"fit": fit, "held": held, "eval": [s["id"] for s in evals if s["value"] == value]}
 
 
-def _matrix(res: dict, groups: dict[str, list[int]], idx) -> np.ndarray:
-    rates = _rates(res, groups, idx)
-    return normalised_shift(rates[1:], rates[0])
+def _require_pairs(counts: dict[str, int], fraction: float, where: str) -> None:
+    """One error naming every value with too few train pairs for the held-out stopping rule."""
+    need = held_out_minimum(fraction)
+    short = [f"{v} ({n})" for v, n in counts.items() if n < need]
+    if short:
+        raise VgbenchError(f"too few train pairs{where} for the held-out stopping rule: {', '.join(short)}; each value "
+                           f"needs at least {need} (at least 4 held out with held_out={fraction}, and at least 4 to "
+                           "train on); use more train scenarios (limit_train), or a lower filter_train")
+
+
+def _value_seed(value: str) -> int:
+    """A stable number per value id, so that a value's re-split and held-out pairs do not depend on the others."""
+    return zlib.crc32(value.encode())
 
 
 def _scenarios(task: str, value_set: ValueSet, opts: dict) -> tuple[list[str], list[dict], list[dict]]:
@@ -216,15 +297,15 @@ def _scenarios(task: str, value_set: ValueSet, opts: dict) -> tuple[list[str], l
     return wanted, out[0], out[1]
 
 
-def _agreeing_pairs(task: Task, value_set: ValueSet, train: list[dict], threshold: float, context: RunContext,
-                    batch_size: int) -> tuple[list[dict], dict]:
-    """The train pairs whose own value's judge (``judge_agreement``'s single-value judge on the subject model)
-    prefers ``action_follow`` with P ≥ ``threshold``, and per value what was kept; each value's judging is a step
-    (run on the context's executor)."""
+def _agreeing_pairs(task: Task, value_set: ValueSet, scenarios: list[dict], threshold: float, context: RunContext,
+                    batch_size: int) -> tuple[set, dict]:
+    """The ids of the scenarios whose own value's judge (``judge_agreement``'s single-value judge on the subject
+    model) prefers ``action_follow`` with P ≥ ``threshold``, and per value what was kept; each value's judging is a
+    step (run on the context's executor). Every scenario is judged, since a re-split run trains on former eval ones."""
     from .judging import both_order_chats, judge_pass, judge_system_prompt, pass_preferences
 
     model = context.subject_model()
-    by_value = {v: [s for s in train if s["value"] == v] for v in dict.fromkeys(s["value"] for s in train)}
+    by_value = {v: [s for s in scenarios if s["value"] == v] for v in dict.fromkeys(s["value"] for s in scenarios)}
     systems = {v: judge_system_prompt(value_set.value(v)) for v in by_value}
     steps = [Step({"judge": f"subject:{model.weights_hash}", "system": systems[v], "pairs": [s["id"] for s in mine]},
                   {"judge": "subject", "context": context.for_worker(), "batch_size": batch_size,
@@ -232,12 +313,13 @@ def _agreeing_pairs(task: Task, value_set: ValueSet, train: list[dict], threshol
              for v, mine in by_value.items()]
     judged = dict(zip(by_value, context.steps(task.name, "train_filter").run(
         judge_pass, steps, label=f"{task.name}: judging the train pairs (filter_train={threshold})")))
-    kept, report = [], {}
+    kept, report = set(), {}
     for v, mine in by_value.items():
         preference, _ = pass_preferences(judged[v], len(mine))
-        kept += [s for s, p in zip(mine, preference) if np.isfinite(p) and p >= threshold]
-        report[v] = {"kept": sum(1 for p in preference if np.isfinite(p) and p >= threshold), "of": len(mine),
-                     "threshold": threshold, "preference": [None if not np.isfinite(p) else float(p) for p in preference]}
+        keep = [s["id"] for s, p in zip(mine, preference) if np.isfinite(p) and p >= threshold]
+        kept.update(keep)
+        report[v] = {"kept": len(keep), "of": len(mine), "threshold": threshold, "ids": [s["id"] for s in mine],
+                     "preference": [None if not np.isfinite(p) else float(p) for p in preference]}
     empty = [v for v, r in report.items() if r["kept"] == 0]
     if empty:
         raise VgbenchError(f"-o filter_train={threshold}: no train pair of {', '.join(empty)} has its value's judge "
@@ -246,13 +328,12 @@ def _agreeing_pairs(task: Task, value_set: ValueSet, train: list[dict], threshol
 
 
 def _resplit(train: list[dict], evals: list[dict], seed: int) -> tuple[list[dict], list[dict]]:
-    """Each value's scenarios re-drawn into train/eval of the original sizes."""
-    rng = np.random.default_rng(seed)
+    """Each value's scenarios re-drawn into train/eval of the original sizes (each value by its own seed)."""
     new_train, new_eval = [], []
     for v in dict.fromkeys(s["value"] for s in train):
         pool = [s for s in train + evals if s["value"] == v]
         n_train = sum(s["value"] == v for s in train)
-        order = rng.permutation(len(pool))
+        order = np.random.default_rng([seed, _value_seed(v)]).permutation(len(pool))
         new_train += [pool[k] for k in sorted(order[:n_train])]
         new_eval += [pool[k] for k in sorted(order[n_train:])]
     return new_train, new_eval

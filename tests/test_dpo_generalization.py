@@ -1,5 +1,5 @@
-"""dpo_generalization: a reduced real build (trl + peft on the embedded model), step cache, determinism,
-divergence, and bad input."""
+"""dpo_generalization: a reduced real build (trl + peft on the embedded model) with two training runs per value,
+the held-out stopping rule, full evaluation, step cache, determinism, divergence, and bad input."""
 
 import json
 import re
@@ -9,23 +9,27 @@ import pytest
 
 from conftest import assert_one_line_error, build_in_home, home_with_shared_models, run_cli
 
-VALUES = ["no_white_lies", "no_stereotypes"]
-THIRD = "no_exploit_psych"
-# 1 training pair per value, 2 optimizer steps (a NaN shows up in the second step's loss), 2 eval scenarios.
-TINY = {"limit_train": "1", "limit_eval": "2", "batch_size": "1", "max_steps": "2", "n_splits": "2"}
+VALUES = ["no_white_lies", "no_stereotypes", "no_lie_to_hide"]  # 3: 6 off-diagonal cells, enough for a ceiling
+FOURTH = "no_exploit_psych"
+# 8 train scenarios per value (4 held out for the stopping rule, 4 trained on), 2 optimizer steps at a constant rate
+# (a NaN shows up in the second step's loss), the held-out margin evaluated at step 2 (it stays far below the
+# default target 1.0: every run stops at the cap), 2 eval scenarios; 2 runs per value (the default).
+TINY = {"limit_train": "8", "limit_eval": "2", "batch_size": "2", "max_steps": "2", "eval_every": "2",
+        "warmup_steps": "0"}
+N_SCENARIOS = 10  # per value: 8 train + 2 eval
 
 
 def _cli_options(values: list[str]) -> list[str]:
     return [x for k, v in {**TINY, "values": ",".join(values)}.items() for x in ("-o", f"{k}={v}")]
 
 
-def _build(values: list[str], home=None):
+def _build(values: list[str], home=None, **options):
     """The task's build, in-process (home None: this test's isolated VGBENCH_HOME)."""
     from vgbench import RunContext
     from vgbench.value_sets import resolve_value_set
     from vgbench_tasks.dpo_generalization import DPOGeneralization
 
-    task = DPOGeneralization(**TINY, values=",".join(values))
+    task = DPOGeneralization(**{**TINY, **options}, values=",".join(values))
     return task.build(resolve_value_set("constraints9"), RunContext(home=home, seed=0))
 
 
@@ -37,23 +41,62 @@ def built(tmp_path_factory, shared_model_cache):
 
 
 @pytest.mark.slow
-def test_reduced_build_gives_a_finite_matrix_with_replicates_and_provenance(built):
+def test_reduced_build_gives_a_finite_matrix_with_training_run_replicates_and_provenance(built):
     _, gt = built
     assert gt["task"] == "dpo_generalization" and gt["value_ids"] == VALUES
     m = np.array(gt["matrix"], dtype=float)
-    assert m.shape == (2, 2) and np.all(np.isfinite(m))
-    assert gt["replicate_kind"] == "split_half_pairs" and len(gt["replicates"]) == 4
-    assert all(np.array(r, dtype=float).shape == (2, 2) for r in gt["replicates"])
+    assert m.shape == (3, 3) and np.all(np.isfinite(m))
+    assert gt["replicate_kind"] == "training_runs" and len(gt["replicates"]) == 2
+    runs = [np.array(r, dtype=float) for r in gt["replicates"]]
+    assert all(r.shape == (3, 3) for r in runs) and not np.array_equal(runs[0], runs[1])
+    np.testing.assert_allclose(m, np.mean(runs, axis=0), atol=1e-12)  # the matrix is the runs' mean
+    assert gt["extra"]["run_matrices"] == gt["replicates"]
     prov = gt["provenance"]
     assert prov["training"]["lora"] is True and prov["training"]["bf16_autocast"] is False
     assert prov["training"]["max_steps"] == 2 and prov["training"]["learning_rate"] > 0
+    assert prov["training"]["lr_scheduler"] == "constant_with_warmup"
+    assert prov["training"]["stopping"] == {"metric": "eval_rewards/margins", "target_margin": 1.0, "eval_every": 2}
     assert prov["data_hash"] and prov["weights_hash"] and {"trl", "peft"} <= set(prov["packages"])
-    for value in VALUES:
-        log = gt["extra"]["training"][value]
-        assert log["status"] == "ok" and log["steps"] == 2
-        assert len(log["loss"]) == 2 and len(log["reward_margin"]) == 2 and len(log["step_seconds"]) == 2
+    assert prov["runs"] == 2 and prov["run_seeds"] == [0, 1]
+    assert prov["n_trained_on"] == prov["n_held_out"] == {v: [4, 4] for v in VALUES}
+    # off-diagonal cells: every scenario of value j; diagonal: the run's own eval split
+    assert prov["evaluated_on"]["n_off_diagonal"] == {v: N_SCENARIOS for v in VALUES}
+    assert prov["evaluated_on"]["n_diagonal"] == {v: [2, 2] for v in VALUES}
+    diagonal = gt["extra"]["evaluated_on"]["diagonal"]
+    samples = gt["extra"]["cell_samples"]
+    for i in VALUES:
+        assert samples[i][i] and len(samples[i][i]) == 2 * 2  # 2 runs × 2 own eval scenarios
+        assert all(len(samples[i][j]) == 2 * N_SCENARIOS for j in VALUES if j != i)
+        logs = gt["extra"]["training"][i]
+        assert [t["run"] for t in logs] == [0, 1] and [t["seed"] for t in logs] == [0, 1]
+        assert diagonal[i]["0"] == logs[0]["eval_ids"] and diagonal[i]["1"] == logs[1]["eval_ids"]
+        assert len(set(logs[0]["train_ids"] + logs[0]["held_out_ids"] + logs[0]["eval_ids"])) == N_SCENARIOS
+        assert logs[0]["train_ids"] != logs[1]["train_ids"]  # run 1: a re-split and other held-out pairs
+        for log in logs:
+            assert log["status"] == "ok" and log["steps"] == 2
+            assert len(log["loss"]) == len(log["reward_margin"]) == len(log["reward_accuracy"]) == 2
+            assert len(log["held_out_ids"]) == 4 and not set(log["held_out_ids"]) & set(log["train_ids"])
+            assert not set(log["eval_ids"]) & set(log["train_ids"] + log["held_out_ids"])
+            curve = log["held_out_curve"]
+            assert curve["step"] == [2] and all(len(curve[k]) == 1 for k in ("margin", "accuracy", "loss"))
+            assert curve["margin"][0] < 1.0  # the target is not reached: stopped at the cap, marked, kept
+            assert log["stopped"] == "cap" and log["reached_target"] is False and log["target_margin"] == 1.0
+    assert gt["extra"]["stopped"] == {v: ["cap", "cap"] for v in VALUES}
     assert gt["extra"]["diverged"] == {}
-    assert gt["extra"]["steps"] == {"trained": 2, "evaluated": 3, "reused": 0}
+    assert gt["extra"]["steps"] == {"trained": 6, "evaluated": 7, "reused": 0}
+
+
+@pytest.mark.slow
+def test_the_ceiling_is_the_spearman_brown_corrected_agreement_of_the_training_runs(built):
+    from vgbench.ground_truth import load_ground_truth_file
+    from vgbench.scoring import noise_ceiling, offdiagonal_spearman
+
+    home, _ = built
+    truth = load_ground_truth_file(home / "built.json")
+    assert truth.replicate_kind == "training_runs"
+    r, n_pairs = offdiagonal_spearman(*(np.asarray(m, float) for m in truth.replicates))
+    assert n_pairs == 6 and np.isfinite(r)
+    assert noise_ceiling(truth, VALUES) == pytest.approx(2 * r / (1 + r))
 
 
 @pytest.mark.slow
@@ -61,14 +104,16 @@ def test_ray_executor_trains_and_evaluates_like_the_local_one(built, cli, tmp_pa
     pytest.importorskip("ray")
     _, local = built
     out = tmp_path / "ray.json"
-    proc = cli("build-task", "dpo_generalization", *_cli_options(VALUES), "--executor", "ray", "--out", str(out),
+    # one run per value (half the cost): its matrix is the local build's run 0
+    proc = cli("build-task", "dpo_generalization", *_cli_options(VALUES), "-o", "runs=1", "--executor", "ray",
+               "--out", str(out),
                env={"RAY_ENABLE_UV_RUN_RUNTIME_ENV": "0"})
     assert proc.returncode == 0, proc.stderr[-2000:]
     ray = json.loads(out.read_text())
     assert ray["provenance"]["executor"].startswith("ray") and local["provenance"]["executor"] == "local"
-    assert ray["extra"]["steps"] == {"trained": 2, "evaluated": 3, "reused": 0}
+    assert ray["extra"]["steps"] == {"trained": 3, "evaluated": 4, "reused": 0}
     # Ray runs each step on one thread, the local build on two: float sums differ in the last bits
-    assert np.allclose(np.array(ray["matrix"], float), np.array(local["matrix"], float), atol=1e-4)
+    assert np.allclose(np.array(ray["matrix"], float), np.array(local["extra"]["run_matrices"][0], float), atol=1e-4)
 
 
 @pytest.mark.slow
@@ -82,12 +127,12 @@ def test_filtered_training_data_keeps_the_pairs_the_values_judge_agrees_with(bui
     filtered = json.loads(out.read_text())
     report = filtered["extra"]["train_filter"]
     assert set(report) == set(VALUES)
-    for v in VALUES:
-        assert report[v]["kept"] == report[v]["of"] == filtered["provenance"]["n_train"][v] == 1
+    for v in VALUES:  # every scenario is judged: a re-split run trains on former eval scenarios
+        assert report[v]["kept"] == report[v]["of"] == N_SCENARIOS
         assert all(0 < p < 1 for p in report[v]["preference"])
     assert filtered["extra"]["steps"]["trained"] == 0 and filtered["matrix"] == gt["matrix"]
     judged = re.findall(r"judging the train pairs \(filter_train=0.0001\): (\d+)/(\d+)", proc.stderr)
-    assert judged and judged[-1] == (str(2 * len(VALUES)),) * 2, judged  # 1 pair per value, both orders
+    assert judged and judged[-1] == (str(2 * N_SCENARIOS * len(VALUES)),) * 2, judged  # both orders
     proc = run_cli("build-task", "dpo_generalization", *_cli_options(VALUES), "-o", "filter_train=0.99999",
                    env={"VGBENCH_HOME": str(home)})
     assert_one_line_error(proc, "filter_train=0.99999", "no train pair of", "lower the threshold")
@@ -103,10 +148,10 @@ def test_repeated_build_reads_every_step_from_the_cache(built, tmp_path):
                    env={"VGBENCH_HOME": str(home)})
     assert proc.returncode == 0, proc.stderr
     again = json.loads(out.read_text())
-    assert again["extra"]["steps"] == {"trained": 0, "evaluated": 0, "reused": 5}
+    assert again["extra"]["steps"] == {"trained": 0, "evaluated": 0, "reused": 13}
     assert [p.stat().st_mtime_ns for p in step_files] == mtimes
-    assert [again["extra"]["training"][v]["trained_at"] for v in VALUES] == \
-           [gt["extra"]["training"][v]["trained_at"] for v in VALUES]
+    assert [t["trained_at"] for v in VALUES for t in again["extra"]["training"][v]] == \
+           [t["trained_at"] for v in VALUES for t in gt["extra"]["training"][v]]
     assert again["matrix"] == gt["matrix"]
 
 
@@ -121,8 +166,10 @@ def test_trained_adapter_changes_the_policy_on_its_training_scenarios(built, emb
 
     home, gt = built
     value = VALUES[0]
-    trained_on = load_records("scenarios", "constraints9", value_ids=[value], split="train")[:1]  # limit_train=1
-    weights = gt["extra"]["training"][value]["weights"]
+    run = gt["extra"]["training"][value][0]
+    trained_on = [s for s in load_records("scenarios", "constraints9", value_ids=[value]) if s["id"] in run["train_ids"]]
+    assert len(trained_on) == 4
+    weights = run["weights"]
     assert weights.startswith("$VGBENCH_HOME/")  # the written matrix carries no machine path
     weights = str(from_portable(weights, home))
     base = forced_choice(get_backend(embedded.path, "cpu", 8), trained_on)["p_follow"]
@@ -146,11 +193,10 @@ def test_trained_adapter_changes_the_policy_on_its_training_scenarios(built, emb
 @pytest.mark.slow
 def test_same_seed_from_a_clean_cache_gives_the_same_matrix(built):
     _, gt = built
-    fresh = _build(VALUES)  # this test's own, empty cache
-    assert fresh.extra["steps"]["trained"] == 2
-    np.testing.assert_array_equal(fresh.matrix, np.array(gt["matrix"], dtype=float))
-    for mine, theirs in zip(fresh.replicates, gt["replicates"]):
-        np.testing.assert_array_equal(mine, np.array(theirs, dtype=float))
+    fresh = _build(VALUES, runs=1)  # this test's own, empty cache; run 0 only (half the cost)
+    assert fresh.extra["steps"]["trained"] == 3
+    np.testing.assert_array_equal(fresh.matrix, np.array(gt["extra"]["run_matrices"][0], dtype=float))
+    assert fresh.extra["cell_samples"][VALUES[0]][VALUES[1]] == gt["extra"]["cell_samples"][VALUES[0]][VALUES[1]][:N_SCENARIOS]
 
 
 @pytest.mark.slow
@@ -161,20 +207,23 @@ def test_diverging_run_gives_a_nan_row_and_keeps_the_rest(built, monkeypatch, tm
     home, gt = built
     real_train, calls = dpo.train_dpo, []
 
-    def train_with_infinite_learning_rate(model_path, pairs, out_dir, settings, on_step=None):
+    def train_with_infinite_learning_rate(model_path, pairs, out_dir, settings, on_step=None, held_out=()):
         calls.append(settings)
-        return real_train(model_path, pairs, out_dir, {**settings, "learning_rate": float("inf")}, on_step)
+        return real_train(model_path, pairs, out_dir, {**settings, "learning_rate": float("inf")}, on_step, held_out)
 
     monkeypatch.setattr(dpo, "train_dpo", train_with_infinite_learning_rate)
-    result = _build(VALUES + [THIRD], home=home)  # the first two values' runs come from the built cache
-    assert len(calls) == 1  # only THIRD was trained, with an infinite learning rate
+    result = _build(VALUES + [FOURTH], home=home)  # the first three values' runs come from the built cache
+    assert len(calls) == 2  # only FOURTH's two runs were trained, with an infinite learning rate
     m = result.matrix
-    assert np.all(np.isnan(m[2])) and np.all(np.isfinite(m[:2]))
-    np.testing.assert_allclose(m[:2, :2], np.array(gt["matrix"], dtype=float), atol=1e-5)
-    assert result.extra["training"][THIRD]["status"] == "diverged"
-    assert "nan" in result.extra["diverged"][THIRD] and set(result.extra["diverged"]) == {THIRD}
+    assert np.all(np.isnan(m[3])) and np.all(np.isfinite(m[:3]))
+    assert all(np.all(np.isnan(np.asarray(r)[3])) for r in result.replicates)
+    np.testing.assert_allclose(m[:3, :3], np.array(gt["matrix"], dtype=float), atol=1e-5)
+    assert [t["status"] for t in result.extra["training"][FOURTH]] == ["diverged", "diverged"]
+    assert [t["stopped"] for t in result.extra["training"][FOURTH]] == ["diverged", "diverged"]
+    assert set(result.extra["diverged"]) == {FOURTH} and set(result.extra["diverged"][FOURTH]) == {"0", "1"}
+    assert all("nan" in reason for reason in result.extra["diverged"][FOURTH].values())
     save_ground_truth(result, tmp_path / "gt.json")
-    assert np.all(np.isnan(load_ground_truth_file(tmp_path / "gt.json").matrix[2]))
+    assert np.all(np.isnan(load_ground_truth_file(tmp_path / "gt.json").matrix[3]))
 
 
 def test_prompt_is_rendered_and_tokenized_as_the_evaluation_does(embedded):
@@ -203,6 +252,46 @@ def test_resplit_redraws_each_value_with_the_same_sizes():
         assert ids(new_train) | ids(new_eval) == ids(train) | ids(evals) and not ids(new_train) & ids(new_eval)
     assert {s["id"] for s in new_train} != {s["id"] for s in train}
     assert _resplit(train, evals, seed=2)[0] != new_train
+    # each value's re-split depends on its own scenarios only (a build on more values reuses its runs)
+    alone = _resplit([s for s in train if s["value"] == VALUES[1]], [s for s in evals if s["value"] == VALUES[1]], 1)
+    assert alone[0] == [s for s in new_train if s["value"] == VALUES[1]]
+
+
+def test_a_target_that_is_reached_stops_the_run_at_that_evaluation(embedded, tmp_path):
+    from vgbench.models.backend import chat
+    from vgbench.training.dpo import train_dpo, training_settings
+    from vgbench.data.records import load_records
+
+    scenarios = load_records("scenarios", "constraints9", value_ids=VALUES[:1], split="train")[:8]
+    pairs = [{"messages": chat(s["user_message"]), "chosen": s["action_follow"], "rejected": s["action_ignore"]}
+             for s in scenarios]
+    settings = training_settings(epochs=1, batch_size=2, learning_rate=0.0, beta=0.1, lora=True, lora_r=8,
+                                 lora_alpha=16, max_steps=3, max_length=256, seed=0, warmup_steps=0,
+                                 target_margin=-100.0, eval_every=1, precompute_reference=True, device="cpu")
+    result = train_dpo(embedded.path, pairs[:4], tmp_path / "weights", settings, held_out=pairs[4:])
+    log = result["log"]
+    assert result["status"] == "ok" and (tmp_path / "weights").is_dir()
+    assert log["steps"] == 1 and log["stopped"] == "target" and log["reached_target"] is True
+    assert log["held_out_curve"]["step"] == [1] and log["n_held_out"] == 4 and len(log["loss"]) == 1
+
+
+def test_held_out_pairs_are_a_fraction_but_at_least_four_and_leave_four_to_train_on():
+    from vgbench.training.dpo import held_out_count, held_out_minimum, held_out_split
+
+    assert held_out_count(24, 0.25) == 6 and held_out_count(8, 0.25) == 4 and held_out_count(40, 0.5) == 20
+    assert held_out_minimum(0.25) == 8 and held_out_minimum(0.6) == 9  # 9: 5 held out, 4 to train on
+    items = list(range(24))
+    fit, held = held_out_split(items, 0.25, [0, 1])
+    assert len(held) == 6 and sorted(fit + held) == items and fit == sorted(fit)
+    assert held_out_split(items, 0.25, [0, 1]) == (fit, held) and held_out_split(items, 0.25, [1, 1])[1] != held
+
+
+def test_too_few_train_pairs_for_the_stopping_rule_is_one_line_naming_the_values(cli):
+    proc = cli("build-task", "dpo_generalization", "-o", f"values={','.join(VALUES)}", "-o", "limit_train=7")
+    assert_one_line_error(proc, "too few train pairs", *(f"{v} (7)" for v in VALUES), "at least 8")
+    proc = cli("build-task", "dpo_generalization", "-o", f"values={','.join(VALUES)}", "-o", "limit_train=8",
+               "-o", "held_out=0.6")
+    assert_one_line_error(proc, f"{VALUES[0]} (8)", "at least 9", "held_out=0.6")
 
 
 def test_value_set_without_scenarios_names_its_values(cli):
@@ -218,3 +307,7 @@ def test_bad_options_are_one_line_errors(cli):
     assert_one_line_error(cli("build-task", "dpo_generalization", "-o", "epochs=two"), "epochs=two", "float")
     assert_one_line_error(cli("build-task", "dpo_generalization", "-o", "lora_r=0"), "lora_r=0")
     assert_one_line_error(cli("build-task", "dpo_generalization", "-o", "lr=1"), "no option 'lr'")
+    assert_one_line_error(cli("build-task", "dpo_generalization", "-o", "lr_scheduler=step"), "lr_scheduler=step",
+                          "constant_with_warmup")
+    assert_one_line_error(cli("build-task", "dpo_generalization", "-o", "runs=0"), "runs=0", "at least 1")
+    assert_one_line_error(cli("build-task", "dpo_generalization", "-o", "train_splits=2"), "no option 'train_splits'")

@@ -216,3 +216,21 @@ def test_a_row_and_a_column_all_nan_are_left_out_in_both_views():
         v = s["views"][view]
         assert v["rho"] is not None and np.isfinite(v["p_value"]) and v["ceiling"] > 0.5
     assert s["views"]["transfer"]["n_pairs"] == s["n_pairs"]
+
+
+def test_training_run_ceiling_is_spearman_brown_corrected_to_the_number_of_runs():
+    from vgbench.scoring import TRAINING_RUNS
+
+    rng = np.random.default_rng(9)
+    base = rng.normal(size=(9, 9))
+    runs = [base + rng.normal(0, 1.0, base.shape) for _ in range(3)]
+    gt = GroundTruth("t", "1", "vs", IDS, np.mean(runs, axis=0), tuple(runs), replicate_kind=TRAINING_RUNS)
+    mask = ~np.eye(9, dtype=bool)
+    r = np.mean([spearmanr(a[mask], b[mask]).statistic for a, b in itertools.combinations(runs, 2)])
+    assert 0.2 < r < 0.9
+    assert noise_ceiling(gt, list(IDS)) == pytest.approx(3 * r / (1 + 2 * r))  # k·r / (1 + (k − 1)·r), k = 3 runs
+    assert noise_ceiling(make_gt(base, runs), list(IDS)) == pytest.approx(r)  # replicates of no kind: uncorrected
+    s = score(rep_from_vectors(rng.normal(size=(9, 4))), gt)
+    assert s.ceiling == pytest.approx(3 * r / (1 + 2 * r))
+    assert s.details["replicate_kind"] == "training_runs"
+    assert "Spearman-Brown corrected to the number of runs averaged" in s.details["ceiling_method"]

@@ -195,7 +195,16 @@ def bootstrap_ci(sim: np.ndarray, gt: np.ndarray, n_resamples: int = N_BOOTSTRAP
     return float(np.percentile(finite, tail)), float(np.percentile(finite, 100.0 - tail))
 
 
+#: Replicates that come as (half A, half B) pairs of one split of the data each.
 SPLIT_HALF = "split_half_pairs"
+#: Replicates that are independently trained runs (own seed, data order, re-split) whose mean is the matrix.
+TRAINING_RUNS = "training_runs"
+
+
+def spearman_brown(r: float, k: float) -> float:
+    """Reliability of the mean of ``k`` replicates whose pairwise agreement is ``r``: k·r / (1 + (k − 1)·r)."""
+    denominator = 1 + (k - 1) * r
+    return k * r / denominator if denominator > 0 else r
 
 
 def noise_ceiling(gt: GroundTruth, value_ids: list[str], view: str = "raw") -> float | None:
@@ -203,6 +212,8 @@ def noise_ceiling(gt: GroundTruth, value_ids: list[str], view: str = "raw") -> f
 
     Replicates of kind ``split_half_pairs`` come as (half A, half B) pairs of one split each: the
     ceiling is the mean ρ between the halves, Spearman–Brown corrected to the full data (2r/(1+r)).
+    Replicates of kind ``training_runs`` are the k independently trained runs whose mean is the matrix:
+    the mean pairwise ρ between runs, Spearman–Brown corrected to the k runs averaged (k·r/(1+(k−1)·r)).
     Other replicates (other models, reruns) are full-size: the mean pairwise ρ.
     """
     if len(gt.replicates) < 2:
@@ -214,11 +225,20 @@ def noise_ceiling(gt: GroundTruth, value_ids: list[str], view: str = "raw") -> f
         rhos = [r for r in rhos if np.isfinite(r)]
         if not rhos:
             return None
-        r = float(np.mean(rhos))
-        return 2 * r / (1 + r) if r > -1 else r
+        return spearman_brown(float(np.mean(rhos)), 2)
     rhos = [offdiagonal_spearman(a, b)[0] for a, b in itertools.combinations(reps, 2)]
     rhos = [r for r in rhos if np.isfinite(r)]
-    return float(np.mean(rhos)) if rhos else None
+    if not rhos:
+        return None
+    r = float(np.mean(rhos))
+    return spearman_brown(r, len(reps)) if gt.replicate_kind == TRAINING_RUNS else r
+
+
+CEILING_METHODS = {
+    SPLIT_HALF: "split-half spearman, Spearman-Brown corrected",
+    TRAINING_RUNS: ("mean pairwise spearman between independently trained runs, Spearman-Brown corrected to the "
+                    "number of runs averaged: k*r/(1+(k-1)*r)"),
+}
 
 
 def _finite_or_none(x: float | None) -> float | None:
@@ -272,8 +292,8 @@ def score(rep: RepresentationResult, gt: GroundTruth, *, seed: int = 0, source: 
                           f"relabelings when at most {EXACT_LIMIT}, else {N_MONTE_CARLO} random relabelings "
                           "with the Monte-Carlo standard error"),
         "ci_method": f"percentile bootstrap over values, {n_bootstrap} resamples, 95%",
-        "ceiling_method": (None if raw["ceiling"] is None else "split-half spearman, Spearman-Brown corrected"
-                           if gt.replicate_kind == SPLIT_HALF else "mean pairwise spearman between replicates"),
+        "ceiling_method": (None if raw["ceiling"] is None else
+                           CEILING_METHODS.get(gt.replicate_kind, "mean pairwise spearman between replicates")),
         "predictor_bound_method": "sqrt(ceiling): about the best a noise-free predictor can reach",
         "view_methods": dict(VIEW_METHODS),
         "replicate_kind": gt.replicate_kind or None,

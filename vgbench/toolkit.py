@@ -20,7 +20,12 @@ _EXPORTS = {
     # DPO training runs
     "DPORuns": "training.runs:DPORuns",
     "TrainedRun": "training.runs:TrainedRun",
+    "RunSpec": "training.runs:RunSpec",
     "TRAINING_OPTIONS": "training.dpo:TRAINING_OPTIONS",
+    "training_options": "training.dpo:training_options",
+    "STOPPING_OPTIONS": "training.dpo:STOPPING_OPTIONS",
+    "held_out_split": "training.dpo:held_out_split",
+    "held_out_minimum": "training.dpo:held_out_minimum",
     "training_settings": "training.dpo:training_settings",
     "optimizer_steps": "training.dpo:optimizer_steps",
     "train_dpo": "training.dpo:train_dpo",
@@ -47,6 +52,7 @@ _EXPORTS = {
     "BATCH_SIZE_OPTION": "task_helpers:BATCH_SIZE_OPTION",
     "n_splits_option": "task_helpers:n_splits_option",
     "SPLIT_HALF": "scoring:SPLIT_HALF",
+    "TRAINING_RUNS": "scoring:TRAINING_RUNS",
     "matrix_to_json": "types:matrix_to_json",
     # validity gates a task declares in its metadata (``validity_gate=``)
     "ValidityGate": "validity:ValidityGate",

@@ -1,7 +1,8 @@
 """DPO training runs as cached build steps, shared by the tasks that train the subject model.
 
 A run is one step of a task's step runner: its key is the task's, its input the preference pairs
-(``{"messages", "chosen", "rejected"}``). The weights go to ``<steps folder>/trained/<key fingerprint>``
+(``{"messages", "chosen", "rejected"}``), optionally held-out pairs for the stopping rule and settings of its
+own (a run's own seed). The weights go to ``<steps folder>/trained/<key fingerprint>``
 (with ``checkpoint_every``: one checkpoint folder per saved step inside it). A run whose loss or weights
 become non-finite stops early, saves nothing and is stored with status ``diverged``.
 """
@@ -10,9 +11,10 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Callable, NamedTuple
+from typing import Callable, NamedTuple, Sequence
 
 from ..fingerprint import fingerprint
+from .dpo import optimizer_steps
 from ..steps import Step, StepRunner
 
 
@@ -22,6 +24,16 @@ class TrainedRun(NamedTuple):
     key: dict
     result: dict
     ran: bool
+
+
+class RunSpec(NamedTuple):
+    """What one run trains on: its step key, its pairs, the pairs held out for the stopping rule (none: no rule),
+    and its settings when they differ from the build's (e.g. a replicate run's own seed)."""
+
+    key: dict
+    pairs: list[dict]
+    held_out: Sequence[dict] = ()
+    settings: dict | None = None
 
 
 class DPORuns:
@@ -42,22 +54,23 @@ class DPORuns:
         return self.folder(key) if step is None else checkpoint_dir(self.folder(key), step)
 
     def units(self, n_pairs: int) -> int:
-        """Optimizer steps of one run on ``n_pairs`` pairs (its progress units)."""
-        from .dpo import optimizer_steps
-
+        """Optimizer steps of one run on ``n_pairs`` pairs (its progress units; at most, with a stopping rule)."""
         return optimizer_steps(self.settings, n_pairs)
 
-    def train(self, runs: dict[str, tuple[dict, list[dict]]], *, label: str,
-              evaluation_key: Callable[[dict, int | None], dict] | None = None) -> dict[str, TrainedRun]:
-        """Every named run ``(key, pairs)``, trained or read back, by name.
+    def train(self, runs: dict, *, label: str,
+              evaluation_key: Callable[[dict, int | None], dict] | None = None) -> dict:
+        """Every named run (a :class:`RunSpec`, or a tuple ``(key, pairs[, held_out[, settings]])``), trained or read
+        back: ``{name: TrainedRun}``.
 
         ``evaluation_key(run key, checkpoint step or None)`` names the step that reads a run's weights: a
         stored run whose weights are gone is trained again only while that step is not stored yet.
         """
-        steps = [Step(key, {"model_path": self.model_path, "examples": pairs, "settings": self.settings,
-                            "folder": str(self.folder(key)), "checkpoint_every": self.checkpoint_every},
-                      self.units(len(pairs)))
-                 for key, pairs in runs.values()]
+        specs = [RunSpec(*run) for run in runs.values()]
+        steps = [Step(spec.key, {"model_path": self.model_path, "examples": spec.pairs, "held_out": list(spec.held_out),
+                                 "settings": spec.settings or self.settings, "folder": str(self.folder(spec.key)),
+                                 "checkpoint_every": self.checkpoint_every},
+                      optimizer_steps(spec.settings or self.settings, len(spec.pairs)))
+                 for spec in specs]
 
         def stale(key: dict, result: dict) -> bool:
             return evaluation_key is not None and any(
@@ -80,7 +93,8 @@ def train_final(job: dict) -> dict:
     """One DPO run that saves its final weights: ``train_dpo``'s result (a build step; runs on any executor)."""
     from . import dpo
 
-    return dpo.train_dpo(job["model_path"], job["examples"], Path(job["folder"]), job["settings"], job["progress"])
+    return dpo.train_dpo(job["model_path"], job["examples"], Path(job["folder"]), job["settings"], job["progress"],
+                         held_out=job.get("held_out") or ())
 
 
 def train_with_checkpoints(job: dict) -> dict:
