@@ -75,12 +75,17 @@ def build_task_command(task_name, value_set, model, options, resume, out, seed, 
 
 
 def _unbalanced_data(task, vs, model: str) -> str:
-    """The values whose reply pairs, in the data kinds the task reads, fail the balance checks ("" when none)."""
+    """The values whose reply pairs, in the data kinds the task reads (of the values it builds on), fail the balance
+    checks ("" when none)."""
     from ..data.balance import REPLY_PAIRS, describe_unbalanced, tokenizer_counter, unbalanced
     from ..data.records import load_records
 
+    from ..task_helpers import selected_values
+
+    # the values the build reads (a bad -o values is its one-line error here, before any model is loaded)
+    wanted = selected_values(vs, task.options["values"]) if "values" in task.options else vs.ids
     kinds = [k for k in task.metadata.data if k in REPLY_PAIRS]
-    records = [r for k in kinds for r in load_records(k, vs.name)]
+    records = [r for k in kinds for r in load_records(k, vs.name, value_ids=wanted)]
     if not records:
         return ""
     return describe_unbalanced(unbalanced(records, tokenizer_counter(model)))
