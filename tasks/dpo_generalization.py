@@ -13,12 +13,12 @@ stopped and its held-out ids are in ``extra["training"][i][r]``.
 Evaluation (forced choice, the measure ``prompt_steering`` uses): run r of value i on every scenario (train and
 eval) of each other value j, which it never trained on, and on its own eval split for j = i; the untrained model
 once on every scenario. a(i, j) is the trained model's mean P(follow) on the cell's scenarios, a(∅, j) the
-untrained model's on the same scenarios (``extra["evaluated_on"]``). M_r(i, j) = (a(i, j) − a(∅, j)) / (1 − a(∅, j));
-the matrix is the mean of the runs' M_r, the replicates are the M_r (kind ``training_runs``: the ceiling is
+untrained model's on the same scenarios (``extra["evaluated_on"]``).
+M_r(i, j) = (a(i, j) − a(∅, j)) / (1 − a(∅, j)); the matrix is the mean of the runs' M_r, the replicates are the M_r (kind ``training_runs``: the ceiling is
 their mean pairwise Spearman, Spearman–Brown corrected to the number of runs). A run whose loss becomes NaN/inf
 stops; its row of M_r is NaN (``extra["diverged"]``), and the row is NaN when every run of the value diverged.
-``extra["cell_samples"][i][j]``: every run's per-scenario shifts (p_i(s) − p_∅(s)) / (1 − a(∅, j)), concatenated;
-the own-value-effect validity gate tests each row with them. Every training run and every evaluation is a
+``extra["cell_samples"][i][j]``: every run's per-scenario shifts (p_i(s) − p_∅(s)) / (1 − a(∅, j)),
+concatenated; the own-value-effect validity gate tests each row with them. Every training run and every evaluation is a
 cached step, so a killed build resumes.
 
 ``filter_train=T`` (0 < T < 1) trains only on the pairs whose own value's judge (the ``judge_agreement``

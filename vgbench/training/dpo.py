@@ -39,7 +39,8 @@ TRAINING_OPTIONS = (
            minimum=0.0, maximum=1.0),
     Option("lr_scheduler", str, "constant_with_warmup", "Learning-rate schedule (transformers' name).",
            choices=("constant_with_warmup", "linear", "cosine")),
-    Option("warmup_steps", int, 4, "Optimizer steps over which the learning rate rises from 0.", minimum=0, maximum=100000),
+    Option("warmup_steps", int, 4, "Optimizer steps over which the learning rate rises from 0.",
+           minimum=0, maximum=100000),
     Option("beta", float, 0.1, "DPO beta (strength of the pull toward the reference model).", minimum=0.001, maximum=100.0),
     Option("lora", bool, True, "Train LoRA adapters (false: full fine-tuning)."),
     Option("lora_r", int, 8, "LoRA rank.", minimum=1, maximum=4096),
@@ -76,7 +77,8 @@ def training_options(**defaults) -> tuple[Option, ...]:
     unknown = sorted(set(defaults) - names)
     if unknown:
         raise ValueError(f"training_options: no training option {', '.join(unknown)}")
-    return tuple(dataclasses.replace(o, default=defaults[o.name]) if o.name in defaults else o for o in TRAINING_OPTIONS)
+    return tuple(dataclasses.replace(o, default=defaults[o.name]) if o.name in defaults else o
+                 for o in TRAINING_OPTIONS)
 
 
 def held_out_count(n_pairs: int, fraction: float) -> int:
@@ -130,7 +132,8 @@ def training_settings(*, epochs: float, batch_size: int, learning_rate: float, b
         "max_steps": int(max_steps), "max_length": int(max_length), "truncation_mode": "keep_start",
         "learning_rate": float(learning_rate) or AUTO_LEARNING_RATE[bool(lora)],
         # fused AdamW: one kernel per tensor instead of ~10 small ops (LoRA has hundreds of small tensors)
-        "lr_scheduler": str(lr_scheduler), "warmup_steps": int(warmup_steps), "optimizer": "adamw_torch_fused", "weight_decay": 0.0,
+        "lr_scheduler": str(lr_scheduler), "warmup_steps": int(warmup_steps), "optimizer": "adamw_torch_fused",
+        "weight_decay": 0.0,
         "max_grad_norm": 1.0, "lora": bool(lora), "seed": int(seed),
         "device_type": "cuda" if on_cuda else device.split(":")[0],
         # LoRA on a bf16 GPU: bf16 base weights, fp32 adapters (peft's default), bf16 autocast.
