@@ -134,8 +134,8 @@ def test_user_value_set_from_data_folder_to_score(cli, tmp_path, embedded):
     assert proc.returncode == 0, proc.stderr
     assert "6 records" in proc.stdout
     # the upholding replies here are longer than the others: a warning per file, and build-task refuses them
-    warnings = [line for line in proc.stderr.splitlines() if line.startswith("warning: ")]
-    assert len(warnings) == 3 and all("fail the balance checks" in w and "median token ratio" in w for w in warnings)
+    warnings = [line for line in proc.stderr.splitlines() if "fail the balance checks" in line]
+    assert len(warnings) == 3 and all(w.startswith("warning: ") and "median token ratio" in w for w in warnings)
     built = tmp_path / "f.json"
     args = ("build-task", "prompt_steering", "--value-set", str(vs), "--data", str(data), "-o", "limit=2",
             "--out", str(built))
