@@ -28,15 +28,19 @@ class _Checker:
     def fail(self, where: str, why: str) -> NoReturn:
         raise DataError(f"{self.source}: {where}: {why}")
 
-    def task_class(self, where: str, task: str, task_version):
+    def task_class(self, where: str, task: str):
         try:
-            cls = registry.get("task", task).obj
+            return registry.get("task", task).obj
         except VgbenchError:
             self.fail(where, f"unknown task {task!r}; the shipped tasks are {', '.join(registry.entries('task'))}")
-        if str(task_version) != str(cls.version):
-            self.fail(where, f"task {task!r} version {task_version!r} is not the shipped version {cls.version!r}; "
-                             "evaluate with the current vgbench and submit again")
-        return cls
+
+    def task_version(self, where: str, cls, task_version, gt: GroundTruth, verified: bool) -> None:
+        """The score's task version must be the installed task's, or, against the shipped matrix, the version that
+        built that matrix (a task whose code moved on keeps its shipped matrix scorable until it is rebuilt)."""
+        expected = {str(cls.version)} | ({str(gt.task_version)} if verified else set())
+        if str(task_version) not in expected:
+            self.fail(where, f"task {cls.name!r} version {task_version!r} is not the shipped version "
+                             f"{' or '.join(sorted(expected))}; evaluate with the current vgbench and submit again")
 
     def value_set(self, where: str, record_vs):
         from vgbench.value_sets import resolve_value_set
@@ -162,10 +166,11 @@ class _Checker:
             self.fail(path, "score names another task or representation than its record")
         if path != "results/" + result_path(model, rep["name"], rep["config_hash"], vs_name, task):
             self.fail(path, "file path does not match the model, representation, value set and task inside it")
-        self.task_class(path, task, g.task_version)
+        cls = self.task_class(path, task)
         vs = self.value_set(path, rec.value_set)
         sim, dim = self.similarity(model, vs, rep, r.fingerprint)
         gt, verified = self.ground_truth(model, vs, task, g.fingerprint)
+        self.task_version(path, cls, g.task_version, gt, verified)
         m = align_ground_truth(gt, vs.ids, f"{self.source}: {ground_truth_path(model, vs_name, task)}")
         rho, n_pairs = offdiagonal_spearman(sim, m)
         if not _same(score.get("rho"), rho) or n_pairs != score.get("n_pairs"):

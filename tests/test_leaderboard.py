@@ -375,3 +375,20 @@ def test_bundle_and_checks_do_not_import_each_other():
         return out
 
     assert "checks" not in imported("bundle") and "bundle" not in imported("checks")
+
+
+def test_a_score_against_a_shipped_matrix_built_by_an_earlier_task_version_is_accepted(stored, tmp_path, cli):
+    from vgbench import registry
+    from vgbench.ground_truth import resolve_ground_truth
+
+    shipped = resolve_ground_truth(registry.get("task", "dpo_generalization").obj, "constraints9", "embedded",
+                                   tmp_path / "empty-home")
+    assert shipped is not None and shipped.task_version != registry.get("task", "dpo_generalization").obj.version
+    env = {"VGBENCH_HOME": str(tmp_path / "home")}
+    for args in (["evaluate", "--rep", "random", "-o", "seed=3", "--task", "dpo_generalization"],
+                 ["submit", "--rep", "random", "--out", str(tmp_path / "b.json")],
+                 ["leaderboard", "add", str(tmp_path / "b.json"), "--submissions", str(tmp_path / "subs")]):
+        proc = cli(*args, env=env)
+        assert proc.returncode == 0, proc.stderr
+    [added] = (tmp_path / "subs").rglob("dpo_generalization.json")
+    assert json.loads(added.read_text())["task"]["version"] == shipped.task_version
