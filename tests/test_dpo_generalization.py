@@ -15,7 +15,7 @@ FOURTH = "no_exploit_psych"
 # (a NaN shows up in the second step's loss), the held-out margin evaluated at step 2 (it stays far below the
 # default target 1.0: every run stops at the cap), 2 eval scenarios; 2 runs per value (the default).
 TINY = {"limit_train": "8", "limit_eval": "2", "batch_size": "2", "max_steps": "2", "eval_every": "2",
-        "warmup_steps": "0"}
+        "warmup_steps": "0", "target_margin": "1.0"}
 N_SCENARIOS = 10  # per value: 8 train + 2 eval
 
 

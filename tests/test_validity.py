@@ -151,7 +151,7 @@ def test_drift_cell_samples_average_to_the_drift_matrix():
     runs = {i: [(0, base, {}), (2, rng.dirichlet(np.ones(3), 7), {}), (4, rng.dirichlet(np.ones(3), 7),
                                                                       {"c": "no stance"} if i == "b" else {})]
             for i in topics}
-    summary = summarise_drift(topics, groups, runs)
+    summary = summarise_drift(topics, {i: groups for i in topics}, runs)  # every run measures the same items
     m, samples = summary["matrix"](range(7)), summary["cell_samples"]
     assert "c" not in samples["b"]  # an unusable cell has no samples (and a NaN in the matrix)
     means = np.array([[np.mean(samples[i][j]) if j in samples[i] else np.nan for j in topics] for i in topics])
