@@ -45,8 +45,9 @@ With either measure, the items are j's measured pairs or questions, and:
 - ``extra["cost"]``: seconds per training step and per measured pair or reply, from the stored steps.
 
 Defaults, sized by cost for vprism11 on the embedded model (per-unit costs measured in the README). Training:
-one epoch in batches of 2, learning rate 2e-4 with LoRA linearly decayed with no warm-up (the schedule the shipped
-matrix was built with; ``dpo_generalization`` now trains to a held-out target instead), beta 0.1;
+one epoch in batches of 2, the learning rate and schedule of ``dpo_generalization`` (5e-4 with LoRA, constant
+after a 4-step warm-up: a decayed tail left many v1 trajectories unchanged between the last checkpoints), but no
+stopping rule (the trajectory is the measurement), beta 0.1;
 ``checkpoint_every=4``, ``n_splits=4``. forced_choice: 8 of each topic's 24 pairs held out, so 16
 train pairs = 8 steps per run, checkpoints at 4 and 8; 1 + 11 × 2 = 23 measurements (the base on 264 pairs,
 each checkpoint on 8 + 10 × 24 = 248) at ~0.65 s of one core per pair (~165 s per checkpoint, loading and
@@ -81,7 +82,6 @@ from vgbench.toolkit import (
     require_values,
     selected_values,
     split_half_indices,
-    training_options,
 )
 
 from .drift_stats import STANCES, as_float, held_out_split, nanmean, summarise_drift
@@ -104,8 +104,7 @@ class DriftPrediction(Task):
         description="Drift of the support stance on topic j over DPO training toward topic i's support stance.",
         cell_meaning="change in P(support) on topic j from step 0 to the end of DPO toward topic i's support stance",
         reference="after the Value Drifts paper (V-PRISM topics); our own implementation",
-        # its schedule stays what it was (linear decay, no warm-up): the shipped drift matrices were built with it
-        options=training_options(lr_scheduler="linear", warmup_steps=0) + (
+        options=TRAINING_OPTIONS + (
             VALUES_OPTION,
             Option("measure", str, "forced_choice", "How each checkpoint's stances are measured: 'forced_choice' "
                    "(the default: P(support ≻ oppose) on the pairs the run never trained on; embedded model, vprism11: "

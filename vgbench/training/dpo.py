@@ -27,7 +27,7 @@ from typing import Callable, Sequence
 from ..options import Option
 
 #: The training options both DPO-based tasks expose (``-o key=value``); a task changes a default with
-#: :func:`training_options`. learning_rate 0 = 2e-4 with LoRA, 5e-6 for full fine-tuning; beta 0.1 is trl's and
+#: :func:`training_options`. learning_rate 0 = 5e-4 with LoRA, 5e-6 for full fine-tuning; beta 0.1 is trl's and
 #: the DPO paper's; max_length 256 truncates none of the shipped scenarios (longest: ~200 tokens). The schedule:
 #: the learning rate rises linearly from 0 over ``warmup_steps`` steps, then stays constant (transformers'
 #: ``constant_with_warmup``), so that a run stopped at any step has had the same rate as one stopped later.
@@ -35,7 +35,7 @@ TRAINING_OPTIONS = (
     Option("epochs", float, 1.0, "Passes over each run's training pairs (fractions allowed); max_steps > 0 overrides.",
            minimum=0.01, maximum=1000.0),
     Option("batch_size", int, 2, "Training pairs per optimizer step.", minimum=1, maximum=4096),
-    Option("learning_rate", float, 0.0, "Learning rate; 0 = 2e-4 with LoRA, 5e-6 for full fine-tuning.",
+    Option("learning_rate", float, 0.0, "Learning rate; 0 = 5e-4 with LoRA, 5e-6 for full fine-tuning.",
            minimum=0.0, maximum=1.0),
     Option("lr_scheduler", str, "constant_with_warmup", "Learning-rate schedule (transformers' name).",
            choices=("constant_with_warmup", "linear", "cosine")),
@@ -63,7 +63,8 @@ STOPPING_OPTIONS = (
 #: three constraints9 values to 48 steps at lr 2e-4, held-out pairs only, 2026-11-29): the held-out margin rose
 #: steadily without overfitting (held-out loss still falling at 48) but at very different speeds: 0.5 was first
 #: reached at step 16, 28 and 48; 1.0 only by the first value (step 24). 0.5 is the largest target every value
-#: reached, and 64 leaves room for re-split runs that train slower.
+#: reached, and 64 leaves room for re-split runs that train slower. At 5e-4 the same three reached 0.5 at steps 8, 16
+#: and 20 (held-out accuracy as at 2e-4, held-out margin still rising at 48), hence the LoRA rate below.
 #: Fewest pairs held out, and fewest left to train on, under the stopping rule.
 MIN_HELD_OUT = 4
 MIN_TRAIN = 4
@@ -103,9 +104,10 @@ def held_out_split(items: Sequence, fraction: float, seed) -> tuple[list, list]:
     return [x for k, x in enumerate(items) if k not in held], [x for k, x in enumerate(items) if k in held]
 
 
-#: Learning rate when the user gives none: a usual LoRA rate (adapters start at zero and take few
-#: steps here), and a usual full fine-tuning DPO rate (every weight moves).
-AUTO_LEARNING_RATE = {True: 2e-4, False: 5e-6}
+#: Learning rate when the user gives none. LoRA: 5e-4, from the pilot above (the held-out margin reaches the
+#: target 2–3x sooner than at 2e-4 with the same held-out accuracy, and keeps rising; adapters start at zero).
+#: Full fine-tuning: a usual DPO rate (every weight moves).
+AUTO_LEARNING_RATE = {True: 5e-4, False: 5e-6}
 
 
 def training_settings(*, epochs: float, batch_size: int, learning_rate: float, beta: float, lora: bool,
