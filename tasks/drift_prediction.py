@@ -70,11 +70,9 @@ from vgbench.toolkit import (
     SPLIT_HALF,
     TRAINING_OPTIONS,
     VALUES_OPTION,
-    DPORuns,
     OwnValueEffect,
     Step,
     VgbenchError,
-    data_fingerprint,
     fingerprint,
     load_records,
     n_splits_option,
@@ -84,7 +82,9 @@ from vgbench.toolkit import (
     split_half_indices,
 )
 
-from .drift_stats import STANCES, as_float, held_out_split, nanmean, summarise_drift
+from .drift_build import DriftBuild
+from .drift_judge import JudgeBuild, eval_questions
+from .drift_stats import as_float, held_out_split, nanmean, summarise_drift
 from .judging import JUDGE_PATTERN
 
 MEASURES = ("forced_choice", "judge")
@@ -141,87 +141,17 @@ class DriftPrediction(Task):
         opts = self.options
         topics, pairs = _pairs(self.name, value_set, opts)
         if opts["measure"] == "judge":
-            questions = _questions(self.name, value_set, topics, int(opts["n_questions"]))
+            questions = eval_questions(self.name, value_set, topics, int(opts["n_questions"]))
         else:
             split = _split(pairs, int(opts["held_out_pairs"]), int(opts["limit_pairs"]), context.seed)
         model = context.subject_model()
         settings = training_settings(**{o.name: opts[o.name] for o in TRAINING_OPTIONS}, seed=context.seed, device=context.device)
         if opts["measure"] == "judge":
-            return _JudgeBuild(self, context, model, settings, value_set, topics).ground_truth(pairs, questions)
-        return _ForcedChoiceBuild(self, context, model, settings, value_set, topics).ground_truth(split)
+            return JudgeBuild(self, context, model, settings, value_set, topics).ground_truth(pairs, questions)
+        return ForcedChoiceBuild(self, context, model, settings, value_set, topics).ground_truth(split)
 
 
-class _Build:
-    """What both measures share: the cached training runs of one build, checkpoint by checkpoint."""
-
-    def __init__(self, task, context, model, settings, value_set, topics):
-        self.task, self.context, self.model, self.settings = task, context, model, settings
-        self.opts, self.value_set, self.topics = task.options, value_set, topics
-        self.data_hash = data_fingerprint("topics", value_set.name)
-        self.label = f"{task.name} on {value_set.name}"
-        self.steps = context.steps(task.name)
-        self.runs = DPORuns(self.steps, model.path, settings, checkpoint_every=int(self.opts["checkpoint_every"]))
-        self.counts = {"trained": 0, "measured": 0, "reused": 0}
-        self.seconds: dict[str, list[float]] = {"train_step_seconds": []}
-
-    def _base_key(self) -> dict:
-        return {"task": self.task.name, "version": self.task.version, "model": self.model.weights_hash,
-                "data": self.data_hash}
-
-    def _train_key(self, topic: str, pairs: list[dict]) -> dict:
-        return {**self._base_key(), "topic": topic, "pairs": [p["id"] for p in pairs], "settings": self.settings,
-                "checkpoint_every": int(self.opts["checkpoint_every"])}
-
-    def measure_key(self, train_key: dict | None, step: int) -> dict:
-        """The key of the step that measures the base model (None, step 0) or a run's checkpoint."""
-        raise NotImplementedError
-
-    def train_all(self, pairs: dict[str, list[dict]]) -> dict:
-        """Every topic's training run (a checkpoint folder per saved step), trained or read back.
-
-        A finished run is trained again only when a checkpoint it still has to be measured at is gone.
-        """
-        from vgbench.toolkit import chat
-
-        trained = self.runs.train(
-            {t: (self._train_key(t, ps), [{"messages": chat(p["prompt"]), "chosen": p["support"],
-                                           "rejected": p["oppose"]} for p in ps]) for t, ps in pairs.items()},
-            label=f"{self.label}: training", evaluation_key=self.measure_key)
-        for run in trained.values():
-            self.counts["trained" if run.ran else "reused"] += 1
-            self.seconds["train_step_seconds"] += run.result["step_seconds"]
-        return trained
-
-    def measure_all(self, points: list[tuple[dict | None, int]]) -> list[dict]:
-        """One measurement per (run key or None for the base model, step), in order; every one a cached step."""
-        raise NotImplementedError
-
-    def measured_runs(self, trained: dict) -> tuple[dict, dict]:
-        """The base model and every checkpoint of the finished runs, measured: (base measurement,
-        {topic: [measurement per step, base first]})."""
-        ok = [t for t in self.topics if trained[t].result["status"] == "ok"]
-        points = [(None, 0)] + [(trained[t].key, s) for t in ok for s in trained[t].result["checkpoints"]]
-        measured = iter(self.measure_all(points))
-        base = next(measured)
-        return base, {t: [base] + [next(measured) for _ in trained[t].result["checkpoints"]] for t in ok}
-
-    def run_steps(self, job, steps: list, label: str):
-        """Run measurement steps, counting the reused and the new ones."""
-        stored = self.steps.run(job, steps, label=f"{self.label}: {label}")
-        self.counts["reused"] += stored.reused
-        self.counts["measured"] += len(stored.ran)
-        return stored
-
-    def training_extra(self, trained: dict) -> dict:
-        training = {t: {**r.result, "folder": str(self.runs.folder(r.key))} for t, r in trained.items()}
-        return {"training": training, "diverged": {i: t["reason"] for i, t in training.items() if t["status"] != "ok"}}
-
-    def cost(self) -> dict:
-        """Measured seconds per unit of work (wall clock, this machine), from the stored steps."""
-        return {k: as_float(np.mean(v)) if v else None for k, v in self.seconds.items()}
-
-
-class _ForcedChoiceBuild(_Build):
+class ForcedChoiceBuild(DriftBuild):
     """``measure=forced_choice``: P(support ≻ oppose) on the pairs each run never trained on."""
 
     def ground_truth(self, split: dict[str, tuple[list[dict], list[dict]]]) -> GroundTruth:
@@ -292,94 +222,6 @@ class _ForcedChoiceBuild(_Build):
         return out
 
 
-class _JudgeBuild(_Build):
-    """``measure=judge``: sampled replies to each topic's eval questions, read by a stance judge."""
-
-    def ground_truth(self, pairs: dict[str, list[dict]], questions: list[dict]) -> GroundTruth:
-        from .stance import make_stance_judge
-
-        topics, opts = self.topics, self.opts
-        self.questions = questions
-        self.judge = make_stance_judge(str(opts["judge"]), self.context, int(opts["judge_batch_size"]))
-        self.replies = [(k, s) for k in range(len(questions)) for s in range(int(opts["samples"]))]
-        self.seconds.update(generate_seconds_per_reply=[], judge_seconds_per_reply=[])
-        trained = self.train_all(pairs)
-        base, rows = self.measured_runs(trained)
-        groups = {j: [k for k, q in enumerate(questions) if q["value"] == j] for j in topics}
-        summary = summarise_drift(topics, {i: groups for i in rows},
-                                  {i: [(m["step"], self.per_question(m), m["unusable"]) for m in ms] for i, ms in rows.items()})
-        halves = split_half_indices(groups, int(opts["n_splits"]), self.context.seed)
-        replicates = [summary["matrix"](h) for a, b in halves for h in (a, b)]
-        base_q = self.per_question(base)
-        return GroundTruth(
-            task=self.task.name, task_version=self.task.version, value_set=self.value_set.name, value_ids=tuple(topics),
-            matrix=summary["matrix"](range(len(questions))), replicates=tuple(replicates), replicate_kind=SPLIT_HALF,
-            provenance=provenance(**self.model.provenance(), data_hash=self.data_hash, seed=self.context.seed,
-                                  training=self.settings, trainer="trl DPOTrainer", measure="judge",
-                                  judge=self.judge.identity, options=opts, backend="transformers",
-                                  n_questions={j: len(groups[j]) for j in topics},
-                                  n_pairs={i: len(pairs[i]) for i in topics}),
-            extra={"trajectories": summary["trajectories"], "stance": summary["stance"],
-                   "drift_time": summary["drift_time"], "cell_samples": summary["cell_samples"],
-                   "base_stance": {j: dict(zip(STANCES, map(as_float, nanmean(base_q[groups[j]])))) for j in topics},
-                   **self.training_extra(trained), "unusable": summary["unusable"], "base_unusable": base["unusable"],
-                   "cost": self.cost(), "steps": self.counts},
-        )
-
-    def measure_key(self, train_key: dict | None, step: int) -> dict:
-        o = self.opts
-        return {**self._base_key(), "trained": fingerprint(train_key, 24) if train_key else None, "step": step,
-                "questions": [q["id"] for q in self.questions], "samples": int(o["samples"]), "seed": self.context.seed,
-                "max_new_tokens": int(o["max_new_tokens"]), "temperature": float(o["temperature"]),
-                "judge": self.judge.identity}
-
-    def measure_all(self, points: list[tuple[dict | None, int]]) -> list[dict]:
-        """Replies and stances on every topic at each (training run key or None for the base model, step)."""
-        from vgbench.toolkit import chat
-
-        o = self.opts
-        job = {"model_path": self.model.path, "lora": self.settings["lora"], "context": self.context.for_worker(),
-               "judge": str(o["judge"]), "generate_batch_size": int(o["generate_batch_size"]),
-               "judge_batch_size": int(o["judge_batch_size"]),
-               "chats": [chat(self.questions[k]["question"]) for k, _ in self.replies],
-               "items": [{"topic": self.value_set.value(self.questions[k]["value"]),
-                          "question": self.questions[k]["question"]} for k, _ in self.replies],
-               "max_new_tokens": int(o["max_new_tokens"]), "temperature": float(o["temperature"]),
-               "seed": self.context.seed}
-        steps = [Step(self.measure_key(key, step),
-                      {**job, "checkpoint": str(self.runs.weights(key, step)) if key else None}, 2 * len(self.replies))
-                 for key, step in points]
-        stored = self.run_steps(measure_point, steps, "measuring")
-        for m in stored:
-            self.seconds["generate_seconds_per_reply"].append(m["seconds"]["generate"] / len(self.replies))
-            self.seconds["judge_seconds_per_reply"].append(m["seconds"]["judge"] / len(self.replies))
-        return [self._with_stances(m, step) for m, (_, step) in zip(stored, points)]
-
-    def _with_stances(self, stored: dict, step: int) -> dict:
-        """The stored measurement with per-reply stance probabilities and the topics the judge gave no stance on."""
-        from .stance import stance_probabilities
-
-        probs = stance_probabilities(np.array([[np.nan if x is None else x for x in row] for row in stored["logprobs"]]))
-        unusable = {}
-        for j in self.topics:
-            mine = [r for r, (k, _) in enumerate(self.replies) if self.questions[k]["value"] == j]
-            missing = int((~np.isfinite(probs[mine]).all(axis=1)).sum())
-            if missing * 2 > len(mine):
-                unusable[j] = f"the judge gave no finite stance for {missing} of {len(mine)} replies"
-        return {"step": step, "probs": probs, "unusable": unusable}
-
-    def per_question(self, measurement: dict) -> np.ndarray:
-        """[n_questions, 3]: each question's stance distribution averaged over its replies with a finite stance."""
-        out = np.full((len(self.questions), len(STANCES)), np.nan)
-        probs = measurement["probs"]
-        for k in range(len(self.questions)):
-            rows = probs[[r for r, (q, _) in enumerate(self.replies) if q == k]]
-            rows = rows[np.isfinite(rows).all(axis=1)]
-            if len(rows):
-                out[k] = rows.mean(axis=0)
-        return out
-
-
 def score_point(job: dict) -> dict:
     """Forced-choice P(support ≻ oppose) per pair of the base model or one checkpoint (a build step)."""
     from vgbench.toolkit import TransformersBackend, forced_choice, get_backend, load_trained
@@ -396,27 +238,6 @@ def score_point(job: dict) -> dict:
             "seconds": {"load": round(loaded - started, 3), "score": round(time.perf_counter() - loaded, 3)}}
 
 
-def measure_point(job: dict) -> dict:
-    """Sampled replies of the base model or one checkpoint on every topic, and their stance log-probs (a build step)."""
-    from vgbench.toolkit import TransformersBackend, get_backend, load_trained
-
-    from .stance import make_stance_judge
-
-    context, batch = job["context"], job["generate_batch_size"]
-    if job["checkpoint"] is None:
-        backend = get_backend(job["model_path"], context.device, batch)
-    else:
-        backend = TransformersBackend(*load_trained(job["model_path"], job["checkpoint"], job["lora"], context.device), batch)
-    started = time.perf_counter()
-    replies = backend.generate(job["chats"], max_new_tokens=job["max_new_tokens"], temperature=job["temperature"],
-                               seed=job["seed"], progress=job["progress"])
-    generated = time.perf_counter()
-    judge = make_stance_judge(job["judge"], context, job["judge_batch_size"])
-    logp = judge.stance_logprobs([{**item, "reply": r} for item, r in zip(job["items"], replies)], progress=job["progress"])
-    return {"replies": replies, "logprobs": [[as_float(x) for x in row] for row in logp],
-            "seconds": {"generate": round(generated - started, 3), "judge": round(time.perf_counter() - generated, 3)}}
-
-
 def _pairs(task: str, value_set: ValueSet, opts: dict) -> tuple[list[str], dict[str, list[dict]]]:
     """Wanted topic ids and each one's first ``limit_pairs`` train pairs (prompt, support and oppose present)."""
     wanted = selected_values(value_set, opts["values"])
@@ -425,14 +246,6 @@ def _pairs(task: str, value_set: ValueSet, opts: dict) -> tuple[list[str], dict[
     require_values("topics", value_set.subset(wanted), pairs, f"task {task} (train pairs with prompt, support and oppose)")
     limit = int(opts["limit_pairs"])
     return wanted, {j: [p for p in pairs if p["value"] == j][: limit or None] for j in wanted}
-
-
-def _questions(task: str, value_set: ValueSet, topics: list[str], n_questions: int) -> list[dict]:
-    """The first ``n_questions`` eval questions of every topic (measure=judge)."""
-    questions = [q for q in load_records("topics", value_set.name, value_ids=topics, record_kind="question", split="eval")
-                 if q.get("question")]
-    require_values("topics", value_set.subset(topics), questions, f"task {task} (eval questions)")
-    return [q for j in topics for q in [q for q in questions if q["value"] == j][: n_questions or None]]
 
 
 def _split(pairs: dict[str, list[dict]], n_held_out: int, limit: int, seed: int) -> dict:

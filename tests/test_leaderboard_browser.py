@@ -4,6 +4,7 @@ invalid task is shown as such and left out of the mean, and its page shows why a
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.util
 import json
@@ -114,7 +115,9 @@ class _QuietHandler(SimpleHTTPRequestHandler):
         pass
 
 
-def test_page_sorts_shows_maps_and_escapes_names(chromium, site, tmp_path):
+@contextlib.contextmanager
+def index_page(chromium: str, site: str):
+    """The site's index.html in headless Chromium: (page, console and page errors, dialogs shown)."""
     from playwright.sync_api import sync_playwright
 
     errors, dialogs = [], []
@@ -126,83 +129,78 @@ def test_page_sorts_shows_maps_and_escapes_names(chromium, site, tmp_path):
             page.on("pageerror", lambda e: errors.append(str(e)))
             page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
             page.goto(f"{site}/index.html", wait_until="load")
-            headers = page.eval_on_selector_all("#leaderboard-0 thead th", "hs => hs.map(h => h.textContent)")
-            col = headers.index("ρ prompt_steering")
-            header = page.locator("#leaderboard-0 thead th").filter(has_text=re.compile(r"^ρ prompt_steering$"))
-
-            def column() -> list[float]:
-                keys = page.eval_on_selector_all(
-                    "#leaderboard-0 tbody tr", f"rows => rows.map(r => r.cells[{col}].getAttribute('data-sort'))")
-                return [float(k) for k in keys]
-
-            header.click()
-            assert header.get_attribute("aria-sort") == "ascending"
-            ascending = column()
-            assert len(ascending) == 3 and ascending == sorted(ascending) and len(set(ascending)) == 3
-            header.click()
-            assert header.get_attribute("aria-sort") == "descending" and column() == sorted(ascending, reverse=True)
-
-            assert page.get_by_text(EVIL, exact=True).count() >= 1  # the name is shown as text
-            page.screenshot(path=str(tmp_path / "index.png"), full_page=True)
-
-            page.get_by_role("link", name=EVIL).first.click()
-            page.wait_for_load_state("load")
-            assert page.locator("h1").inner_text() == EVIL
-            page.goto(f"{site}/index.html", wait_until="load")
-            page.get_by_role("link", name="random [seed=0]").first.click()
-            page.wait_for_load_state("load")
-            image = page.locator("img.map").first
-            image.wait_for()
-            assert image.evaluate("img => img.complete && img.naturalWidth") > 0
-            page.screenshot(path=str(tmp_path / "rep.png"), full_page=True)
+            yield page, errors, dialogs
         finally:
             browser.close()
+
+
+def test_page_sorts_shows_maps_and_escapes_names(chromium, site, tmp_path):
+    with index_page(chromium, site) as (page, errors, dialogs):
+        headers = page.eval_on_selector_all("#leaderboard-0 thead th", "hs => hs.map(h => h.textContent)")
+        col = headers.index("ρ prompt_steering")
+        header = page.locator("#leaderboard-0 thead th").filter(has_text=re.compile(r"^ρ prompt_steering$"))
+
+        def column() -> list[float]:
+            keys = page.eval_on_selector_all(
+                "#leaderboard-0 tbody tr", f"rows => rows.map(r => r.cells[{col}].getAttribute('data-sort'))")
+            return [float(k) for k in keys]
+
+        header.click()
+        assert header.get_attribute("aria-sort") == "ascending"
+        ascending = column()
+        assert len(ascending) == 3 and ascending == sorted(ascending) and len(set(ascending)) == 3
+        header.click()
+        assert header.get_attribute("aria-sort") == "descending" and column() == sorted(ascending, reverse=True)
+
+        assert page.get_by_text(EVIL, exact=True).count() >= 1  # the name is shown as text
+        page.screenshot(path=str(tmp_path / "index.png"), full_page=True)
+
+        page.get_by_role("link", name=EVIL).first.click()
+        page.wait_for_load_state("load")
+        assert page.locator("h1").inner_text() == EVIL
+        page.goto(f"{site}/index.html", wait_until="load")
+        page.get_by_role("link", name="random [seed=0]").first.click()
+        page.wait_for_load_state("load")
+        image = page.locator("img.map").first
+        image.wait_for()
+        assert image.evaluate("img => img.complete && img.naturalWidth") > 0
+        page.screenshot(path=str(tmp_path / "rep.png"), full_page=True)
     assert dialogs == [], dialogs
     assert errors == [], errors
 
 
 def test_an_invalid_task_is_shown_as_such_and_left_out_of_the_mean(chromium, site, tmp_path):
-    from playwright.sync_api import sync_playwright
+    with index_page(chromium, site) as (page, errors, dialogs):
+        table = page.locator("#leaderboard-0")
+        headers = table.locator("thead th").all_inner_texts()
+        assert "ρ judge_agreement (not valid)" in headers and "ρ prompt_steering" in headers
+        steering, judge, mean = (headers.index(h) for h in ("ρ prompt_steering", "ρ judge_agreement (not valid)",
+                                                             "mean ρ"))
+        for name, rho, judge_rho in FAKES:
+            cells = table.locator("tbody tr").filter(has=page.get_by_role("link", name=name, exact=True)) \
+                .locator("td").all_inner_texts()
+            ci = f"[{rho - 0.1:.2f}, {rho + 0.1:.2f}]"
+            assert cells[steering] == f"{rho:.3f} {ci}" and cells[mean] == f"{rho:.3f}"  # judge_agreement left out
+            shown = "—" if judge_rho is None else f"{judge_rho:.3f} [{judge_rho - 0.1:.2f}, {judge_rho + 0.1:.2f}]"
+            assert cells[judge] == shown  # shown all the same
+        ranks = table.locator("tbody tr td:first-child").all_inner_texts()
+        assert ranks == ["1", "2", "3"]  # CIs ±0.1 around 0.5, 0.2, -0.1: apart, so no ties
+        line = page.locator(".summary-line").filter(has_text="Left out of mean ρ and Borda").first
+        assert line.is_visible() and f"judge_agreement: not valid on this model: {WHY}" in line.inner_text()
+        band = table.locator("tfoot tr").first.inner_text()
+        assert band.startswith("—") and "null band (random [seed=0], random [seed=1])" in band
+        assert "ceiling (predictor bound)" in table.locator("tfoot tr").nth(1).inner_text()
 
-    errors = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, headless=True)
-        try:
-            page = browser.new_page()
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(f"{site}/index.html", wait_until="load")
-            table = page.locator("#leaderboard-0")
-            headers = table.locator("thead th").all_inner_texts()
-            assert "ρ judge_agreement (not valid)" in headers and "ρ prompt_steering" in headers
-            steering, judge, mean = (headers.index(h) for h in ("ρ prompt_steering", "ρ judge_agreement (not valid)",
-                                                                 "mean ρ"))
-            for name, rho, judge_rho in FAKES:
-                cells = table.locator("tbody tr").filter(has=page.get_by_role("link", name=name, exact=True)) \
-                    .locator("td").all_inner_texts()
-                ci = f"[{rho - 0.1:.2f}, {rho + 0.1:.2f}]"
-                assert cells[steering] == f"{rho:.3f} {ci}" and cells[mean] == f"{rho:.3f}"  # judge_agreement left out
-                shown = "—" if judge_rho is None else f"{judge_rho:.3f} [{judge_rho - 0.1:.2f}, {judge_rho + 0.1:.2f}]"
-                assert cells[judge] == shown  # shown all the same
-            ranks = table.locator("tbody tr td:first-child").all_inner_texts()
-            assert ranks == ["1", "2", "3"]  # CIs ±0.1 around 0.5, 0.2, -0.1: apart, so no ties
-            line = page.locator(".summary-line").filter(has_text="Left out of mean ρ and Borda").first
-            assert line.is_visible() and f"judge_agreement: not valid on this model: {WHY}" in line.inner_text()
-            band = table.locator("tfoot tr").first.inner_text()
-            assert band.startswith("—") and "null band (random [seed=0], random [seed=1])" in band
-            assert "ceiling (predictor bound)" in table.locator("tfoot tr").nth(1).inner_text()
-
-            page.get_by_role("link", name="judge_agreement").click()
-            page.wait_for_load_state("load")
-            assert page.locator("h1").inner_text() == "judge_agreement"
-            verdict = page.locator("p.validity.not-valid").inner_text()
-            assert f"not valid on this model: {WHY}" in verdict and "left out of mean ρ and Borda" in verdict
-            forest = page.locator("img.forest").first
-            forest.wait_for()
-            assert forest.evaluate("img => img.complete && img.naturalWidth") > 0
-            assert "Forest plot of judge_agreement" in forest.get_attribute("alt")
-            assert page.locator("#details-raw tbody tr").count() == 2  # alpha and beta scored it
-            page.screenshot(path=str(tmp_path / "task.png"), full_page=True)
-        finally:
-            browser.close()
+        page.get_by_role("link", name="judge_agreement").click()
+        page.wait_for_load_state("load")
+        assert page.locator("h1").inner_text() == "judge_agreement"
+        verdict = page.locator("p.validity.not-valid").inner_text()
+        assert f"not valid on this model: {WHY}" in verdict and "left out of mean ρ and Borda" in verdict
+        forest = page.locator("img.forest").first
+        forest.wait_for()
+        assert forest.evaluate("img => img.complete && img.naturalWidth") > 0
+        assert "Forest plot of judge_agreement" in forest.get_attribute("alt")
+        assert page.locator("#details-raw tbody tr").count() == 2  # alpha and beta scored it
+        page.screenshot(path=str(tmp_path / "task.png"), full_page=True)
+    assert dialogs == [], dialogs
     assert errors == [], errors

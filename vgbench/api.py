@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, ClassVar
+from typing import Any, Callable, ClassVar
 
 import numpy as np
 
 from .options import Option, parse_options
 from .types import GroundTruth, RepresentationResult, ValueSet
-
-if TYPE_CHECKING:  # validity looks gates up in the registry, which reads this module's metadata classes
-    from .validity import ValidityGate
+from .validity_gate import ValidityGate
 
 
 @dataclass

@@ -55,7 +55,7 @@ _EXPORTS = {
     "TRAINING_RUNS": "scoring:TRAINING_RUNS",
     "matrix_to_json": "types:matrix_to_json",
     # validity gates a task declares in its metadata (``validity_gate=``)
-    "ValidityGate": "validity:ValidityGate",
+    "ValidityGate": "validity_gate:ValidityGate",
     "OwnValueEffect": "validity:OwnValueEffect",
     "JudgeDependence": "validity:JudgeDependence",
     # data, provenance, storage
