@@ -153,3 +153,23 @@ def test_results_shows_the_config_and_refuses_an_unknown_representation(cli, cat
                           "did you mean 'random'")
     proc = cli("results", "--rep", "category")
     assert proc.returncode == 0 and "no stored results for representation 'category'" in proc.stdout
+
+
+def test_results_markdown_is_the_readme_table(cli):
+    for rep in ("random", "category", "sentence_embedding"):
+        proc = cli("evaluate", "--rep", rep, "--task", "prompt_steering", "--value-set", "constraints9")
+        assert proc.returncode == 0, proc.stderr
+    rows = {r["representation"]: r for r in json.loads(cli("results", "--json").stdout)}
+    proc = cli("results", "--markdown")
+    assert proc.returncode == 0, proc.stderr
+    raw = proc.stdout.split("**transfer view**")[0]
+    lines = raw.splitlines()
+    assert "| | `prompt_steering` |" in lines
+    assert not any(line.startswith("| `random` |") for line in lines)  # the baseline gives the null band instead
+    band = rows["random"]["views"]["raw"]
+    assert f"| null band (`random`, 95 % of relabelings) | [{band['null_low']:.2f}, {band['null_high']:.2f}] |" in lines
+    from vgbench.scoring import adjust_p
+
+    q = adjust_p([rows["category"]["p"], rows["sentence_embedding"]["p"]])  # BH across the table, baseline left out
+    category = next(line for line in lines if line.startswith("| `category` |"))
+    assert f"{rows['category']['rho']:.2f} [" in category and (f"(q {q[0]:.3f})" in category or q[0] < 0.001)

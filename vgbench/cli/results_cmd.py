@@ -35,7 +35,9 @@ def config_label(record: ResultRecord) -> str:
 @click.command("results")
 @click.option("--rep", help="Only this representation.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def results_command(rep: str | None, as_json: bool) -> None:
+@click.option("--markdown", "as_markdown", is_flag=True,
+              help="Print Markdown tables per subject model and view (representations × tasks, q across each table).")
+def results_command(rep: str | None, as_json: bool, as_markdown: bool) -> None:
     """List stored results: ρ [95% CI], p, q (BH), ceiling, bound per view, and each task's validity
     (corrupted files are reported and skipped)."""
     store = ResultStore()
@@ -52,6 +54,13 @@ def results_command(rep: str | None, as_json: bool) -> None:
         by_view = view_q_values([found[k][1].score for k in mine])
         for i, k in enumerate(mine):
             q[k] = {view: by_view[view][i] for view in VIEW_NAMES}
+    if as_markdown:
+        from .results_markdown import markdown_tables
+
+        for model in sorted({record.subject_model for _, record in found}):
+            print(f"### {model}\n")
+            print(markdown_tables([record for _, record in found], model))
+        return
     rows = [result_row(path, record, store, q[k]) for k, (path, record) in enumerate(found)]
     if as_json:
         print_json(rows)
