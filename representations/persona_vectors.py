@@ -147,7 +147,8 @@ def select_layer(backend, model_hash: str, value_set: ValueSet, differences: np.
         raise VgbenchError(f"layer selection needs eval scenarios with both replies; {', '.join(missing)} have none. "
                            "Add them or pass -o layer=N")
     layers = candidate_layers(differences.shape[1] - 1, s.n_candidate_layers)
-    key = {"model": model_hash, "data": persona_data_hash(value_set, s), "scenarios": data_fingerprint("scenarios", value_set.name),
+    key = {"model": model_hash, "data": persona_data_hash(value_set, s),
+           "scenarios": data_fingerprint("scenarios", value_set.name),
            "differences": fingerprint(np.round(differences, 5).tolist()), "layers": layers, "coef": s.coef}
     steps = StepCache(cache_dir / "layer_selection" / model_hash[:16])
 

@@ -134,6 +134,8 @@ def test_lm_eval_files_have_the_steered_model_structure(exported, embedded):
 
 @pytest.mark.slow
 def test_the_exported_hook_point_steers_exactly_where_vgbench_steers(exported, backend):
+    import torch
+
     from vgbench.models.backend import chat
     from vgbench.models.steering import steered_reply_logprobs
 
@@ -151,7 +153,22 @@ def test_the_exported_hook_point_steers_exactly_where_vgbench_steers(exported, b
         backend, prompts, replies, layer, npz["vectors"][row], STEER_COEF)])
     exported_steered = with_steering(config)
     assert np.allclose(exported_steered, vgbench_steered, rtol=1e-5, atol=1e-5), (exported_steered, vgbench_steered)
-    [entry] = config.values()
+    [(hook, entry)] = config.items()
+    # the convention itself, checked against transformers: the hook point's output is hidden_states[layer]
+    captured = {}
+
+    def capture(module, args, output):
+        captured["out"] = output[0] if isinstance(output, tuple) else output
+
+    handle = dict(backend.model.base_model.named_modules())[hook].register_forward_hook(capture)
+    ids = torch.tensor([backend.tok("Tell me about honesty.")["input_ids"]])
+    try:
+        with torch.inference_mode():
+            hidden = backend.model(input_ids=ids, output_hidden_states=True).hidden_states
+    finally:
+        handle.remove()
+    assert layer < len(hidden) - 1  # (the last index is after the final norm)
+    assert torch.equal(captured["out"], hidden[layer]) and not torch.equal(captured["out"], hidden[layer - 1])
     unsteered = np.array([s.total for s in backend.reply_logprobs(prompts, replies)])
     assert np.abs(unsteered - vgbench_steered).max() > 1e-2  # the steering does something
     for neighbour in (layer - 1, layer + 1):  # one block off would not pass the first assertion
@@ -224,7 +241,8 @@ def test_any_plugin_declaring_a_residual_layer_exports_steering_files(isolated_h
     (["--rep", "random", "--format", "safetensors", "--out", "x"], ["'--format'", "'safetensors'", "'npz', 'lm-eval'"]),
     (["--rep", "random", "--format", "lm-eval", "--out", "x"],
      ["representation 'random'", "--format lm-eval", "supports --format npz"]),
-    (["--rep", "category", "--format", "lm-eval", "--out", "x"], ["representation 'category'", "supports --format npz"]),
+    (["--rep", "category", "--format", "lm-eval", "--out", "x"],
+     ["representation 'category'", "supports --format npz"]),
     (["--rep", "persona", "--format", "npz", "--value", "no_lies", "--out", "x.npz"],
      ["--value no_lies", "not a value of constraints9", "no_white_lies"]),
     (["--rep", "persona", "--format", "npz", "--coef", "2", "--out", "x.npz"], ["--coef and --scale", "lm-eval only"]),

@@ -62,7 +62,8 @@ def write_lm_eval(export: ExportedVectors, folder: Path, value_ids: list[str], c
         entries.append({"value": export.value_ids[row], "name": export.names[row], "file": path.name,
                         "vector_norm": norm, "command": lm_eval_command(export.pretrained, path)})
     sidecar = {
-        "format": "lm-evaluation-harness steered model: lm_eval --model steered --model_args pretrained=...,steer_path=FILE.pt",
+        "format": "lm-evaluation-harness steered model "
+                  "(lm_eval --model steered --model_args pretrained=...,steer_path=FILE.pt)",
         "representation": export.representation, "layer": export.layer, "hook_point": export.hook_point,
         "module_path": export.module_path, "convention": LAYER_CONVENTION, "action": "add",
         "coefficient": coefficient, "scale": scale, "scale_meaning": SCALE_MEANING[scale],

@@ -10,9 +10,9 @@ import click
 from ..api import RunContext
 from ..errors import VgbenchError
 from ..evaluation import make_representation
-from ..lm_eval_export import SCALES
+from ..lm_eval_export import SCALES, SIDECAR, write_lm_eval
 from ..value_sets import resolve_value_set
-from ..vector_export import EXPORT_FORMATS, refuse_unsupported, supported_formats
+from ..vector_export import EXPORT_FORMATS, exported_vectors, refuse_unsupported, supported_formats, write_npz
 from .common import data_option, model_option, options_option, seed_option, split_options, value_set_option
 from .display import ProgressFactory
 
@@ -45,12 +45,12 @@ def export_command(rep_name, fmt, out, value_set, model, options, values, coef, 
     if coef is not None and not math.isfinite(coef):
         raise VgbenchError(f"--coef {coef}: must be a finite number from -1000 to 1000")
     vs = resolve_value_set(value_set)
+    values = list(dict.fromkeys(values))  # a value named twice is exported once
     unknown = [v for v in values if v not in vs.ids]
     if unknown:
-        raise VgbenchError(f"--value {', '.join(unknown)}: not a value of {vs.name}; its values are {', '.join(vs.ids)}")
+        raise VgbenchError(f"--value {', '.join(unknown)}: not a value of {vs.name}; "
+                           f"its values are {', '.join(vs.ids)}")
     _check_out(out, fmt)
-
-    from ..vector_export import exported_vectors, write_npz
 
     progress = ProgressFactory()
     context = RunContext(model=model, seed=seed, progress=progress)
@@ -63,12 +63,10 @@ def export_command(rep_name, fmt, out, value_set, model, options, values, coef, 
     export = exported_vectors(result, vs, rep.uses_subject_model, subject)
     where = "" if export.layer is None else f", layer {export.layer} = hook point {export.hook_point}"
     if fmt == "npz":
-        write_npz(export, out, list(values))
-        print(f"wrote {out}: {len(export.rows(list(values)))} vectors of {export.vectors.shape[1]} dimensions{where}")
+        write_npz(export, out, values)
+        print(f"wrote {out}: {len(export.rows(values))} vectors of {export.vectors.shape[1]} dimensions{where}")
         return
-    from ..lm_eval_export import SIDECAR, write_lm_eval
-
-    files = write_lm_eval(export, out, list(values), 1.0 if coef is None else coef, scale or "raw")
+    files = write_lm_eval(export, out, values, 1.0 if coef is None else coef, scale or "raw")
     print(f"wrote {len(files)} steering files to {out}{where}; commands and provenance: {out / SIDECAR}")
 
 
