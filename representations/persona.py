@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from vgbench import Option, Representation, RepresentationMetadata, RunContext, ValueSet, hookimpl
-from vgbench.toolkit import VgbenchError
+from vgbench.toolkit import RESIDUAL_LAYER, VgbenchError
 
 from .persona_vectors import ACTIVATION_MODES, PersonaSettings
 
@@ -61,7 +61,8 @@ class PersonaVectors(Representation):
         """Vectors at the chosen layer, plus the per-layer selection curve."""
         from vgbench.toolkit import generation_backend, get_backend
 
-        from .persona_vectors import activation_mode, check_data, select_layer, value_difference, value_prompts
+        from .persona_vectors import (activation_mode, check_data, persona_data_hash, select_layer, value_difference,
+                                      value_prompts)
 
         s = self.settings(context)
         check_data(value_set, s)
@@ -77,14 +78,14 @@ class PersonaVectors(Representation):
         diffs = np.stack([value_difference(backend, model.weights_hash, value_set, v, s, context.cache_dir, advance, generator)
                           for v in value_set.ids])  # [n, layers + 1, d]
         extra = {"n_layers": n_layers, "subject_model": model.provenance(), "generator": generator.name,
-                 "activations": activations}
+                 "activations": activations, "data_hash": persona_data_hash(value_set, s)}
         if s.layer:
             layer = s.layer
         else:
             select = context.tracker(4 * s.n_heldout * len(value_set) * s.n_candidate_layers, f"{self.name}: layer selection")
             layer, curve = select_layer(backend, model.weights_hash, value_set, diffs, s, context.cache_dir, select)
             extra["layer_curve"] = {str(k): v for k, v in curve.items()}
-        extra["layer"] = layer
+        extra["layer"] = extra[RESIDUAL_LAYER] = layer  # the latter lets `vgbench export` write steering files
         return diffs[:, layer, :], extra
 
 

@@ -66,7 +66,8 @@ def check_data(value_set: ValueSet, s: PersonaSettings) -> None:
         require_values("scenarios", value_set, recs, "persona_conflictscope (scenario user messages)")
 
 
-def _data_hash(value_set: ValueSet, s: PersonaSettings) -> str:
+def persona_data_hash(value_set: ValueSet, s: PersonaSettings) -> str:
+    """Content hash of the records the vectors are extracted from (persona data, and scenarios for conflictscope)."""
     kinds = ["persona"] + (["scenarios"] if s.questions == "conflictscope" else [])
     return fingerprint([data_fingerprint(k, value_set.name) for k in kinds])
 
@@ -99,7 +100,7 @@ def value_difference(backend, model_hash: str, value_set: ValueSet, value_id: st
     skip = ("layer", "n_candidate_layers", "coef", "n_heldout", "batch_size", "generator", "activations")
     extraction = {k: v for k, v in asdict(s).items() if k not in skip}
     extraction["generator"] = getattr(generator, "name", "transformers")
-    key = {"model": model_hash, "data": _data_hash(value_set, s), "value": value_id, "settings": extraction}
+    key = {"model": model_hash, "data": persona_data_hash(value_set, s), "value": value_id, "settings": extraction}
     mode = activation_mode(backend, generator, s)
     npz = cache_dir / "activations" / model_hash[:16] / f"{fingerprint({**key, 'activations': mode}, 24)}.npz"
     pairs, questions = value_prompts(value_set, value_id, s)
@@ -146,7 +147,8 @@ def select_layer(backend, model_hash: str, value_set: ValueSet, differences: np.
         raise VgbenchError(f"layer selection needs eval scenarios with both replies; {', '.join(missing)} have none. "
                            "Add them or pass -o layer=N")
     layers = candidate_layers(differences.shape[1] - 1, s.n_candidate_layers)
-    key = {"model": model_hash, "data": _data_hash(value_set, s), "scenarios": data_fingerprint("scenarios", value_set.name),
+    key = {"model": model_hash, "data": persona_data_hash(value_set, s),
+           "scenarios": data_fingerprint("scenarios", value_set.name),
            "differences": fingerprint(np.round(differences, 5).tolist()), "layers": layers, "coef": s.coef}
     steps = StepCache(cache_dir / "layer_selection" / model_hash[:16])
 

@@ -41,6 +41,7 @@ _EXPORTS = {
     "mean_reply_activations": "models.activations:mean_reply_activations",
     "generate_with_reply_activations": "models.activations:generate_with_reply_activations",
     "can_record_during_generation": "models.activations:can_record_during_generation",
+    "RESIDUAL_LAYER": "vector_export:RESIDUAL_LAYER",
     "resolve_embedder": "models.embedders:resolve_embedder",
     # task helpers
     "normalised_shift": "task_helpers:normalised_shift",

@@ -21,6 +21,13 @@ def _layer_modules(wrapped):
     return base.layers if hasattr(base, "layers") else base.h
 
 
+def steered_block(model, layer: int):
+    """The decoder block whose output steering at ``layer`` (hidden-states index, 1..n_layers) adds to: block
+    ``layer - 1`` counting from 0, the block that produced ``hidden_states[layer]`` (a causal LM, or its nnsight
+    wrapper). :mod:`vgbench.vector_export` names this module in exported steering files."""
+    return _layer_modules(model)[layer - 1]
+
+
 def steered_reply_logprobs(backend: TransformersBackend, prompts: Sequence[Chat], replies: Sequence[str],
                            layer: int, vector: np.ndarray, coef: float) -> list[ReplyScore]:
     """Reply log-likelihoods while ``coef * vector`` is added to the output of decoder layer ``layer``.
@@ -44,7 +51,7 @@ def steered_reply_logprobs(backend: TransformersBackend, prompts: Sequence[Chat]
         with torch.inference_mode():
             # logits_to_keep=1: the full-vocabulary head runs below on the reply positions only
             with wrapped.trace(input_ids=ids.to(backend.device), attention_mask=attn.to(backend.device), logits_to_keep=1):
-                block = _layer_modules(wrapped)[layer - 1]
+                block = steered_block(wrapped, layer)
                 block.output = block.output + delta
                 hidden = _decoder(wrapped).output[0].save()
             for i, reply_score in zip(idx, backend.score_replies(hidden, ids, [encoded[i] for i in idx])):
