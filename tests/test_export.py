@@ -13,7 +13,6 @@ from conftest import assert_one_line_error, home_with_shared_models, run_cli
 from test_plugins import fake_distribution
 from vgbench.api import RunContext
 from vgbench.evaluation import make_representation
-from vgbench.value_sets import resolve_value_set
 
 # Tiny persona settings: one pro/anti pair, one question, 4 tokens, layer selection over one candidate layer.
 TINY = {"n_instructions": 1, "n_questions": 1, "max_new_tokens": 4, "n_heldout": 1, "n_candidate_layers": 1}

@@ -5,7 +5,6 @@ README with the command lines and the provenance."""
 from __future__ import annotations
 
 import io
-import json
 import shlex
 from pathlib import Path
 
