@@ -3,7 +3,8 @@
 A bundle is one JSON file: the representation (with its declaration: what it returns, whether it uses the
 subject model, whether it reads training data), its plugin's name and version, and every file it carries
 (stored result records, the prediction per subject model and value set: vectors' cosine similarity or a
-matrix predictor's matrix, the ground truth scored against) as text with its sha256, and a sha256 over all of it. The checks ``vgbench leaderboard add`` runs
+matrix predictor's matrix, the ground truth scored against) as text with its sha256, and a sha256 over all
+of it. The checks ``vgbench leaderboard add`` runs
 on a read bundle are in ``checks``; accepting one is ``accept``.
 """
 

@@ -324,8 +324,9 @@ def _cell_json(table: ModelTable, label: str, column: Column) -> dict | None:
 
 
 def _view_json(table: ModelTable, sees: dict) -> dict:
-    """One view of one subject model for ``leaderboard.json``: ranked rows (with what each predictor sees), the null
-    band, what was left out, and every cell's numbers (ρ, CI, p and its method, q, ceiling, bound, null band, validity)."""
+    """One view of one subject model for ``leaderboard.json``: ranked rows (with what each predictor sees), the
+    null band, what was left out, and every cell's numbers (ρ, CI, p and its method, q, ceiling, bound, null band,
+    validity)."""
     ranking = table.ranking.to_json()
     rows = [{"label": r.label, "representation": r.rep, "config_hash": r.config_hash,
              "sees": sees.get((r.rep, r.config_hash), "?"), **r.aggregate,

@@ -75,7 +75,8 @@ def test_the_matrix_is_asymmetric_deterministic_and_follows_its_definition(const
 
     def mean_difference(value, split):
         recs = load_records("scenarios", "constraints9", value_ids=[value], split=split)
-        return (model.encode([r["action_follow"] for r in recs]) - model.encode([r["action_ignore"] for r in recs])).mean(0)
+        follow = model.encode([r["action_follow"] for r in recs])
+        return (follow - model.encode([r["action_ignore"] for r in recs])).mean(0)
 
     a, b = mean_difference(i, "train"), mean_difference(j, "eval")
     assert p[0, -1] == pytest.approx(float(a @ b / np.linalg.norm(a) / np.linalg.norm(b)), abs=1e-5)

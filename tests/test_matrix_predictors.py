@@ -159,3 +159,13 @@ def test_compare_accepts_a_matrix_predictor(cli):
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert out["representation"] == "word_overlap" and out["rho"] == pytest.approx(1.0)
+
+
+def test_the_report_says_a_matrix_predictors_map_is_symmetrised(cli, tmp_path, asymmetric_truth):
+    path, _ = asymmetric_truth
+    assert cli("evaluate", "--rep", "word_overlap", "--ground-truth", str(path)).returncode == 0
+    proc = cli("report", "--out", str(tmp_path / "report"))
+    assert proc.returncode == 0, proc.stderr
+    report = (tmp_path / "report" / "report.md").read_text()
+    caption = next(line for line in report.splitlines() if line.startswith("![word_overlap"))
+    assert "matrix predictor: MDS of its symmetrised matrix (M + Mᵀ)/2" in caption and "random matrices" in caption

@@ -175,17 +175,16 @@ class Representation(_Declared):
         return None
 
     def encode(self, value_set: ValueSet, context: RunContext) -> RepresentationResult:
-        """Run :meth:`vectors` or :meth:`matrix` (as ``metadata.output`` says), check it, wrap it with config and provenance."""
+        """Run :meth:`vectors` or :meth:`matrix` (as ``metadata.output`` says), check what it returned, and wrap
+        it with config and provenance."""
         from .prediction import checked_matrix, checked_vectors
         from .provenance import provenance
 
-        if self.output == "matrix":
-            out = self.matrix(value_set, context)
-        else:
-            out = self.vectors(value_set, context)
+        matrix = self.output == "matrix"
+        out = self.matrix(value_set, context) if matrix else self.vectors(value_set, context)
         result, extra = (out if isinstance(out, tuple) else (out, {}))
-        vecs = checked_vectors(self.name, result, value_set) if self.output == "vectors" else None
-        predicted = checked_matrix(self.name, result, value_set) if self.output == "matrix" else None
+        vecs = None if matrix else checked_vectors(self.name, result, value_set)
+        predicted = checked_matrix(self.name, result, value_set) if matrix else None
         read = self.training_data(value_set, context) if self.reads_training_data else None
         return RepresentationResult(
             representation=self.name,

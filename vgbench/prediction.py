@@ -47,7 +47,8 @@ def checked_matrix(rep: str, predicted, value_set: ValueSet) -> np.ndarray:
     if not np.all(np.isfinite(m)):
         bad = np.argwhere(~np.isfinite(m))[0]
         raise VgbenchError(f"{where} returned a non-finite cell (NaN or inf) at ({ids[bad[0]]}, {ids[bad[1]]}); "
-                           "return a finite number in every cell (the diagonal is not scored, any finite value will do)")
+                           "return a finite number in every cell (the diagonal is not scored: any finite value "
+                           "will do)")
     return m
 
 
