@@ -478,3 +478,20 @@ def test_add_refuses_a_bundle_whose_content_contradicts_its_declaration(matrix_b
     assert_one_line_error(cli("leaderboard", "add", str(bad), "--submissions", str(subs), env=env), "bad.json",
                           *fragments)
     assert not subs.exists() or not list(subs.rglob("*.json"))
+
+
+@pytest.mark.parametrize("plugins", [None, "value_sets,prompt_steering,leaderboard"],
+                         ids=["installed", "not-installed"])
+def test_a_bundle_without_a_declaration_takes_the_installed_metadata_else_its_records(matrix_bundle, tmp_path, cli,
+                                                                                      plugins):
+    from vgbench_leaderboard.declaration import installed_declaration
+
+    env, bundle = matrix_bundle
+    old = _declare(bundle, tmp_path / "old.json",
+                   lambda r: [r.pop(k) for k in ("output", "uses_subject_model", "reads_training_data")])
+    env = {**env, **({"VGBENCH_PLUGINS": plugins} if plugins else {})}  # without `tfidf`: word_overlap not installed
+    proc = cli("leaderboard", "add", str(old), "--submissions", str(tmp_path / "subs"), env=env)
+    assert proc.returncode == 0, proc.stderr
+    [sub] = [json.loads(p.read_text()) for p in (tmp_path / "subs").rglob("*.json")]
+    declared = {k: sub["representation"][k] for k in ("output", "uses_subject_model", "reads_training_data")}
+    assert declared == installed_declaration("word_overlap")  # the records show the same as the metadata says
