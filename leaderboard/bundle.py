@@ -1,8 +1,10 @@
 """Submission bundles: ``vgbench submit`` packs stored results into one JSON file; reading one checks its hashes.
 
-A bundle is one JSON file: the representation, its plugin's name and version, and every file it carries
-(stored result records, the similarity matrix per subject model and value set, the ground truth scored
-against) as text with its sha256, and a sha256 over all of it. The checks ``vgbench leaderboard add`` runs
+A bundle is one JSON file: the representation (with its declaration: what it returns, whether it uses the
+subject model, whether it reads training data), its plugin's name and version, and every file it carries
+(stored result records, the prediction per subject model and value set: vectors' cosine similarity or a
+matrix predictor's matrix, the ground truth scored against) as text with its sha256, and a sha256 over all
+of it. The checks ``vgbench leaderboard add`` runs
 on a read bundle are in ``checks``; accepting one is ``accept``.
 """
 
@@ -18,6 +20,13 @@ from vgbench.store import ResultStore, atomic_write_json, read_json
 
 from .layout import (FORMAT, FORMAT_VERSION, bundle_sha256, file_entry, ground_truth_path, path_problem, result_path,
                      sha256_text, vectors_path)
+
+
+def declaration_of(rep_name: str) -> dict:
+    """The installed representation's declaration: output kind, uses_subject_model, reads_training_data."""
+    from vgbench import registry
+
+    return registry.get("representation", rep_name).obj.metadata.declaration()
 
 
 def plugin_of(rep_name: str) -> dict:
@@ -89,7 +98,7 @@ def create_bundle(rep_name: str, options: dict | None = None, model: str | None 
                                f"--overwrite always` and submit again")
         files.append(file_entry(vectors_path(subject, vs_name), {
             "value_ids": vs.ids, "labels": [v.name for v in vs.values], "categories": vs.categories,
-            "dim": enc.dim, "similarity": matrix_to_json(enc.similarity)}))
+            "dim": enc.dim, "similarity": matrix_to_json(enc.similarity), "output": enc.output}))
         for path, rec in _one_per_task(items):
             gt, why = ground_truth_for_record(rec, vs, home)
             if gt is None:
@@ -101,7 +110,7 @@ def create_bundle(rep_name: str, options: dict | None = None, model: str | None 
     bundle = {
         "format": FORMAT, "format_version": FORMAT_VERSION,
         "representation": {"name": rep_info.name, "version": rep_info.version, "config": rep_info.config,
-                           "config_hash": rep_info.config_hash},
+                           "config_hash": rep_info.config_hash, **declaration_of(rep_name)},
         "plugin": plugin, "vgbench_version": version("vgbench"),
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "files": files,

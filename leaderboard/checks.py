@@ -15,7 +15,11 @@ from vgbench.types import GroundTruth, RepresentationResult, matrix_from_json, m
 from vgbench.validity import check_validity
 from vgbench.views import VIEWS
 
+from .declaration import declaration_problem, declared, installed_declaration
 from .layout import SUBMISSION_VERSION, claimed_numbers_finite, ground_truth_path, result_path, vectors_path
+
+#: The fields of a bundle's ``representation`` entry that every record must repeat.
+IDENTITY = ("name", "version", "config", "config_hash")
 
 #: Recomputed ρ and ceiling must equal the claimed ones to this precision (they are the same computation).
 TOLERANCE = 1e-9
@@ -24,6 +28,52 @@ TOLERANCE = 1e-9
 class _Checker:
     def __init__(self, source: str, bundle: dict, files: dict[str, dict]):
         self.source, self.bundle, self.files = source, bundle, files
+        #: What the bundle declares (or, when it declares nothing, what the checks infer); set by ``declaration``.
+        self.declared: dict = {}
+
+    def declaration(self) -> dict:
+        """The bundle's declaration, checked against the installed representation's metadata (when installed); a
+        bundle without one takes the installed metadata, else what its records show."""
+        rep = self.bundle["representation"]
+        problem = declaration_problem(rep)
+        if problem:
+            self.fail("representation", problem)
+        given, installed = declared(rep), installed_declaration(rep["name"])
+        if given is not None and installed is not None and given != installed:
+            differ = "; ".join(f"{k}: bundle {given[k]!r}, installed {installed[k]!r}" for k in given
+                               if given[k] != installed[k])
+            self.fail("representation", f"the declaration differs from the installed {rep['name']!r} ({differ}); "
+                                        "submit again with `vgbench submit` from the installed plugin")
+        if given is None and installed is None:
+            given = self.inferred_declaration()
+        self.declared = given or installed
+        return self.declared
+
+    def inferred_declaration(self) -> dict:
+        """What an undeclared bundle of a representation not installed here shows: its records' provenance."""
+        provs = [(d.get("representation") or {}).get("provenance") or {} for p, d in self.files.items()
+                 if p.startswith("results/") and isinstance(d, dict)]
+        outputs = {v.get("output") for p, v in self.files.items() if p.startswith("vectors/") and isinstance(v, dict)}
+        return {"output": "matrix" if "matrix" in outputs else "vectors",
+                "uses_subject_model": any(isinstance(p, dict) and p.get("subject_model") for p in provs),
+                "reads_training_data": any(isinstance(p, dict) and p.get("training_data") for p in provs)}
+
+    def contradictions(self, path: str, provenance: dict) -> None:
+        """A record whose provenance shows more than the bundle declares (a subject model, training data read, or
+        another output kind) is refused."""
+        name = self.bundle["representation"]["name"]
+        if provenance.get("subject_model") and not self.declared["uses_subject_model"]:
+            self.fail(path, f"representation.provenance names the subject model {provenance['subject_model']!r}, "
+                            f"but the bundle declares uses_subject_model: false for {name!r}; declare it "
+                            "(RepresentationMetadata(uses_subject_model=True)) and submit again")
+        if provenance.get("training_data") and not self.declared["reads_training_data"]:
+            self.fail(path, f"representation.provenance names training data read ({provenance['training_data']!r}), "
+                            f"but the bundle declares reads_training_data: false for {name!r}; declare it "
+                            "(RepresentationMetadata(reads_training_data=True)) and submit again")
+        output = provenance.get("output")
+        if output is not None and output != self.declared["output"]:
+            self.fail(path, f"representation.provenance says output {output!r}, but the bundle declares "
+                            f"{self.declared['output']!r} for {name!r}; evaluate and submit again")
 
     def fail(self, where: str, why: str) -> NoReturn:
         raise DataError(f"{self.source}: {where}: {why}")
@@ -76,6 +126,9 @@ class _Checker:
         dim = vec.get("dim")
         if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
             self.fail(where, "dim: expected a positive integer")
+        output = vec.get("output", "vectors")
+        if output != self.declared["output"]:
+            self.fail(where, f"output {output!r} differs from the bundle's declared output {self.declared['output']!r}")
         fp = RepresentationResult(rep["name"], tuple(vs.ids), similarity_matrix=sim, config=rep["config"]).fingerprint
         if fp != claimed_fingerprint:
             self.fail(where, "similarity does not match the representation fingerprint the results were scored with")
@@ -159,8 +212,9 @@ class _Checker:
         bad = claimed_numbers_finite(score)
         if bad:
             self.fail(path, f"score.{bad}: NaN, Infinity or not a number where a number is claimed")
-        if {k: data["representation"].get(k) for k in ("name", "version", "config", "config_hash")} != rep:
+        if {k: data["representation"].get(k) for k in IDENTITY} != {k: rep[k] for k in IDENTITY}:
             self.fail(path, "representation name, version or config differs from the bundle's")
+        self.contradictions(path, r.provenance)
         model, task, vs_name = rec.subject_model, rec.task, rec.value_set.name
         if score.get("task") != task or score.get("representation") != rep["name"]:
             self.fail(path, "score names another task or representation than its record")
@@ -184,7 +238,8 @@ class _Checker:
         validity = self.validity(path, ground_truth_path(model, vs_name, task), gt, score)
         return result_path(model, rep["name"], rep["config_hash"], vs_name, task), {
             "submission_version": SUBMISSION_VERSION,
-            "representation": {**rep, "fingerprint": r.fingerprint, "extra": r.extra, "provenance": r.provenance},
+            "representation": {**rep, **self.declared, "fingerprint": r.fingerprint, "extra": r.extra,
+                               "provenance": r.provenance},
             "plugin": self.bundle["plugin"],
             "subject_model": model,
             "value_set": {"name": vs.name, "fingerprint": vs.fingerprint, "value_ids": vs.ids,
@@ -194,7 +249,7 @@ class _Checker:
                              "verified_against_shipped": verified, "source": g.source.to_json(),
                              "provenance": g.provenance, "validity": validity},
             "score": score,
-            "vectors": {"dim": dim, "similarity": matrix_to_json(sim)},
+            "vectors": {"dim": dim, "similarity": matrix_to_json(sim), "output": self.declared["output"]},
             "provenance": {"run": rec.provenance, "vgbench_version": self.bundle.get("vgbench_version"),
                            "submitted": self.bundle.get("created")},
         }
@@ -215,6 +270,7 @@ def check_bundle(bundle: dict, files: dict[str, dict], source: str) -> list[tupl
     rep = bundle["representation"]
     if config_hash(rep["name"], rep["version"], rep["config"]) != rep["config_hash"]:
         checker.fail("representation", "config_hash does not match its name, version and config")
+    checker.declaration()
     results = sorted(p for p in files if p.startswith("results/"))
     if not results:
         checker.fail("files", "no results/ file in the bundle")

@@ -15,8 +15,10 @@ from vgbench.analysis.scores import (CEILING_NOTE, NULL_NOTE, P_NOTE, Q_NOTE, TR
 from vgbench.analysis.table import Column, ModelTable, build_tables, entry_from_submission
 from vgbench.errors import DataError
 from vgbench.fingerprint import fingerprint
+from vgbench.prediction import sees_text
 from vgbench.store import read_json, safe_name
 
+from .declaration import declaration_of_submission
 from .layout import SHIPPED_SUBMISSIONS_DIR, SUBMISSION_VERSION
 
 HOW_TO_SUBMIT = (
@@ -27,6 +29,34 @@ HOW_TO_SUBMIT = (
 
 #: The site folder of the task pages.
 TASK_PAGES = "tasks"
+#: What the "sees" column can say, in the filter's order.
+SEES_CHOICES = ("—", "subject model", "training data", "subject model + training data", "?")
+SEES_NOTE = ("sees: what a predictor may use besides the value set's names and descriptions: the subject model, "
+             "the value set's training pairs (the data dpo_generalization trains on), both, or neither (—); "
+             "? where a submission from before declarations names a representation that is not installed")
+# Shows the "sees" filter (hidden without JS, where every row stays shown) and hides the rows it leaves out.
+FILTER_JS = """
+(function () {
+  var select = document.getElementById("sees-filter");
+  if (!select) { return; }
+  document.getElementById("sees-filter-control").hidden = false;
+  function apply() {
+    var want = select.value;
+    Array.prototype.forEach.call(document.querySelectorAll("table.leaderboard"), function (table) {
+      var col = -1;
+      Array.prototype.forEach.call(table.tHead.rows[0].cells, function (th, k) {
+        if (th.textContent.trim() === "sees") { col = k; }
+      });
+      if (col < 0) { return; }
+      Array.prototype.forEach.call(table.tBodies[0].rows, function (row) {
+        row.hidden = want !== "" && row.cells[col].textContent.trim() !== want;
+      });
+    });
+  }
+  select.addEventListener("change", apply);
+  apply();
+})();
+"""
 
 
 def load_submissions(*directories: Path) -> list[dict]:
@@ -59,8 +89,8 @@ def _task_header(table: ModelTable, column: Column, prefix: str) -> str:
     return f"{prefix}{column.label}" + (" (not valid)" if column.label in table.ranking.invalid else "")
 
 
-def _leaderboard_table(table: ModelTable, plugins: dict, table_id: str) -> str:
-    headers = ["rank", "representation", "plugin", *[_task_header(table, c, "ρ ") for c in table.columns],
+def _leaderboard_table(table: ModelTable, plugins: dict, sees: dict, table_id: str) -> str:
+    headers = ["rank", "representation", "plugin", "sees", *[_task_header(table, c, "ρ ") for c in table.columns],
                *[_task_header(table, c, "ρ/ceiling ") for c in table.columns], "mean ρ", "Borda"]
     rows, foot = [], []
     for row in table.rows:
@@ -68,7 +98,8 @@ def _leaderboard_table(table: ModelTable, plugins: dict, table_id: str) -> str:
         plugin = plugins.get((row.rep, row.config_hash), {})
         cells = [Cell(agg["rank_label"], agg["borda_rank"], title="statistically tied" if agg["tied"] else None),
                  Cell(row.label, href=f"reps/{rep_slug(row.rep, row.config_hash)}.html", text_cell=True),
-                 Cell(f"{plugin.get('distribution', '?')} {plugin.get('version', '')}".strip(), text_cell=True)]
+                 Cell(f"{plugin.get('distribution', '?')} {plugin.get('version', '')}".strip(), text_cell=True),
+                 Cell(sees.get((row.rep, row.config_hash), "?"), text_cell=True, title=SEES_NOTE)]
         cells += [_rho_cell(table, row, c) for c in table.columns]
         for c in table.columns:
             e = table.cell(row, c)
@@ -79,20 +110,32 @@ def _leaderboard_table(table: ModelTable, plugins: dict, table_id: str) -> str:
     band = table.ranking.null_band
     if band is not None:
         name = f"null band ({', '.join(band['sources'])})" if band["sources"] else "null band"
-        cells = [Cell("—", ""), Cell(name, text_cell=True, title=NULL_NOTE), Cell("", "")]
+        cells = [Cell("—", ""), Cell(name, text_cell=True, title=NULL_NOTE), Cell("", ""), Cell("", "")]
         for c in table.columns:
             b = band["per_task"].get(c.label)
             cells.append(Cell(f"[{b[0]:.2f}, {b[1]:.2f}]", b[1]) if b else Cell("—", "", title="missing"))
         cells += [Cell("—", "") for _ in table.columns] + [Cell("—", ""), Cell("—", "")]
         foot.append(cells)
-    cells = [Cell("—", ""), Cell("ceiling (predictor bound)", text_cell=True, title=CEILING_NOTE), Cell("", "")]
+    cells = [Cell("—", ""), Cell("ceiling (predictor bound)", text_cell=True, title=CEILING_NOTE), Cell("", ""),
+             Cell("", "")]
     for c in table.columns:
         facts = table.column_score(c)
         ceiling, bound = facts.get("ceiling"), facts.get("predictor_bound")
         text = "—" if ceiling is None else f"{ceiling:.2f}" + ("" if bound is None else f" ({bound:.2f})")
         cells.append(Cell(text, "" if ceiling is None else ceiling))
     foot.append(cells + [Cell("—", "") for _ in table.columns] + [Cell("—", ""), Cell("—", "")])
-    return table_html(headers, rows, table_id=table_id, foot=foot)
+    return table_html(headers, rows, table_id=table_id, foot=foot).replace('class="sortable"',
+                                                                          'class="sortable leaderboard"', 1)
+
+
+def _sees_filter(present: set[str]) -> str:
+    """The index page's filter on the "sees" column: hidden until ``filter.js`` shows it."""
+    options = ['<option value="">any</option>'] + [
+        f'<option value="{escape(c)}">{escape("nothing (—)" if c == "—" else c)}</option>'
+        for c in SEES_CHOICES if c in present or c != "?"]
+    return (f'<p id="sees-filter-control" hidden><label for="sees-filter">Show predictors that see: </label>'
+            f'<select id="sees-filter">{"".join(options)}</select> '
+            f'<span class="note">(ranks stay those of the whole table)</span></p>')
 
 
 def _rho_cell(table: ModelTable, row, column: Column) -> Cell:
@@ -200,26 +243,40 @@ def _maps(subs: list[dict], maps_dir: Path, slug: str) -> list[str]:
         if (model, vs["name"]) in seen:
             continue
         seen.add((model, vs["name"]))
+        output = sub["vectors"].get("output") or (declaration_of_submission(sub) or {}).get("output", "vectors")
         vmap = value_map(sub["vectors"]["similarity"], vs["value_ids"], vs["labels"], vs["categories"],
-                         sub["vectors"]["dim"])
+                         sub["vectors"]["dim"], output=output)
         stem = maps_dir / f"{slug}-{safe_name(model)[:40]}-{safe_name(vs['name'])}"
         plot_value_map(vmap, stem, f"{sub['representation']['name']} on {vs['name']} ({model})")
         s = vmap.summary()
         sil = "undefined" if s["silhouette"] is None else f"{s['silhouette']:.3f}"
         pct = "" if s["random_percentile"] is None else (
-            f", percentile {s['random_percentile']:.1f} among {s['n_random']} random vector sets")
-        caption = f"{vs['name']}, subject model {model}: silhouette against categories {sil}{pct}"
+            f", percentile {s['random_percentile']:.1f} among {s['n_random']} random "
+            + ("matrices" if output == "matrix" else "vector sets"))
+        said = f" ({s['note']})" if output == "matrix" else ""
+        caption = f"{vs['name']}, subject model {model}{said}: silhouette against categories {sil}{pct}"
         figures.append(f'<figure><a href="../maps/{escape(stem.name)}.svg"><img class="map" '
                        f'src="../maps/{escape(stem.name)}.png" alt="{escape(caption)}"></a>'
                        f"<figcaption>{escape(caption)}</figcaption></figure>")
     return figures
 
 
+def _output_text(decl: dict | None) -> str:
+    """What a representation returns and how it is scored, in words."""
+    if decl is None:
+        return "output: not declared (representation not installed)"
+    if decl["output"] == "matrix":
+        return "output: matrix (a matrix predictor: its n×n matrix is scored as it is, direction included)"
+    return "output: vectors (scored by their cosine similarity)"
+
+
 def _rep_page(subs: list[dict], maps_dir: Path, slug: str, q: dict[tuple[int, str], float | None]) -> str:
     first = subs[0]
     rep, plugin = first["representation"], first.get("plugin") or {}
-    headers = ["subject model", "task", "value set", "view", "ρ", "95% CI", "p", "q (BH)", "pairs", "ceiling", "bound",
-               "ρ/ceiling", "validity", "task version", "ground truth"]
+    decl = declaration_of_submission(first)
+    sees = sees_text(decl)
+    headers = ["subject model", "task", "value set", "view", "sees", "ρ", "95% CI", "p", "q (BH)", "pairs", "ceiling",
+               "bound", "ρ/ceiling", "validity", "task version", "ground truth"]
     rows = []
     for sub in sorted(subs, key=lambda s: (s["subject_model"], s["task"]["name"], s["value_set"]["name"])):
         verified = sub["ground_truth"].get("verified_against_shipped")
@@ -229,7 +286,8 @@ def _rep_page(subs: list[dict], maps_dir: Path, slug: str, q: dict[tuple[int, st
             low = s.get("ci_low")
             rows.append([Cell(sub["subject_model"], text_cell=True), Cell(sub["task"]["name"], text_cell=True),
                          Cell(sub["value_set"]["name"], text_cell=True), Cell(view, text_cell=True),
-                         number_cell(s.get("rho")), Cell(ci_text(s), low if low is not None else ""),
+                         Cell(sees, text_cell=True, title=SEES_NOTE), number_cell(s.get("rho")),
+                         Cell(ci_text(s), low if low is not None else ""),
                          Cell(p_text(s), s["p_value"] if s.get("p_value") is not None else ""),
                          number_cell(q.get((id(sub), view))), Cell(str(s.get("n_pairs", "—")), s.get("n_pairs", "")),
                          number_cell(s.get("ceiling")), number_cell(s.get("predictor_bound")),
@@ -244,9 +302,11 @@ def _rep_page(subs: list[dict], maps_dir: Path, slug: str, q: dict[tuple[int, st
         f"<code>{escape(str(plugin.get('distribution', '?')))}</code> {escape(str(plugin.get('version', '')))}; "
         f"representation version {escape(str(rep.get('version')))}; config hash "
         f"<code>{escape(str(rep.get('config_hash')))}</code></p>",
+        f'<p class="declaration">{escape(_output_text(decl))}; sees: {escape(sees)}</p>',
         f"<pre>{escape(json.dumps(rep.get('config', {}), indent=2, sort_keys=True))}</pre>",
         "<h2>Scores</h2>", table_html(headers, rows, table_id="scores"),
-        f'<p class="note">{escape(CEILING_NOTE)}. {escape(Q_NOTE)} (the subject model\'s leaderboard table).</p>',
+        f'<p class="note">{escape(CEILING_NOTE)}. {escape(Q_NOTE)} (the subject model\'s leaderboard table). '
+        f"{escape(SEES_NOTE)}.</p>",
         "<h2>Value maps</h2>", *_maps(subs, maps_dir, slug),
         "<h2>Provenance</h2>", f"<pre>{escape(json.dumps(prov, indent=2, sort_keys=True))}</pre>",
     ]
@@ -263,11 +323,13 @@ def _cell_json(table: ModelTable, label: str, column: Column) -> dict | None:
             "validity": e.score.get("validity")}
 
 
-def _view_json(table: ModelTable) -> dict:
-    """One view of one subject model for ``leaderboard.json``: ranked rows, the null band, what was left out,
-    and every cell's numbers (ρ, CI, p and its method, q, ceiling, bound, null band, validity)."""
+def _view_json(table: ModelTable, sees: dict) -> dict:
+    """One view of one subject model for ``leaderboard.json``: ranked rows (with what each predictor sees), the
+    null band, what was left out, and every cell's numbers (ρ, CI, p and its method, q, ceiling, bound, null band,
+    validity)."""
     ranking = table.ranking.to_json()
-    rows = [{"label": r.label, "representation": r.rep, "config_hash": r.config_hash, **r.aggregate,
+    rows = [{"label": r.label, "representation": r.rep, "config_hash": r.config_hash,
+             "sees": sees.get((r.rep, r.config_hash), "?"), **r.aggregate,
              "cells": {c.label: _cell_json(table, r.label, c) for c in table.columns}} for r in table.rows]
     null = [{"label": label, "cells": {c.label: _cell_json(table, label, c) for c in table.columns}}
             for label in table.null_rows]
@@ -289,6 +351,8 @@ def build_site(submissions_dirs: Path | list[Path], out_dir: Path, *, include_in
     entries = [entry_from_submission(s) for s in subs]
     by_view = {view: build_tables(entries, view=view, include_invalid=include_invalid) for view in VIEW_NAMES}
     plugins = {(s["representation"]["name"], s["representation"]["config_hash"]): s.get("plugin") or {} for s in subs}
+    sees = {(s["representation"]["name"], s["representation"]["config_hash"]): sees_text(declaration_of_submission(s))
+            for s in subs}
     now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     body = ["<h1>vgbench leaderboard</h1>",
             f"<p>Which representation of values predicts how training on one value shifts the others? "
@@ -299,7 +363,10 @@ def build_site(submissions_dirs: Path | list[Path], out_dir: Path, *, include_in
                                             else "") + "; mean ρ is missing when any counted task is missing; "
             "Borda: one point per representation beaten, per task; rank 2= means statistically tied (95% CIs "
             "overlap on every counted task); random is the null, shown as the null band. Hover a ρ for its CI, "
-            "p and q; each task's page has its forest plots and details. Click a column header to sort.</p>"]
+            "p and q; each task's page has its forest plots and details. Click a column header to sort. "
+            f"{escape(SEES_NOTE)}.</p>"]
+    if subs:
+        body.append(_sees_filter(set(sees.values())))
     if not subs:
         body.append("<p>No submissions yet.</p>")
     data = []
@@ -318,15 +385,16 @@ def build_site(submissions_dirs: Path | list[Path], out_dir: Path, *, include_in
         body.append('<p>Tasks (forest plots, validity, details):</p><ul class="tasks">' + "".join(links) + "</ul>")
         for table in tables:
             table_id = f"leaderboard-{i}" + ("" if table.view == VIEW_NAMES[0] else f"-{table.view}")
-            body += [f"<h3>{escape(table.view)} view</h3>", _leaderboard_table(table, plugins, table_id),
+            body += [f"<h3>{escape(table.view)} view</h3>", _leaderboard_table(table, plugins, sees, table_id),
                      *_summary_lines(table)]
         body.append(f'<p class="note">{escape(CEILING_NOTE)}. {escape(Q_NOTE)}. {escape(NULL_NOTE)}. '
                     f"{escape(TRANSFER_NOTE)}.</p>")
-        views = {t.view: _view_json(t) for t in tables}
+        views = {t.view: _view_json(t, sees) for t in tables}
         validity = {c.label: first.column_score(c).get("validity") for c in first.columns}
         data.append({"model": first.model, "columns": [c.label for c in first.columns],
                      "include_invalid": include_invalid, "validity": validity, **views[VIEW_NAMES[0]], "views": views})
-    body += ["<h2>Submit a representation</h2>", f"<p>{HOW_TO_SUBMIT}</p>"]
+    body += ["<h2>Submit a representation</h2>", f"<p>{HOW_TO_SUBMIT}</p>", '<script src="filter.js"></script>']
+    (out_dir / "filter.js").write_text(FILTER_JS.lstrip(), encoding="utf-8")
     (out_dir / "index.html").write_text(page_html("vgbench leaderboard", "\n".join(body)), encoding="utf-8")
     q = {(id(e.source), t.view): t.q.get(key) for view_tables in by_view.values() for t in view_tables
          for key, e in t.cells.items()}

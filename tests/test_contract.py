@@ -29,7 +29,8 @@ EVERY = [("task", n) for n in TASKS] + [("representation", n) for n in REPRESENT
 
 def test_the_builtins_and_the_example_plugin_are_covered():
     assert {"prompt_steering", "judge_agreement", "dpo_generalization", "drift_prediction", "keyword_overlap"} <= set(TASKS)
-    assert {"random", "category", "sentence_embedding", "persona", "persona_conflictscope", "tfidf"} <= set(REPRESENTATIONS)
+    assert {"random", "category", "sentence_embedding", "persona", "persona_conflictscope", "data_similarity", "tfidf",
+            "word_overlap"} <= set(REPRESENTATIONS)
 
 
 @pytest.mark.parametrize("name", TASKS)
@@ -57,9 +58,15 @@ def test_representation_metadata_is_complete(name):
     assert isinstance(meta, RepresentationMetadata) and meta.name == name
     for field in ("version", "description"):
         assert isinstance(getattr(meta, field), str) and getattr(meta, field).strip(), field
-    assert isinstance(meta.uses_subject_model, bool)
-    assert (cls.name, cls.version, cls.description, cls.uses_subject_model) == (
-        name, meta.version, meta.description, meta.uses_subject_model)
+    assert isinstance(meta.uses_subject_model, bool) and isinstance(meta.reads_training_data, bool)
+    assert (cls.name, cls.version, cls.description, cls.uses_subject_model, cls.output, cls.reads_training_data) == (
+        name, meta.version, meta.description, meta.uses_subject_model, meta.output, meta.reads_training_data)
+    # a representation implements the method its declared output names
+    from vgbench.api import REPRESENTATION_OUTPUTS, Representation
+
+    assert meta.output in REPRESENTATION_OUTPUTS
+    method = "matrix" if meta.output == "matrix" else "vectors"
+    assert getattr(cls, method) is not getattr(Representation, method), (name, method)
 
 
 @pytest.mark.parametrize("kind, name", EVERY)
@@ -137,6 +144,7 @@ def test_list_table_shows_options_with_type_default_and_bounds(cli):
     (["--rep", "persona", "-o", "temperature=inf"], ["-o temperature=inf", "must be a float"]),
     (["--rep", "persona", "-o", "n_questions=-1"], ["-o n_questions=-1", "at least 1"]),
     (["--rep", "tfidf", "-o", "sublinear_tf=maybe"], ["-o sublinear_tf=maybe", "must be a bool"]),
+    (["--rep", "data_similarity", "-o", "batch_size=0"], ["-o batch_size=0", "at least 1"]),
 ])
 def test_bad_representation_options_are_one_line_errors_before_any_work(cli, args, fragments):
     assert_one_line_error(cli("evaluate", *args, "--ground-truth", "no-such-file.json"), *fragments)

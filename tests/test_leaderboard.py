@@ -392,3 +392,106 @@ def test_a_score_against_a_shipped_matrix_built_by_an_earlier_task_version_is_ac
         assert proc.returncode == 0, proc.stderr
     [added] = (tmp_path / "subs").rglob("dpo_generalization.json")
     assert json.loads(added.read_text())["task"]["version"] == shipped.task_version
+
+
+@pytest.fixture(scope="module")
+def matrix_bundle(tmp_path_factory):
+    """The example plugin's matrix predictor ``word_overlap`` scored against the shipped prompt_steering matrix and
+    submitted: (home env, bundle path)."""
+    root = tmp_path_factory.mktemp("matrix-bundle")
+    env = {"VGBENCH_HOME": str(root / "home")}
+    bundle = root / "word_overlap.json"
+    for args in (["evaluate", "--rep", "word_overlap", "--task", "prompt_steering"],
+                 ["submit", "--rep", "word_overlap", "--out", str(bundle)]):
+        proc = run_cli(*args, env=env)
+        assert proc.returncode == 0, proc.stderr
+    return env, bundle
+
+
+def test_a_matrix_predictor_goes_from_submit_to_the_site(matrix_bundle, tmp_path, cli):
+    env, bundle = matrix_bundle
+    data = json.loads(bundle.read_text())
+    assert {k: data["representation"][k] for k in ("output", "uses_subject_model", "reads_training_data")} == {
+        "output": "matrix", "uses_subject_model": False, "reads_training_data": False}
+    vectors = next(json.loads(f["text"]) for f in data["files"] if f["path"].startswith("vectors/"))
+    sim = np.asarray(vectors["similarity"])
+    assert vectors["output"] == "matrix" and not np.allclose(sim, sim.T)
+    subs = tmp_path / "subs"
+    proc = cli("leaderboard", "add", str(bundle), "--submissions", str(subs), env=env)
+    assert proc.returncode == 0, proc.stderr
+    [sub] = [json.loads(p.read_text()) for p in subs.rglob("*.json")]
+    assert sub["representation"]["output"] == "matrix" and sub["vectors"]["output"] == "matrix"
+    assert sub["representation"]["provenance"]["output"] == "matrix"
+    proc = cli("leaderboard", "build", "--out", str(tmp_path / "site"), "--submissions", str(subs), "--with-shipped",
+               env=env)
+    assert proc.returncode == 0, proc.stderr
+    index = (tmp_path / "site" / "index.html").read_text()
+    assert "<th>sees</th>" in index and '<select id="sees-filter">' in index
+    assert 'id="sees-filter-control" hidden' in index and '<script src="filter.js"></script>' in index
+    assert 'getElementById("sees-filter")' in (tmp_path / "site" / "filter.js").read_text()
+    board = json.loads((tmp_path / "site" / "leaderboard.json").read_text())
+    sees = {r["label"]: r["sees"] for t in board for r in t["rows"]}
+    # shipped submissions carry no declaration: the installed representations' metadata stands in
+    assert sees["word_overlap"] == "—" and sees["category"] == "—" and sees.get("persona", "subject model") == \
+        "subject model"
+    page = next(p for p in (tmp_path / "site" / "reps").glob("word_overlap-*.html")).read_text()
+    assert "<th>sees</th>" in page and "output: matrix" in page
+    assert "symmetrised matrix (M + Mᵀ)/2" in page and "random matrices" in page
+
+
+def _declare(bundle: Path, out: Path, edit_rep=None, edit_record=None) -> Path:
+    """A copy of ``bundle`` with its declaration or its first record's representation provenance changed, rehashed."""
+    from vgbench_leaderboard.layout import bundle_sha256, sha256_text
+
+    data = json.loads(bundle.read_text())
+    if edit_rep:
+        edit_rep(data["representation"])
+    if edit_record:
+        entry = next(f for f in data["files"] if f["path"].startswith("results/"))
+        record = json.loads(entry["text"])
+        edit_record(record["representation"]["provenance"])
+        entry["text"] = json.dumps(record, indent=1)
+        entry["sha256"] = sha256_text(entry["text"])
+    data["sha256"] = bundle_sha256(data)
+    out.write_text(json.dumps(data))
+    return out
+
+
+@pytest.mark.parametrize("edit_rep, edit_record, fragments", [
+    (lambda r: r.update(reads_training_data=True), None,
+     ["declaration differs from the installed 'word_overlap'", "reads_training_data: bundle True, installed False"]),
+    (lambda r: r.update(output="vectors"), None, ["output: bundle 'vectors', installed 'matrix'"]),
+    (lambda r: r.pop("uses_subject_model"), None, ["not uses_subject_model", "a declaration has all of them"]),
+    (lambda r: r.update(uses_subject_model="no"), None, ["uses_subject_model: expected true or false"]),
+    (None, lambda p: p.update(subject_model="embedded"),
+     ["names the subject model 'embedded'", "declares uses_subject_model: false"]),
+    (None, lambda p: p.update(training_data={"value_set": "constraints9", "split": "train", "data_hash": "x"}),
+     ["names training data read", "declares reads_training_data: false"]),
+    (None, lambda p: p.update(output="vectors"), ["provenance says output 'vectors'", "declares 'matrix'"]),
+], ids=["differs-from-installed", "output-differs", "incomplete", "not-a-bool", "subject-model-undeclared",
+        "training-data-undeclared", "record-output"])
+def test_add_refuses_a_bundle_whose_content_contradicts_its_declaration(matrix_bundle, tmp_path, cli, edit_rep,
+                                                                       edit_record, fragments):
+    env, bundle = matrix_bundle
+    bad = _declare(bundle, tmp_path / "bad.json", edit_rep, edit_record)
+    subs = tmp_path / "subs"
+    assert_one_line_error(cli("leaderboard", "add", str(bad), "--submissions", str(subs), env=env), "bad.json",
+                          *fragments)
+    assert not subs.exists() or not list(subs.rglob("*.json"))
+
+
+@pytest.mark.parametrize("plugins", [None, "value_sets,prompt_steering,leaderboard"],
+                         ids=["installed", "not-installed"])
+def test_a_bundle_without_a_declaration_takes_the_installed_metadata_else_its_records(matrix_bundle, tmp_path, cli,
+                                                                                      plugins):
+    from vgbench_leaderboard.declaration import installed_declaration
+
+    env, bundle = matrix_bundle
+    old = _declare(bundle, tmp_path / "old.json",
+                   lambda r: [r.pop(k) for k in ("output", "uses_subject_model", "reads_training_data")])
+    env = {**env, **({"VGBENCH_PLUGINS": plugins} if plugins else {})}  # without `tfidf`: word_overlap not installed
+    proc = cli("leaderboard", "add", str(old), "--submissions", str(tmp_path / "subs"), env=env)
+    assert proc.returncode == 0, proc.stderr
+    [sub] = [json.loads(p.read_text()) for p in (tmp_path / "subs").rglob("*.json")]
+    declared = {k: sub["representation"][k] for k in ("output", "uses_subject_model", "reads_training_data")}
+    assert declared == installed_declaration("word_overlap")  # the records show the same as the metadata says

@@ -68,7 +68,7 @@ FAKES = [(EVIL, 0.5, None), ("alpha", 0.2, 0.9), ("beta", -0.1, -0.8)]
 
 def _fake(base: dict, name: str, task: str, rho: float) -> dict:
     sub = json.loads(json.dumps(base))
-    sub["representation"].update(name=name, config_hash=fingerprint(name, 12))
+    sub["representation"].update(name=name, config_hash=fingerprint(name, 12), uses_subject_model=name == "alpha")
     sub["task"]["name"] = sub["ground_truth"]["task"] = sub["score"]["task"] = task
     sub["score"].update(representation=name, rho=rho, ci_low=rho - 0.1, ci_high=rho + 0.1)
     sub["plugin"].update(distribution=name)
@@ -204,3 +204,26 @@ def test_an_invalid_task_is_shown_as_such_and_left_out_of_the_mean(chromium, sit
         page.screenshot(path=str(tmp_path / "task.png"), full_page=True)
     assert dialogs == [], dialogs
     assert errors == [], errors
+
+
+def test_the_sees_filter_shows_only_the_rows_that_see_the_chosen_thing(chromium, site):
+    with index_page(chromium, site) as (page, errors, dialogs):
+        control = page.locator("#sees-filter-control")
+        assert control.is_visible()  # hidden in the markup, shown by filter.js
+        table = page.locator("#leaderboard-0")
+        headers = table.locator("thead th").all_inner_texts()
+        sees = headers.index("sees")
+
+        def shown() -> dict[str, str]:
+            rows = table.locator("tbody tr:visible")
+            return {rows.nth(k).locator("td").nth(1).inner_text(): rows.nth(k).locator("td").nth(sees).inner_text()
+                    for k in range(rows.count())}
+
+        assert shown() == {EVIL: "—", "alpha": "subject model", "beta": "—"}
+        page.select_option("#sees-filter", "subject model")
+        assert shown() == {"alpha": "subject model"}
+        page.select_option("#sees-filter", "—")
+        assert set(shown()) == {EVIL, "beta"}
+        page.select_option("#sees-filter", "")
+        assert len(shown()) == 3
+    assert errors == [] and dialogs == []

@@ -57,6 +57,17 @@ def test_example_plugin_task_builds_and_is_scored(cli, tmp_path, constraints9):
     assert score["task"] == "keyword_overlap" and score["n_pairs"] == 72 and score["ceiling"] is None
 
 
+def test_example_plugin_matrix_predictor_is_scored_and_stored_as_one(cli, isolated_home):
+    listed = {r["name"]: r for r in json.loads(cli("list", "reps", "--json").stdout)}
+    assert listed["word_overlap"]["plugin"] == "tfidf" and listed["word_overlap"]["output"] == "matrix"
+    proc = cli("evaluate", "--rep", "word_overlap", "--task", "prompt_steering", "--json")
+    assert proc.returncode == 0, proc.stderr
+    [out] = json.loads(proc.stdout)
+    stored = json.loads(open(out["path"]).read())
+    assert stored["representation"]["provenance"]["output"] == "matrix"
+    assert out["score"]["n_pairs"] == 72 and out["score"]["rho"] is not None
+
+
 def test_category_vectors_give_similarity_one_within_a_category_and_zero_across(constraints9):
     import numpy as np
 

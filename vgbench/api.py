@@ -84,16 +84,37 @@ class TaskMetadata:
     validity_gate: ValidityGate | None = None
 
 
+#: What a representation returns: one vector per value (scored through their cosine similarity), or the
+#: predicted n×n matrix itself (cell (i, j): predicted effect on value j of training toward value i).
+REPRESENTATION_OUTPUTS = ("vectors", "matrix")
+
+
 @dataclass(frozen=True)
 class RepresentationMetadata:
-    """What a representation is: name, version, its options, and whether its vectors depend on the subject model."""
+    """What a representation is: name, version, its options, what it returns and what it sees."""
 
     name: str
     version: str
     description: str
     options: tuple[Option, ...] = ()
-    #: True when the vectors depend on ``--model``: the model goes into provenance and stored results.
+    #: True when the prediction depends on ``--model``: the model goes into provenance and stored results.
     uses_subject_model: bool = False
+    #: "vectors" (implement :meth:`Representation.vectors`) or "matrix" (implement :meth:`Representation.matrix`).
+    output: str = "vectors"
+    #: True when it reads the value set's train-split conflict pairs (the data ``dpo_generalization`` trains on);
+    #: what it read goes into provenance as ``training_data``.
+    reads_training_data: bool = False
+
+    def __post_init__(self):
+        # a plugin's mistake here fails its import, which vgbench reports as one warning naming the plugin
+        if self.output not in REPRESENTATION_OUTPUTS:
+            raise ValueError(f"representation {self.name!r}: output {self.output!r} is not one of "
+                             f"{', '.join(REPRESENTATION_OUTPUTS)}")
+
+    def declaration(self) -> dict:
+        """What it returns and what it sees, as stored in provenance, bundles and submissions."""
+        return {"output": self.output, "uses_subject_model": self.uses_subject_model,
+                "reads_training_data": self.reads_training_data}
 
 
 class _Declared:
@@ -120,17 +141,20 @@ class _Declared:
 
 
 class Representation(_Declared):
-    """A way to turn a value set (+ subject model) into one vector per value.
+    """A way to turn a value set (+ subject model) into one vector per value, or into a predicted n×n matrix.
 
-    Subclass it, declare ``metadata = RepresentationMetadata(...)``, implement :meth:`vectors`, and register
-    the class in a ``register_representations`` hook. ``options`` (also ``config``) holds the typed options.
+    Subclass it, declare ``metadata = RepresentationMetadata(...)``, implement :meth:`vectors` (or, with
+    ``output="matrix"``, :meth:`matrix`), and register the class in a ``register_representations`` hook.
+    ``options`` (also ``config``) holds the typed options.
     """
 
     metadata: ClassVar[RepresentationMetadata]
     _kind: ClassVar[str] = "representation"
     _metadata_class: ClassVar[type] = RepresentationMetadata
-    _copied: ClassVar[tuple[str, ...]] = ("uses_subject_model",)
+    _copied: ClassVar[tuple[str, ...]] = ("uses_subject_model", "output", "reads_training_data")
     uses_subject_model: ClassVar[bool] = False
+    output: ClassVar[str] = "vectors"
+    reads_training_data: ClassVar[bool] = False
 
     def __init__(self, **options: Any):
         super().__init__(**options)
@@ -141,32 +165,43 @@ class Representation(_Declared):
         """Return an array of shape [n_values, d], rows in ``value_set`` order (or ``(array, extra_dict)``)."""
         raise NotImplementedError
 
+    def matrix(self, value_set: ValueSet, context: RunContext):
+        """Return the predicted n×n matrix: an array in ``value_set`` order or a DataFrame labelled with the value ids
+        (or ``(matrix, extra_dict)``); cell (i, j) = predicted effect on value j of training toward value i."""
+        raise NotImplementedError
+
+    def training_data(self, value_set: ValueSet, context: RunContext) -> dict | None:
+        """What training data it read (e.g. ``{value_set, split, data_hash}``), stored in provenance; None: none."""
+        return None
+
     def encode(self, value_set: ValueSet, context: RunContext) -> RepresentationResult:
-        """Run :meth:`vectors` and wrap the array with config and provenance."""
-        from .errors import VgbenchError
+        """Run :meth:`vectors` or :meth:`matrix` (as ``metadata.output`` says), check what it returned, and wrap
+        it with config and provenance."""
+        from .prediction import checked_matrix, checked_vectors
         from .provenance import provenance
 
-        out = self.vectors(value_set, context)
-        vecs, extra = (out if isinstance(out, tuple) else (out, {}))
-        vecs = np.asarray(vecs, dtype=float)
-        if vecs.ndim != 2 or vecs.shape[0] != len(value_set):
-            raise VgbenchError(
-                f"representation {self.name!r} returned shape {vecs.shape}; expected ({len(value_set)}, d)"
-            )
-        if not np.all(np.isfinite(vecs)):
-            raise VgbenchError(f"representation {self.name!r} returned non-finite vectors")
+        matrix = self.output == "matrix"
+        out = self.matrix(value_set, context) if matrix else self.vectors(value_set, context)
+        result, extra = (out if isinstance(out, tuple) else (out, {}))
+        vecs = None if matrix else checked_vectors(self.name, result, value_set)
+        predicted = checked_matrix(self.name, result, value_set) if matrix else None
+        read = self.training_data(value_set, context) if self.reads_training_data else None
         return RepresentationResult(
             representation=self.name,
             value_ids=tuple(value_set.ids),
             vectors=vecs,
+            similarity_matrix=predicted,
             config=dict(self.config),
             extra=extra,
+            output=self.output,
             provenance=provenance(
                 seed=context.seed,
                 value_set=value_set.name,
                 value_set_fingerprint=value_set.fingerprint,
                 representation_version=self.version,
                 subject_model=context.model if self.uses_subject_model else None,
+                **self.metadata.declaration(),
+                training_data=read,
             ),
         )
 

@@ -122,18 +122,21 @@ class GroundTruth:
 
 @dataclass(frozen=True)
 class RepresentationResult:
-    """One vector per value (n×d), or directly an n×n similarity, with its config."""
+    """One vector per value (n×d), or directly an n×n similarity or predicted matrix, with its config."""
 
     representation: str
     value_ids: tuple[str, ...]
     vectors: np.ndarray | None = None
+    #: The prediction itself: a matrix predictor's n×n matrix (row = value trained toward, column = value measured).
     similarity_matrix: np.ndarray | None = None
     config: dict[str, Any] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
+    #: "vectors" (the prediction is their cosine similarity) or "matrix" (a matrix predictor's own matrix).
+    output: str = "vectors"
 
     def similarity(self) -> np.ndarray:
-        """Cosine similarity between value vectors (or the given similarity)."""
+        """The prediction scored: cosine similarity between value vectors, or the given matrix."""
         if self.similarity_matrix is not None:
             return np.asarray(self.similarity_matrix, float)
         v = np.asarray(self.vectors, float)

@@ -1,5 +1,6 @@
-"""An example third-party plugin: a representation (TF-IDF vectors of value descriptions) and a small task
-(which values' texts use which values' keywords), both registered through one entry point."""
+"""An example third-party plugin: a representation (TF-IDF vectors of value descriptions), a matrix predictor
+(asymmetric word overlap of descriptions) and a small task (which values' texts use which values' keywords),
+all registered through one entry point."""
 
 import re
 
@@ -27,6 +28,22 @@ class TfidfDescriptions(vgbench.Representation):
         return np.asarray(tfidf.fit_transform(texts).todense())
 
 
+class WordOverlapMatrix(vgbench.Representation):
+    """A matrix predictor: P(i, j) = |words(i) ∩ words(j)| / |words(j)|, so P(i, j) ≠ P(j, i)."""
+
+    metadata = vgbench.RepresentationMetadata(
+        name="word_overlap",
+        version="1",
+        description="Share of value j's description words that value i's description uses (example matrix predictor).",
+        output="matrix",
+    )
+
+    def matrix(self, value_set, context):
+        """The n×n overlap matrix in value-set order (row i = value trained toward, column j = value measured)."""
+        words = [set(re.findall(r"[a-z]+", v.description.lower())) or {v.id} for v in value_set.values]
+        return np.array([[len(wi & wj) / len(wj) for wj in words] for wi in words])
+
+
 class KeywordOverlap(vgbench.Task):
     """A model-free task: how many of value j's keywords value i's own text uses."""
 
@@ -52,8 +69,9 @@ class KeywordOverlap(vgbench.Task):
 
 @vgbench.hookimpl
 def register_representations(register):
-    """Register ``tfidf``."""
+    """Register ``tfidf`` and ``word_overlap``."""
     register(TfidfDescriptions)
+    register(WordOverlapMatrix)
 
 
 @vgbench.hookimpl

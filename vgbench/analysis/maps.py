@@ -1,4 +1,5 @@
-"""Value maps: MDS of cosine dissimilarities, silhouette against categories next to random vectors, the plot."""
+"""Value maps: MDS of cosine dissimilarities (of a matrix predictor: of its symmetrised matrix), silhouette against
+categories next to random vectors (random matrices), the plot."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from pathlib import Path
 import numpy as np
 
 N_RANDOM = 1000
+#: What a map of a matrix predictor shows, for titles, captions and the report.
+SYMMETRISED_NOTE = "matrix predictor: MDS of its symmetrised matrix (M + Mᵀ)/2"
 
 
 @dataclass(frozen=True)
@@ -23,11 +26,14 @@ class ValueMap:
     silhouette: float | None
     random_percentile: float | None
     random_silhouettes: np.ndarray
+    #: "vectors" (cosine dissimilarity) or "matrix" (a matrix predictor's symmetrised matrix).
+    output: str = "vectors"
 
     def summary(self) -> dict:
-        """Plain-JSON numbers for tables and pages."""
+        """Plain-JSON numbers for tables and pages (a matrix predictor's map also says it is symmetrised)."""
         null = self.random_silhouettes
-        return {
+        said = {"output": "matrix", "note": SYMMETRISED_NOTE} if self.output == "matrix" else {}
+        return {**said,
             "silhouette": self.silhouette,
             "random_percentile": self.random_percentile,
             "n_random": int(len(null)),
@@ -52,6 +58,23 @@ def cosine_dissimilarity(similarity: np.ndarray) -> np.ndarray:
     idx = np.arange(d.shape[-1])
     d[..., idx, idx] = 0.0
     return d
+
+
+def matrix_dissimilarity(matrix: np.ndarray) -> np.ndarray:
+    """A matrix predictor's dissimilarity: S = (M + Mᵀ)/2, then max off-diagonal S − S with a zero diagonal.
+
+    The map cannot draw a direction, so it shows the symmetric part; subtracting from the largest off-diagonal
+    similarity keeps every distance ≥ 0 and makes the map the same under any positive rescaling or shift of M.
+    """
+    m = np.asarray(matrix, float)
+    s = (m + np.swapaxes(m, -1, -2)) / 2.0
+    n = s.shape[-1]
+    off = ~np.eye(n, dtype=bool)
+    top = np.max(s[..., off], axis=-1)[..., None, None] if n > 1 else np.zeros(s.shape[:-2] + (1, 1))
+    d = top - s
+    idx = np.arange(n)
+    d[..., idx, idx] = 0.0
+    return np.clip(d, 0.0, None)
 
 
 def mds_2d(dissimilarity: np.ndarray, seed: int = 0) -> np.ndarray:
@@ -80,11 +103,28 @@ def category_silhouette(dissimilarity: np.ndarray, categories) -> float | None:
     return float(silhouette_score(np.asarray(dissimilarity, float), list(categories), metric="precomputed"))
 
 
-def random_silhouettes(n: int, dim: int, categories, n_draws: int = N_RANDOM, seed: int = 0) -> np.ndarray:
-    """Silhouette scores of the categories for ``n_draws`` sets of random Gaussian vectors of shape [n, dim]."""
+def random_silhouettes(n: int, dim: int, categories, n_draws: int = N_RANDOM, seed: int = 0,
+                       output: str = "vectors") -> np.ndarray:
+    """Silhouette scores of the categories for ``n_draws`` sets of random Gaussian vectors of shape [n, dim]
+    (``output="matrix"``: random Gaussian n×n matrices through :func:`matrix_dissimilarity`)."""
     if not _silhouette_defined(categories):
         return np.zeros(0)
+    if output == "matrix":
+        return _random_matrix_silhouettes(int(n), tuple(categories), int(n_draws), int(seed)).copy()
     return _random_silhouettes(int(n), int(dim), tuple(categories), int(n_draws), int(seed)).copy()
+
+
+@lru_cache(maxsize=8)
+def _random_matrix_silhouettes(n: int, categories: tuple, n_draws: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    out = np.empty(n_draws)
+    chunk = max(1, min(n_draws, 2_000_000 // max(n * n, 1)))
+    for start in range(0, n_draws, chunk):
+        count = min(chunk, n_draws - start)
+        dis = matrix_dissimilarity(rng.standard_normal((count, n, n)))
+        for k in range(count):
+            out[start + k] = category_silhouette(dis[k], categories)
+    return out
 
 
 @lru_cache(maxsize=32)  # a report draws many maps of one value set at one dimension: one null serves all
@@ -110,13 +150,14 @@ def random_percentile(score: float | None, null: np.ndarray) -> float | None:
 
 
 def value_map(similarity: np.ndarray, value_ids, labels, categories, dim: int, *,
-              n_random: int = N_RANDOM, seed: int = 0) -> ValueMap:
-    """MDS positions, category silhouette and its percentile among random vectors of the same shape."""
-    dis = cosine_dissimilarity(similarity)
+              n_random: int = N_RANDOM, seed: int = 0, output: str = "vectors") -> ValueMap:
+    """MDS positions, category silhouette and its percentile among random vectors of the same shape; a matrix
+    predictor's (``output="matrix"``) from its symmetrised matrix, against random matrices."""
+    dis = matrix_dissimilarity(similarity) if output == "matrix" else cosine_dissimilarity(similarity)
     sil = category_silhouette(dis, categories)
-    null = random_silhouettes(len(value_ids), int(dim), categories, n_random, seed)
+    null = random_silhouettes(len(value_ids), int(dim), categories, n_random, seed, output)
     return ValueMap(tuple(value_ids), tuple(labels), tuple(categories), mds_2d(dis, seed), sil,
-                    random_percentile(sil, null), null)
+                    random_percentile(sil, null), null, output)
 
 
 def map_of_vectors(vectors: np.ndarray, value_set, *, n_random: int = N_RANDOM, seed: int = 0) -> ValueMap:
@@ -156,12 +197,15 @@ def plot_value_map(vmap: ValueMap, stem: Path, title: str, *, width_px: int = 90
     ax.set_ylim(xy[:, 1].min() - pad[1], xy[:, 1].max() + pad[1])
     ax.set_xticks([])
     ax.set_yticks([])
-    ax.set_xlabel("MDS 1 (cosine dissimilarity)")
+    matrix = vmap.output == "matrix"
+    ax.set_xlabel("MDS 1 (symmetrised predicted matrix)" if matrix else "MDS 1 (cosine dissimilarity)")
     ax.set_ylabel("MDS 2")
     sil = "undefined" if vmap.silhouette is None else f"{vmap.silhouette:.3f}"
     pct = "" if vmap.random_percentile is None else (
-        f", {vmap.random_percentile:.1f}th percentile of {len(vmap.random_silhouettes)} random")
-    ax.set_title(f"{_plain(title)}\nsilhouette vs categories {sil}{pct}", fontsize=10)
+        f", {vmap.random_percentile:.1f}th percentile of {len(vmap.random_silhouettes)} random"
+        + (" matrices" if matrix else ""))
+    said = f"\n{_plain(SYMMETRISED_NOTE)}" if matrix else ""
+    ax.set_title(f"{_plain(title)}{said}\nsilhouette vs categories {sil}{pct}", fontsize=10)
     ax.legend(loc="best", fontsize=8, title="category", title_fontsize=8)
     fig.tight_layout()
     paths = [stem.parent / f"{stem.name}.png", stem.parent / f"{stem.name}.svg"]

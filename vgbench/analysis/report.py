@@ -165,13 +165,15 @@ def _map_block(rec: ResultRecord, vs, figures: Path, home: Path | None) -> tuple
         return None, f"{type(exc).__name__}: {exc}"
     if enc is None:
         return None, why
-    vmap = value_map(enc.similarity, vs.ids, [v.name for v in vs.values], vs.categories, enc.dim)
+    vmap = value_map(enc.similarity, vs.ids, [v.name for v in vs.values], vs.categories, enc.dim, output=enc.output)
     stem = figures / _figure_name("map", model, name, rec.representation.config_hash, vs.name)
     plot_value_map(vmap, stem, f"{name} on {vs.name} ({model})")
     s = vmap.summary()
     sil = "undefined" if s["silhouette"] is None else f"{s['silhouette']:.3f}"
     pct = "" if s["random_percentile"] is None else f", percentile {s['random_percentile']:.1f} among {s['n_random']} random"
-    return Block("figure", f"{name} on {vs.name} ({model}): silhouette {sil}{pct}; {why}", image=stem.name + ".png"), ""
+    said = f" ({s['note']}; random matrices as the null)" if vmap.output == "matrix" else ""
+    return Block("figure", f"{name} on {vs.name} ({model}){said}: silhouette {sil}{pct}; {why}",
+                 image=stem.name + ".png"), ""
 
 
 def figure_blocks(records: list[ResultRecord], figures: Path, home: Path | None, with_maps: bool) -> list[Block]:

@@ -15,12 +15,14 @@ from ..types import ValueSet
 
 @dataclass(frozen=True)
 class EncodedValues:
-    """What a map needs from a representation: the similarity matrix, the vector size, the fingerprint."""
+    """What a map needs from a representation: the prediction (cosine similarity, or a matrix predictor's matrix),
+    the vector size (n for a matrix), the fingerprint, and which of the two it is."""
 
     value_ids: tuple[str, ...]
     similarity: np.ndarray
     dim: int
     fingerprint: str
+    output: str = "vectors"
 
 
 def cache_path(model: str, rep: str, config_hash: str, value_set: str, home: Path | None = None) -> Path:
@@ -37,7 +39,9 @@ def load_cached(model: str, rep: str, config_hash: str, value_set: ValueSet,
     if data is None:
         return None
     ids = tuple(str(x) for x in data["value_ids"])
-    enc = EncodedValues(ids, data["similarity"], int(data["dim"]), str(data["fingerprint"]))
+    # files kept before matrix predictors existed hold vectors' similarities
+    output = str(data["output"]) if "output" in data else "vectors"
+    enc = EncodedValues(ids, data["similarity"], int(data["dim"]), str(data["fingerprint"]), output)
     return enc if list(ids) == value_set.ids else None
 
 
@@ -47,10 +51,10 @@ def encode_values(rep: Representation, value_set: ValueSet, context: RunContext)
 
     result = rep.encode(value_set, context)
     dim = np.asarray(result.vectors).shape[1] if result.vectors is not None else len(value_set)
-    enc = EncodedValues(tuple(result.value_ids), result.similarity(), int(dim), result.fingerprint)
+    enc = EncodedValues(tuple(result.value_ids), result.similarity(), int(dim), result.fingerprint, result.output)
     atomic_write_npz(cache_path(context.model, rep.name, representation_hash(rep), value_set.name, context.home),
                      value_ids=np.array(enc.value_ids), similarity=enc.similarity, dim=np.array(enc.dim),
-                     fingerprint=np.array(enc.fingerprint))
+                     fingerprint=np.array(enc.fingerprint), output=np.array(enc.output))
     return enc
 
 

@@ -39,8 +39,8 @@ def list_command(what: str | None, as_json: bool) -> None:
             _print_options(k)
 
 
-#: Row fields shown in ``--json`` only (the table shows options in a table of their own).
-DETAIL_ONLY = ("options", "cell_meaning")
+#: Row fields shown in ``--json`` only (the table shows options in a table of their own; "sees" says the two flags).
+DETAIL_ONLY = ("options", "cell_meaning", "uses_model", "reads_training_data")
 
 
 def _row(kind: str, entry) -> dict:
@@ -55,7 +55,10 @@ def _row(kind: str, entry) -> dict:
                    validity_gate=gate.to_json() if gate is not None else None,
                    cell_meaning=meta.cell_meaning, reference=meta.reference)
     else:
-        row.update(version=meta.version, uses_model=meta.uses_subject_model)
+        from ..prediction import sees_text
+
+        row.update(version=meta.version, output=meta.output, uses_model=meta.uses_subject_model,
+                   reads_training_data=meta.reads_training_data, sees=sees_text(meta.declaration()))
     row["options"] = [o.to_json() for o in meta.options]
     return row
 

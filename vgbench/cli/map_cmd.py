@@ -40,7 +40,8 @@ def _encode(rep_name: str, options: tuple[str, ...], value_set, model: str, seed
 @click.option("--json", "as_json", is_flag=True, help="Print the numbers as JSON.")
 @data_option
 def map_command(rep_name, value_set, model, options, out_dir, n_random, seed, as_json):
-    """Draw an MDS map of a representation's value vectors; silhouette against categories vs random vectors."""
+    """Draw an MDS map of a representation's value vectors (a matrix predictor: of its symmetrised matrix);
+    silhouette against categories vs random vectors."""
     from ..analysis.maps import plot_value_map, value_map
     from ..store import safe_name
     from ..value_sets import resolve_value_set
@@ -48,7 +49,7 @@ def map_command(rep_name, value_set, model, options, out_dir, n_random, seed, as
     vs = resolve_value_set(value_set)
     rep, enc = _encode(rep_name, options, vs, model, seed)
     vmap = value_map(enc.similarity, vs.ids, [v.name for v in vs.values], vs.categories, enc.dim,
-                     n_random=n_random, seed=seed)
+                     n_random=n_random, seed=seed, output=enc.output)
     stem = Path(out_dir) / f"{safe_name(rep.name)}-{safe_name(vs.name)}-{safe_name(model)}"
     paths = plot_value_map(vmap, stem, f"{rep.name} on {vs.name} (model: {model})")
     summary = {"representation": rep.name, "value_set": vs.name, "model": model, "dim": enc.dim,
@@ -59,6 +60,8 @@ def map_command(rep_name, value_set, model, options, out_dir, n_random, seed, as
     print_table(f"{rep.name} on {vs.name} (model: {model})", ["silhouette", "random percentile", "random mean",
                 "random 95th", "random draws"], [[summary["silhouette"], summary["random_percentile"],
                 summary["random_mean"], summary["random_95th"], summary["n_random"]]])
+    if vmap.output == "matrix":
+        print(f"note: {summary['note']}; the random draws are random matrices")
     print(f"map: {', '.join(summary['files'])}")
 
 
