@@ -20,13 +20,22 @@ def _task_order(tasks: set[str]) -> list[str]:
 
 
 def markdown_tables(records: list[ResultRecord], model: str) -> str:
-    """Per view, a Markdown table of ``model``'s scores against each task's own ground truth: validity, ceiling
-    (bound), the null band (from the ``random`` baseline), then ρ [CI], p and q (BH across the table's cells,
-    the baseline left out) per representation."""
+    """Per view, a Markdown table of ``model``'s scores against each task's current ground truth (scores against a
+    replaced matrix are left out, and counted): validity, ceiling (bound), the null band (from the ``random``
+    baseline), then ρ [CI], p and q (BH across the table's cells, the baseline left out) per representation."""
     cells: dict[tuple[str, str], dict] = {}
+    current: dict[tuple[str, str], str | None] = {}
+    stale = 0
     for rec in records:
-        if rec.subject_model == model and rec.ground_truth.source.kind == "task":
-            cells[(rec.representation.name, rec.task)] = rec.score
+        if rec.subject_model != model or rec.ground_truth.source.kind != "task":
+            continue
+        where = (rec.task, rec.value_set.name)
+        if where not in current:
+            current[where] = _current_fingerprint(rec.task, rec.value_set.name, model)
+        if rec.ground_truth.fingerprint != current[where]:
+            stale += 1  # scored against a matrix the task has since replaced
+            continue
+        cells[(rec.representation.name, rec.task)] = rec.score
     tasks = _task_order({t for _, t in cells})
     reps = sorted({r for r, _ in cells if r != BASELINE})
     out = []
@@ -54,4 +63,20 @@ def markdown_tables(records: list[ResultRecord], model: str) -> str:
                 row.append(f"{rho_ci_text(s)} p {p_text(s)} (q {q_text(q[(r, t)])})")
             out.append(f"| `{r}` | " + " | ".join(row) + " |")
         out.append("")
+    if stale:
+        out.append(f"({stale} stored scores against matrices their task has since replaced are left out.)\n")
     return "\n".join(out)
+
+
+def _current_fingerprint(task: str, value_set: str, model: str) -> str | None:
+    """The fingerprint of the matrix ``task`` resolves to now for ``value_set`` and ``model`` (None: none)."""
+    from .. import registry
+    from ..api import RunContext
+    from ..errors import VgbenchError
+    from ..value_sets import resolve_value_set
+
+    try:
+        gt = registry.get("task", task).obj().load_ground_truth(resolve_value_set(value_set), RunContext(model=model))
+    except VgbenchError:
+        return None
+    return gt.fingerprint if gt is not None else None
