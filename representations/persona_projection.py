@@ -62,6 +62,8 @@ class PersonaProjection(Representation):
                    choices=PERSONA_SOURCES),
             Option("layer", int, 0, "Hidden-states index of the projection; 0 = the persona representation's own "
                    "selected layer.", minimum=0, maximum=1000),
+            Option("limit_train", int, 0, "Train pairs per value (the first N); 0 = all, as dpo_generalization "
+                   "trains on by default.", minimum=0, maximum=100000),
             Option("batch_size", int, 8, "Sequences per teacher-forced forward pass.", minimum=1, maximum=4096),
         ) + tuple(replace(o, name=_PREFIX + o.name, help=f"Passed to the persona source as {o.name}: {o.help}")
                   for o in PERSONA_OPTIONS if o.name in PASSED_THROUGH),
@@ -73,7 +75,8 @@ class PersonaProjection(Representation):
                    if r.get("action_follow") and r.get("action_ignore")]
         require_values("scenarios", value_set, records,
                        "persona_projection (train split, with action_follow and action_ignore)")
-        return [[r for r in records if r["value"] == v] for v in value_set.ids]
+        limit = self.options["limit_train"]
+        return [[r for r in records if r["value"] == v][: limit or None] for v in value_set.ids]
 
     def persona_source(self) -> Representation:
         """The persona representation instance (the ``persona_*`` options, and ``layer`` when not 0)."""

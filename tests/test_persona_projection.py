@@ -13,9 +13,10 @@ import pytest
 from conftest import assert_one_line_error, write_ground_truth
 
 THREE = ["no_white_lies", "no_stereotypes", "no_exploit_psych"]
-# Tiny persona settings (as tests/test_export.py): one pro/anti pair, one question, 4 tokens, one candidate layer.
+# Tiny persona settings (as tests/test_export.py): one pro/anti pair, one question, 4 tokens, one candidate layer;
+# and the first 6 training pairs per value.
 TINY = {"persona_n_instructions": 1, "persona_n_questions": 1, "persona_max_new_tokens": 4,
-        "persona_n_heldout": 1, "persona_n_candidate_layers": 1}
+        "persona_n_heldout": 1, "persona_n_candidate_layers": 1, "limit_train": 6}
 TINY_ARGS = [arg for key, value in TINY.items() for arg in ("-o", f"{key}={value}")]
 
 
@@ -127,20 +128,19 @@ def test_end_to_end_on_the_embedded_model_gives_an_asymmetric_matrix(cli, tmp_pa
 
     vs_file, data = three_values(tmp_path)
     truth = np.random.default_rng(2).normal(size=(3, 3))
-    records = {}
-    for name, m in (("forward", truth), ("transposed", truth.T)):
-        gt = write_ground_truth(tmp_path / f"{name}.json", THREE, m, task=f"toy_{name}")
-        proc = cli("evaluate", "--rep", "persona_projection", *TINY_ARGS, "--value-set", str(vs_file), "--data",
-                   str(data), "--ground-truth", str(gt), "--json")
-        assert proc.returncode == 0, proc.stderr
-        [records[name]] = json.loads(proc.stdout)
+    files = [write_ground_truth(tmp_path / f"{name}.json", THREE, m, task=f"toy_{name}")
+             for name, m in (("forward", truth), ("transposed", truth.T))]
+    proc = cli("evaluate", "--rep", "persona_projection", *TINY_ARGS, "--value-set", str(vs_file), "--data", str(data),
+               "--ground-truth", str(files[0]), "--ground-truth", str(files[1]), "--json")
+    assert proc.returncode == 0, proc.stderr
+    records = {r["ground_truth"]["task"].removeprefix("toy_"): r for r in json.loads(proc.stdout)}
     rep = records["forward"]["representation"]
     assert rep["provenance"]["output"] == "matrix" and rep["provenance"]["reads_training_data"] is True
     assert rep["provenance"]["uses_subject_model"] is True
     assert rep["provenance"]["training_data"]["split"] == "train"
     extra = rep["extra"]
     assert extra["persona"] == "persona_conflictscope" and 1 <= extra["layer"] <= embedded_layers(embedded)
-    assert extra["n_train_pairs"] == {v: 24 for v in THREE}
+    assert extra["n_train_pairs"] == {v: 6 for v in THREE}
     # a symmetric prediction scores the same against a matrix and its transpose; this one does not
     rhos = [records[k]["score"]["rho"] for k in ("forward", "transposed")]
     assert all(np.isfinite(rhos)) and rhos[0] != pytest.approx(rhos[1], abs=1e-9)
@@ -152,3 +152,21 @@ def test_end_to_end_on_the_embedded_model_gives_an_asymmetric_matrix(cli, tmp_pa
     p = res.similarity()
     assert p.shape == (3, 3) and np.all(np.isfinite(p)) and not np.allclose(p, p.T)
     assert res.fingerprint == rep["fingerprint"]
+    assert len(list((isolated_home / "cache" / "activations" / "training_pairs").rglob("*.npz"))) == 3  # one per value
+
+    # one row recomputed from the definition: value 0's first 6 train pairs, teacher-forced, against the persona vectors
+    from vgbench.data.records import load_records
+    from vgbench.models.activations import mean_reply_activations
+    from vgbench.models.backend import chat, get_backend
+
+    persona = make_representation("persona_conflictscope", {k.removeprefix("persona_"): v for k, v in TINY.items()
+                                                             if k.startswith("persona_")})
+    vectors = persona.encode(value_set, RunContext(home=isolated_home)).vectors
+    pairs = load_records("scenarios", "c9three", value_ids=[THREE[0]], split="train")[:6]
+    prompts = [chat(r["user_message"]) for r in pairs]
+    acts = mean_reply_activations(get_backend(embedded.path, "cpu", 8), prompts + prompts,
+                                  [r["action_follow"] for r in pairs] + [r["action_ignore"] for r in pairs])
+    layer = extra["layer"]
+    diffs = acts[:6, layer] - acts[6:, layer]
+    units = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    assert np.allclose(p[0], (diffs @ units.T).mean(axis=0), rtol=1e-4, atol=1e-4 * np.abs(p[0]).max())
