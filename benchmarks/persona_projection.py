@@ -26,7 +26,7 @@ def timed(label: str, encode) -> float:
     start = time.perf_counter()
     encode()
     seconds = time.perf_counter() - start
-    print(f"{label:<48} {seconds:8.1f} s", flush=True)
+    print(f"{label:<52} {seconds:8.1f} s", flush=True)
     return seconds
 
 
@@ -48,7 +48,8 @@ def main() -> None:
     persona = make_representation(args.persona, persona_opts)
     projection = make_representation("persona_projection", {"persona": args.persona,
                                                             **{f"persona_{k}": v for k, v in persona_opts.items()}})
-    print(f"constraints9, embedded model, persona source {args.persona} ({'tiny' if args.tiny else 'default'} settings),"
+    settings = "tiny" if args.tiny else "default"
+    print(f"constraints9, embedded model, persona source {args.persona} ({settings} settings),"
           f" {os.cpu_count()} CPUs, VGBENCH_HOME cache {context.cache_dir}")
     first = timed(f"{args.persona} encode (first: cold if not cached)", lambda: persona.encode(value_set, context))
     warm = timed(f"{args.persona} encode (warm)", lambda: persona.encode(value_set, context))

@@ -30,6 +30,17 @@ def test_it_declares_a_matrix_that_sees_the_subject_model_and_the_training_data(
     assert next(o for o in meta.options if o.name == "persona").default == "persona_conflictscope"
 
 
+def test_the_persona_source_gets_the_passed_through_options_and_a_chosen_layer():
+    from vgbench.evaluation import make_representation, representation_hash
+
+    rep = make_representation("persona_projection", {"persona": "persona", "layer": "5", "persona_n_questions": "2"})
+    source = rep.persona_source()
+    assert source.name == "persona" and source.options["layer"] == 5 and source.options["n_questions"] == 2
+    # by default: the persona source exactly as `vgbench evaluate --rep persona_conflictscope` runs it (same cache)
+    default = make_representation("persona_projection", {}).persona_source()
+    assert representation_hash(default) == representation_hash(make_representation("persona_conflictscope", {}))
+
+
 def test_the_projection_recovers_a_planted_asymmetric_matrix():
     from vgbench_representations.persona_projection import projection_matrix
 
@@ -82,7 +93,8 @@ def test_a_value_without_a_train_split_is_one_error_naming_it(cli, tmp_path, con
 
 
 def test_layer_out_of_range_names_the_option_and_the_range(cli, category_ground_truth, embedded, isolated_home):
-    proc = cli("evaluate", "--rep", "persona_projection", "-o", "layer=99", "--ground-truth", str(category_ground_truth))
+    proc = cli("evaluate", "--rep", "persona_projection", "-o", "layer=99", "--ground-truth",
+               str(category_ground_truth))
     n_layers = embedded_layers(embedded)
     assert_one_line_error(proc, "-o layer=99", "out of range", f"1..{n_layers}")
     assert not (isolated_home / "cache" / "activations").exists()  # refused before any persona or pair pass
