@@ -43,6 +43,9 @@ _EXPORTS = {
     "can_record_during_generation": "models.activations:can_record_during_generation",
     "RESIDUAL_LAYER": "vector_export:RESIDUAL_LAYER",
     "resolve_embedder": "models.embedders:resolve_embedder",
+    # other registered representations, e.g. a predictor built on persona vectors
+    "make_representation": "evaluation:make_representation",
+    "representation_hash": "evaluation:representation_hash",
     # task helpers
     "normalised_shift": "task_helpers:normalised_shift",
     "shift_samples": "task_helpers:shift_samples",
