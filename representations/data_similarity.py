@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from vgbench import Option, Representation, RepresentationMetadata, RunContext, ValueSet, hookimpl
-from vgbench.toolkit import data_fingerprint, load_records, require_values
+from vgbench.toolkit import load_records, require_values
 
 
 class DataSimilarity(Representation):
@@ -61,8 +61,9 @@ class DataSimilarity(Representation):
 
     def training_data(self, value_set: ValueSet, context: RunContext) -> dict:
         """The train-split scenarios it read: value set, split, and the hash of the scenario files."""
-        return {"value_set": value_set.name, "kind": "scenarios", "split": "train",
-                "data_hash": data_fingerprint("scenarios", value_set.name)}
+        from vgbench.toolkit import train_split_read
+
+        return train_split_read(value_set.name)
 
 
 def _mean_difference(embed, records: list[dict]) -> np.ndarray:

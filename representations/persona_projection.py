@@ -116,8 +116,9 @@ class PersonaProjection(Representation):
 
     def training_data(self, value_set: ValueSet, context: RunContext) -> dict:
         """The train-split scenarios it read: value set, split, and the hash of the scenario files."""
-        return {"value_set": value_set.name, "kind": "scenarios", "split": "train",
-                "data_hash": data_fingerprint("scenarios", value_set.name)}
+        from vgbench.toolkit import train_split_read
+
+        return train_split_read(value_set.name)
 
 
 def _n_layers(model_path: str) -> int:

@@ -66,6 +66,7 @@ _EXPORTS = {
     "load_records": "data.records:load_records",
     "require_values": "data.records:require_values",
     "data_fingerprint": "data.records:data_fingerprint",
+    "train_split_read": "data.records:train_split_read",
     "provenance": "provenance:provenance",
     "fingerprint": "fingerprint:fingerprint",
     "atomic_write_npz": "store:atomic_write_npz",

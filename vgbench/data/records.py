@@ -71,6 +71,12 @@ def data_fingerprint(kind: str, value_set: str, root: Path | None = None) -> str
     return files_fingerprint(data_files(kind, value_set, root))
 
 
+def train_split_read(value_set: str, kind: str = "scenarios") -> dict:
+    """What a predictor that read a value set's train split records as its ``training_data``: value set, record
+    kind, split and the data hash."""
+    return {"value_set": value_set, "kind": kind, "split": "train", "data_hash": data_fingerprint(kind, value_set)}
+
+
 def require_values(kind: str, value_set, records: list[dict], what: str) -> None:
     """Raise naming every value of ``value_set`` that has no records, the folders searched and where to add them."""
     have = {r.get("value") for r in records}
