@@ -36,6 +36,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tiny", action="store_true", help="tiny persona settings (a cold persona cache is quick)")
     parser.add_argument("--persona", default="persona_conflictscope", choices=("persona", "persona_conflictscope"))
+    parser.add_argument("--pairs", type=int, default=0, help="compare the two pair passes on the first N pairs (0 = all)")
+    parser.add_argument("--compare-only", action="store_true", help="only the pair-pass comparison")
     args = parser.parse_args()
 
     from vgbench.api import RunContext
@@ -44,6 +46,9 @@ def main() -> None:
     from vgbench.value_sets import resolve_value_set
 
     context = RunContext()
+    if args.compare_only:
+        compare_pair_passes(context, args.pairs)
+        return
     value_set = resolve_value_set("constraints9")
     persona_opts = TINY if args.tiny else {}
     get_backend(context.subject_model().path, None, 8)  # the model load is not part of any figure
@@ -59,10 +64,10 @@ def main() -> None:
     timed("persona_projection encode (all warm)", lambda: projection.encode(value_set, context))
     print(f"warm-persona projection / first persona encode: {pairs / first:.2f}; / warm persona encode: "
           f"{pairs / max(warm, 1e-9):.1f}")
-    compare_pair_passes(context)
+    compare_pair_passes(context, args.pairs)
 
 
-def compare_pair_passes(context) -> None:
+def compare_pair_passes(context, limit: int = 0) -> None:
     """Time the shared-prefix pair pass against teacher-forcing every reply separately, same pairs, same batch."""
     from vgbench.data.records import load_records
     from vgbench.models.activations import mean_reply_activations, reply_pair_activations
@@ -70,7 +75,7 @@ def compare_pair_passes(context) -> None:
 
     backend = get_backend(context.subject_model().path, None, 8)
     pairs = [r for r in load_records("scenarios", "constraints9", split="train")
-             if r.get("action_follow") and r.get("action_ignore")]
+             if r.get("action_follow") and r.get("action_ignore")][: limit or None]
     prompts = [chat(r["user_message"]) for r in pairs]
     chosen, rejected = [r["action_follow"] for r in pairs], [r["action_ignore"] for r in pairs]
     shared = timed(f"pair pass, shared prefix ({len(pairs)} pairs)",
