@@ -3,7 +3,9 @@
 Times, in one process with the model loaded beforehand: the persona source's encode (cold when its cache is
 empty in this VGBENCH_HOME, then warm), then ``persona_projection`` with the persona cache warm (its teacher-forced
 pass over the training pairs runs: the figure the issue asks for, ≤ 2 min on 2 cores), then again fully warm.
-Prints each time and the ratio of the warm-persona projection to the persona encodes.
+Prints each time and the ratio of the warm-persona projection to the persona encodes. Last, the projection's
+pass over the training pairs two ways: the shared-prefix pair pass it uses (each prompt once, its keys and values
+reused by both replies) against teacher-forcing each reply with its prompt separately, and their ratio.
 
 ``--tiny`` uses tiny persona settings (1 instruction pair, 1 question, 4 tokens, 1 candidate layer): the
 projection's own pass is then the default one over every training pair, but the persona vectors are not the
@@ -34,6 +36,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tiny", action="store_true", help="tiny persona settings (a cold persona cache is quick)")
     parser.add_argument("--persona", default="persona_conflictscope", choices=("persona", "persona_conflictscope"))
+    parser.add_argument("--pairs", type=int, default=0, help="compare the two pair passes on the first N pairs (0 = all)")
+    parser.add_argument("--compare-only", action="store_true", help="only the pair-pass comparison")
     args = parser.parse_args()
 
     from vgbench.api import RunContext
@@ -42,6 +46,9 @@ def main() -> None:
     from vgbench.value_sets import resolve_value_set
 
     context = RunContext()
+    if args.compare_only:
+        compare_pair_passes(context, args.pairs)
+        return
     value_set = resolve_value_set("constraints9")
     persona_opts = TINY if args.tiny else {}
     get_backend(context.subject_model().path, None, 8)  # the model load is not part of any figure
@@ -57,6 +64,25 @@ def main() -> None:
     timed("persona_projection encode (all warm)", lambda: projection.encode(value_set, context))
     print(f"warm-persona projection / first persona encode: {pairs / first:.2f}; / warm persona encode: "
           f"{pairs / max(warm, 1e-9):.1f}")
+    compare_pair_passes(context, args.pairs)
+
+
+def compare_pair_passes(context, limit: int = 0) -> None:
+    """Time the shared-prefix pair pass against teacher-forcing every reply separately, same pairs, same batch."""
+    from vgbench.data.records import load_records
+    from vgbench.models.activations import mean_reply_activations, reply_pair_activations
+    from vgbench.models.backend import chat, get_backend
+
+    backend = get_backend(context.subject_model().path, None, 8)
+    pairs = [r for r in load_records("scenarios", "constraints9", split="train")
+             if r.get("action_follow") and r.get("action_ignore")][: limit or None]
+    prompts = [chat(r["user_message"]) for r in pairs]
+    chosen, rejected = [r["action_follow"] for r in pairs], [r["action_ignore"] for r in pairs]
+    shared = timed(f"pair pass, shared prefix ({len(pairs)} pairs)",
+                   lambda: reply_pair_activations(backend, prompts, chosen, rejected))
+    separate = timed(f"pair pass, each reply separately ({2 * len(pairs)} sequences)",
+                     lambda: mean_reply_activations(backend, prompts + prompts, chosen + rejected))
+    print(f"separate / shared prefix: {separate / shared:.2f}x")
 
 
 if __name__ == "__main__":

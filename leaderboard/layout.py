@@ -12,6 +12,7 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
+from vgbench.fingerprint import fingerprint
 from vgbench.store import safe_name, vgbench_home
 
 FORMAT = "vgbench-submission"
@@ -82,3 +83,17 @@ def claimed_numbers_finite(score: dict) -> str | None:
         if isinstance(x, bool) or not isinstance(x, (int, float)) or not np.isfinite(x):
             return key
     return None
+
+
+#: The site folder of the task pages.
+TASK_PAGES = "tasks"
+
+
+def rep_slug(rep: str, config_hash: str) -> str:
+    """File name stem of a representation config's page (safe characters only)."""
+    return f"{safe_name(rep)[:40]}-{fingerprint([rep, config_hash], 8)}"
+
+
+def task_slug(model: str, column: str) -> str:
+    """File name stem of a task's page for one subject model (safe characters only)."""
+    return f"{safe_name(column)[:40]}-{fingerprint([model, column], 8)}"

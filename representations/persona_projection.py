@@ -135,7 +135,7 @@ def _mean_pair_difference(backend, model_hash: str, value_set: str, records: lis
     The mean of the per-pair projections equals the projection of this mean (linearity), so the mean is all
     that is kept; the key is the model's weights, the scenario data and the pair ids.
     """
-    from vgbench.toolkit import chat, mean_reply_activations
+    from vgbench.toolkit import chat, reply_pair_activations
 
     key = {"model": model_hash, "data": data_fingerprint("scenarios", value_set),
            "pairs": [r["id"] for r in records], "prompt": "user message as a one-turn chat"}
@@ -145,10 +145,9 @@ def _mean_pair_difference(backend, model_hash: str, value_set: str, records: lis
         advance(2 * len(records))
         return cached["difference"]
     prompts = [chat(str(r["user_message"])) for r in records]
-    replies = [str(r["action_follow"]) for r in records] + [str(r["action_ignore"]) for r in records]
-    acts = mean_reply_activations(backend, prompts + prompts, replies, progress=advance)
-    n = len(records)
-    difference = (acts[:n] - acts[n:]).mean(axis=0)
+    chosen, rejected = reply_pair_activations(backend, prompts, [str(r["action_follow"]) for r in records],
+                                              [str(r["action_ignore"]) for r in records], progress=advance)
+    difference = (chosen - rejected).mean(axis=0)
     atomic_write_npz(npz, difference=difference)
     return difference
 

@@ -36,6 +36,21 @@ def test_shared_prefix_pair_logprobs_match_scoring_each_reply_separately(backend
     assert max(rel) < 1e-5, rel
 
 
+def test_shared_prefix_pair_activations_match_each_reply_teacher_forced(backend, scenarios):
+    from vgbench.models.activations import mean_reply_activations, reply_pair_activations
+
+    # prompts of different lengths in one batch, replies of different lengths, and an empty reply (stands for EOS)
+    prompts = [chat(s["user_message"], "Be brief." if k % 2 else None) for k, s in enumerate(scenarios)]
+    follow, ignore = [s["action_follow"] for s in scenarios], [s["action_ignore"] for s in scenarios]
+    ignore[-1] = ""
+    shared_f, shared_i = reply_pair_activations(backend, prompts, follow, ignore)
+    separate = mean_reply_activations(backend, prompts * 2, follow + ignore)
+    shared = np.concatenate([shared_f, shared_i])
+    assert shared.shape == separate.shape and shared.shape[1] == backend.model.config.num_hidden_layers + 1
+    rel = np.abs(shared - separate).max(axis=(0, 2)) / np.abs(separate).max(axis=(0, 2))  # per layer
+    assert rel.max() < 1e-4, rel
+
+
 def test_left_padded_batch_generation_matches_single(backend):
     prompts = [chat("Name a colour."), chat("Write one short sentence about the sea and the wind at night.")]
     batched = backend.generate(prompts, max_new_tokens=12)

@@ -39,6 +39,7 @@ _EXPORTS = {
     "forced_choice": "models.preference:forced_choice",
     "steered_preference": "models.steering:steered_preference",
     "mean_reply_activations": "models.activations:mean_reply_activations",
+    "reply_pair_activations": "models.activations:reply_pair_activations",
     "generate_with_reply_activations": "models.activations:generate_with_reply_activations",
     "can_record_during_generation": "models.activations:can_record_during_generation",
     "RESIDUAL_LAYER": "vector_export:RESIDUAL_LAYER",

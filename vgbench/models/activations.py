@@ -54,6 +54,42 @@ def mean_token_activations(backend: TransformersBackend, encoded: Sequence[tuple
     return out[0] if out[0] is not None else np.zeros((0, 0, 0), dtype=np.float32)
 
 
+def reply_pair_activations(backend: TransformersBackend, prompts: Sequence[Chat], first: Sequence[str],
+                           second: Sequence[str], progress: Callable[[int], None] | None = None
+                           ) -> tuple[np.ndarray, np.ndarray]:
+    """Mean reply-token activations [n, layers + 1, d] of two replies to each prompt, the prompt run once (its
+    keys and values reused by both replies): the numbers of :func:`mean_reply_activations` on each reply, at
+    about the cost of the prompt once and the two replies."""
+    import torch
+
+    prompt_ids = [backend.tok(backend.prompt_text(m), add_special_tokens=False)["input_ids"] for m in prompts]
+    reply_ids = [[backend.tok(r, add_special_tokens=False)["input_ids"] or [backend.tok.eos_token_id] for r in side]
+                 for side in (first, second)]
+    out: list[np.ndarray | None] = [None, None]
+
+    def collect(idx: np.ndarray) -> None:
+        rows = [reply_ids[side][i] for i in idx for side in (0, 1)]  # prompt k's two replies: rows 2k, 2k+1
+        with torch.inference_mode():
+            _, replies, r_ids = backend.shared_prefix_forward([prompt_ids[i] for i in idx], rows,
+                                                              output_hidden_states=True)
+            mask = torch.zeros(r_ids.shape, dtype=torch.float32)
+            for row, reply in enumerate(rows):
+                mask[row, : len(reply)] = 1.0
+            stacked = torch.stack(replies.hidden_states, dim=1).float()  # [2b, layers+1, t, d]
+            m = mask.to(stacked.device)[:, None, :, None]
+            means = ((stacked * m).sum(dim=2) / m.sum(dim=2)).cpu().numpy()
+        for side in (0, 1):
+            if out[side] is None:
+                out[side] = np.zeros((len(prompts), means.shape[1], means.shape[2]), dtype=np.float32)
+            out[side][np.asarray(idx)] = means[side::2]
+        if progress:
+            progress(2 * len(idx))
+
+    backend.each_batch([len(p) + max(len(a), len(b)) for p, a, b in zip(prompt_ids, *reply_ids)], collect)
+    empty = np.zeros((0, 0, 0), dtype=np.float32)
+    return (out[0] if out[0] is not None else empty), (out[1] if out[1] is not None else empty)
+
+
 def can_record_during_generation(backend: TransformersBackend) -> bool:
     """Whether the model has the Llama-style layout (``layers`` and a final ``norm``) that the recorder hooks."""
     decoder = backend.model.base_model

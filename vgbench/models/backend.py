@@ -106,24 +106,13 @@ class TransformersBackend:
         prompt_ids = [self.tok(self.prompt_text(m), add_special_tokens=False)["input_ids"] for m in prompts]
         reply_ids = [[self.tok(r, add_special_tokens=False)["input_ids"] for r in side] for side in (first, second)]
         out: list[list[ReplyScore | None]] = [[None] * len(prompts), [None] * len(prompts)]
-        decoder, lm_head = self.model.base_model, self.model.get_output_embeddings()
-        cache_key = _cache_keyword(decoder)
+        lm_head = self.model.get_output_embeddings()
 
         def score(idx: np.ndarray) -> None:
-            ids, mask = left_padded([prompt_ids[i] for i in idx], self.tok.pad_token_id)
-            positions = (mask.cumsum(1) - 1).clamp(min=0)
             rows = [reply_ids[side][i] for i in idx for side in (0, 1)]  # scenario k's two replies: rows 2k, 2k+1
-            r_ids, r_mask = right_padded(rows, self.tok.pad_token_id)
-            n_prompt = mask.sum(1).repeat_interleave(2)
             with torch.inference_mode():
-                prefix = decoder(input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
-                                 position_ids=positions.to(self.device), use_cache=True)
-                cache = getattr(prefix, cache_key)
-                cache.batch_repeat_interleave(2)
-                hidden = decoder(input_ids=r_ids.to(self.device),
-                                 attention_mask=torch.cat([mask.repeat_interleave(2, 0), r_mask], 1).to(self.device),
-                                 position_ids=(n_prompt[:, None] + torch.arange(r_ids.shape[1])[None]).to(self.device),
-                                 **{cache_key: cache}, use_cache=False).last_hidden_state
+                prefix, replies, r_ids = self.shared_prefix_forward([prompt_ids[i] for i in idx], rows)
+                hidden = replies.last_hidden_state
                 last = prefix.last_hidden_state[:, -1].repeat_interleave(2, 0)  # predicts each reply's first token
                 for row, reply in enumerate(rows):
                     h = torch.cat([last[row : row + 1], hidden[row, : len(reply) - 1]])
@@ -135,6 +124,29 @@ class TransformersBackend:
 
         self.each_batch([len(p) + max(len(a), len(b)) for p, a, b in zip(prompt_ids, *reply_ids)], score)
         return out[0], out[1]  # type: ignore[return-value]
+
+    def shared_prefix_forward(self, prompts: Sequence[list[int]], rows: Sequence[list[int]],
+                              output_hidden_states: bool = False):
+        """(prefix output, reply output, right-padded reply ids) of one decoder pass over the left-padded
+        prompts (keys and values kept) and one over their replies, two reply rows per prompt (rows 2k, 2k+1
+        continue prompt k). Call under ``torch.inference_mode()``."""
+        import torch
+
+        decoder = self.model.base_model
+        cache_key = _cache_keyword(decoder)
+        ids, mask = left_padded(prompts, self.tok.pad_token_id)
+        positions = (mask.cumsum(1) - 1).clamp(min=0)
+        r_ids, r_mask = right_padded(rows, self.tok.pad_token_id)
+        n_prompt = mask.sum(1).repeat_interleave(2)
+        prefix = decoder(input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
+                         position_ids=positions.to(self.device), use_cache=True)
+        cache = getattr(prefix, cache_key)
+        cache.batch_repeat_interleave(2)
+        replies = decoder(input_ids=r_ids.to(self.device),
+                          attention_mask=torch.cat([mask.repeat_interleave(2, 0), r_mask], 1).to(self.device),
+                          position_ids=(n_prompt[:, None] + torch.arange(r_ids.shape[1])[None]).to(self.device),
+                          **{cache_key: cache}, use_cache=False, output_hidden_states=output_hidden_states)
+        return prefix, replies, r_ids
 
     def score_replies(self, hidden, ids, pairs: Sequence[tuple[list[int], list[int]]]) -> list[ReplyScore]:
         """Reply log-likelihoods from the final hidden states [b, t, d] of right-padded prompt + reply rows
