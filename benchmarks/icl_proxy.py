@@ -24,7 +24,7 @@ def main() -> None:
     from vgbench.evaluation import make_representation
     from vgbench.models.backend import get_backend
     from vgbench.value_sets import resolve_value_set
-    from vgbench_representations.icl_proxy import _tokens_run
+    from vgbench_representations.icl_proxy import tokens_run
 
     value_set = resolve_value_set("constraints9")
     rep = make_representation("icl_proxy", dict(o.split("=", 1) for o in args.option))
@@ -44,7 +44,7 @@ def main() -> None:
     backend = get_backend(context.subject_model().path, None, rep.options["batch_size"])
     plan = rep.plan(value_set)
     rows = ((),) + plan.demonstrations
-    tokens = [_tokens_run(backend, demos, plan.scenarios) for demos in rows]
+    tokens = [tokens_run(backend, demos, plan.scenarios) for demos in rows]
     print(f"constraints9, embedded model, options {rep.options}, {os.cpu_count()} CPUs, "
           f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, load {os.getloadavg()[0]:.1f}")
     print(f"{len(rows)} steps x {len(plan.scenarios)} scenarios; tokens run: baseline {tokens[0]}, rows "

@@ -10,9 +10,10 @@ measure ``prompt_steering`` uses), a(∅, j) the same without demonstrations, an
 the tasks' normalised shift: an in-context proxy for fine-tuning on value i's pairs (the pairs
 ``dpo_generalization`` trains on), measured on j, so P ≠ Pᵀ.
 
-Scored scenarios are always the eval split, never a demonstration: in the shipped scenario files the train and eval
-splits of a value are disjoint (different ids and user messages), so for j = i the scored scenarios are not among
-row i's demonstrations either; :meth:`IclProxy.plan` checks this on whatever data it is given and refuses overlap.
+Scored scenarios are always the eval split, never a demonstration. For j = i this needs no extra rule: in the
+shipped scenario files a value's train and eval splits are disjoint (checked on constraints9: none of the 24 train
+pairs of any value shares an id or a user message with an eval scenario), so row i's demonstrations are never among
+the scenarios scored in column i; :meth:`IclProxy.plan` checks this on whatever data it is given and refuses overlap.
 
 Each row and the baseline is one cached step (``context.steps("icl_proxy")``), so a killed run resumes and
 ``vgbench evaluate --executor ray`` fans the rows out like a task build.
@@ -56,10 +57,10 @@ def row_preferences(job: dict) -> dict:
     backend = get_backend(job["model_path"], job["device"], job["batch_size"])
     turns = demonstration_turns(job["demonstrations"])
     p = forced_choice(backend, job["scenarios"], turns=turns, progress=job["progress"])["p_follow"]
-    return {"p_follow": p.tolist(), "tokens": _tokens_run(backend, job["demonstrations"], job["scenarios"])}
+    return {"p_follow": p.tolist(), "tokens": tokens_run(backend, job["demonstrations"], job["scenarios"])}
 
 
-def _tokens_run(backend, demonstrations, scenarios) -> int:
+def tokens_run(backend, demonstrations, scenarios) -> int:
     """Prompt tokens (run once per scenario, shared by both replies) plus both replies' tokens."""
     def n(text: str) -> int:
         return len(backend.tok(text, add_special_tokens=False)["input_ids"])
