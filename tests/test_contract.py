@@ -30,7 +30,7 @@ EVERY = [("task", n) for n in TASKS] + [("representation", n) for n in REPRESENT
 def test_the_builtins_and_the_example_plugin_are_covered():
     assert {"prompt_steering", "judge_agreement", "dpo_generalization", "drift_prediction", "keyword_overlap"} <= set(TASKS)
     assert {"random", "category", "sentence_embedding", "persona", "persona_conflictscope", "data_similarity",
-            "persona_projection", "tfidf", "word_overlap"} <= set(REPRESENTATIONS)
+            "persona_projection", "icl_proxy", "tfidf", "word_overlap"} <= set(REPRESENTATIONS)
 
 
 @pytest.mark.parametrize("name", TASKS)

@@ -16,7 +16,8 @@ from ..executors import make_executor
 from ..ground_truth import built_ground_truth_path, save_ground_truth
 from ..validity import with_validity
 from ..value_sets import resolve_value_set
-from .common import data_option, model_option, options_option, seed_option, split_options, value_set_option
+from .common import (data_option, executor_options, model_option, options_option, seed_option, split_options,
+                     value_set_option)
 from .display import ProgressFactory, fmt
 
 
@@ -29,9 +30,7 @@ from .display import ProgressFactory, fmt
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the matrix to this file instead of the home's ground-truth folder (evaluate then ignores it).")
 @seed_option
-@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
-              help="Run independent steps here, or fan them out over a Ray cluster.")
-@click.option("--ray-address", default=None, help="Ray cluster address (default: start a local cluster).")
+@executor_options
 @click.option("--allow-unbalanced", is_flag=True,
               help="Build even when the value set's reply pairs fail the balance checks (`vgbench data stats`).")
 @data_option

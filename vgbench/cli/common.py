@@ -42,6 +42,14 @@ def options_option(of: str, example: str):
                         help=f"{of.capitalize()} option key=value, e.g. {example} (repeatable; `vgbench list` shows them).")
 
 
+def executor_options(command):
+    """``--executor local|ray`` and ``--ray-address``: where independent cached steps run."""
+    command = click.option("--ray-address", default=None,
+                           help="Ray cluster address (default: start a local cluster).")(command)
+    return click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+                        help="Run independent steps here, or fan them out over a Ray cluster.")(command)
+
+
 def seed_option(command):
     """``--seed``: the run's seed (a non-negative 32-bit integer, as numpy's generators take)."""
     return click.option("--seed", default=0, show_default=True, type=click.IntRange(0, 2**32 - 1))(command)

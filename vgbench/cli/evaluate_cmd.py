@@ -9,10 +9,12 @@ import click
 from ..api import RunContext
 from ..errors import VgbenchError
 from ..evaluation import collect_targets, evaluate, make_representation
+from ..executors import make_executor
 from ..results import EvaluationOutcome
 from ..store import OVERWRITE_STRATEGIES
 from ..value_sets import resolve_value_set
-from .common import data_option, model_option, options_option, seed_option, split_options, value_set_option
+from .common import (data_option, executor_options, model_option, options_option, seed_option, split_options,
+                     value_set_option)
 from .display import ProgressFactory, print_json, print_table
 from .display import progress as log_line
 from .score_table import COLUMNS, print_notes, score_notes, score_rows, view_q_values
@@ -43,12 +45,15 @@ def print_scores(title: str, outcomes: list[EvaluationOutcome], stale: list[str]
 @click.option("--overwrite", default="only-missing", show_default=True, type=click.Choice(OVERWRITE_STRATEGIES))
 @seed_option
 @click.option("--json", "as_json", is_flag=True, help="Print result records as JSON.")
+@executor_options
 @data_option
-def evaluate_command(rep_name, tasks, value_set, model, ground_truth_files, options, overwrite, seed, as_json):
+def evaluate_command(rep_name, tasks, value_set, model, ground_truth_files, options, overwrite, seed, as_json,
+                     executor, ray_address):
     """Score a representation against tasks' ground truth and store the results."""
     rep = make_representation(rep_name, split_options(options))
     progress = ProgressFactory()
-    context = RunContext(model=model, seed=seed, progress=None if as_json else progress)
+    context = RunContext(model=model, seed=seed, progress=None if as_json else progress,
+                         executor=None if executor == "local" else make_executor(executor, ray_address))
     names = [value_set] if value_set else _value_sets_with_ground_truth(list(tasks), context, bool(ground_truth_files))
     all_records, all_q = [], []
     try:

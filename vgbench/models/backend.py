@@ -11,9 +11,10 @@ import numpy as np
 Chat = list[dict]
 
 
-def chat(user: str, system: str | None = None) -> Chat:
-    """A one-turn chat, with an optional system prompt."""
-    return ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": user}]
+def chat(user: str, system: str | None = None, turns: Sequence[dict] = ()) -> Chat:
+    """A chat ending in one user turn, after an optional system prompt and earlier ``turns`` (e.g. demonstrations)."""
+    head = [{"role": "system", "content": system}] if system else []
+    return head + list(turns) + [{"role": "user", "content": user}]
 
 
 @dataclass

@@ -10,7 +10,7 @@ from .backend import ReplyScore, TransformersBackend, chat
 
 
 def forced_choice(backend: TransformersBackend, scenarios: Sequence[dict], system: str | None = None,
-                  progress: Callable[[int], None] | None = None) -> dict[str, np.ndarray]:
+                  progress: Callable[[int], None] | None = None, turns: Sequence[dict] = ()) -> dict[str, np.ndarray]:
     """P(follow ≻ ignore) per scenario from length-normalised reply log-likelihoods.
 
     Each reply is scored on its own given the same prompt, so there is no answer position to bias (the
@@ -18,9 +18,10 @@ def forced_choice(backend: TransformersBackend, scenarios: Sequence[dict], syste
     ``p = sigmoid(mean_follow − mean_ignore)`` with per-token mean log-probabilities: a graded
     preference. (A sigmoid of the *total* log-likelihood difference saturates at 0 or 1 for
     replies of 40+ tokens, hiding how far a prompt or training moves the model.)
-    ``chose_follow`` is the hard choice.
+    ``chose_follow`` is the hard choice. ``turns`` (user/assistant messages, e.g. in-context demonstrations) come
+    before each scenario's user message, after the system prompt.
     """
-    prompts = [chat(s["user_message"], system) for s in scenarios]
+    prompts = [chat(s["user_message"], system, turns) for s in scenarios]
     follow_texts, ignore_texts = [s["action_follow"] for s in scenarios], [s["action_ignore"] for s in scenarios]
     if hasattr(backend, "reply_pair_logprobs"):  # the prompt run once for both replies
         follow, ignore = backend.reply_pair_logprobs(prompts, follow_texts, ignore_texts, progress=progress)
