@@ -43,8 +43,10 @@ class TransformersBackend:
         return next(self.model.parameters()).device
 
     def prompt_text(self, messages: Chat) -> str:
-        """The chat template applied up to the start of the assistant's reply."""
-        return self.tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        """The chat up to the start of the assistant's reply: the model's chat template, or the plain format."""
+        from .prompt_format import render_chat
+
+        return render_chat(self.tok, messages)
 
     def each_batch(self, lengths: Sequence[int], body: Callable[[np.ndarray], None]) -> None:
         """``body(indices)`` over batches of the items, longest first, so an out-of-memory shows up at once.
@@ -71,7 +73,7 @@ class TransformersBackend:
             start += len(idx)
 
     def encode_pairs(self, prompts: Sequence[Chat], replies: Sequence[str]) -> list[tuple[list[int], list[int]]]:
-        """Token ids of each prompt (chat template, generation prompt added) and of its reply."""
+        """Token ids of each prompt (rendered up to the reply, see :meth:`prompt_text`) and of its reply."""
         return [(self.tok(self.prompt_text(m), add_special_tokens=False)["input_ids"],
                  self.tok(r, add_special_tokens=False)["input_ids"]) for m, r in zip(prompts, replies)]
 

@@ -33,7 +33,9 @@ class VllmBackend:
         """Replies to each chat (vllm batches internally)."""
         from vllm import SamplingParams
 
-        texts = [self.tok.apply_chat_template(m, tokenize=False, add_generation_prompt=True) for m in prompts]
+        from .prompt_format import render_chat
+
+        texts = [render_chat(self.tok, m) for m in prompts]
         params = SamplingParams(max_tokens=max_new_tokens, temperature=temperature, seed=seed)
         outs = self.llm.generate(texts, params, use_tqdm=False)
         if progress:
