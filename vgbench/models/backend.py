@@ -179,7 +179,8 @@ class TransformersBackend:
 
     def generate(self, prompts: Sequence[Chat], max_new_tokens: int = 64, temperature: float = 0.0,
                  seed: int = 0, progress: Callable[[int], None] | None = None, recorder=None) -> list[str]:
-        """Replies to each chat; batched with left padding; greedy when temperature is 0.
+        """Replies to each chat; batched with left padding; greedy when temperature is 0 (a plain-format reply is
+        cut where the model starts a next turn).
 
         ``recorder`` (a :class:`~vgbench.models.activations.ReplyActivationRecorder`) records reply
         activations while each batch is generated; the replies stay the same.
@@ -187,6 +188,8 @@ class TransformersBackend:
         from contextlib import nullcontext
 
         import torch
+
+        from .prompt_format import reply_text
 
         texts = [self.prompt_text(m) for m in prompts]
         out: list[str | None] = [None] * len(texts)
@@ -204,7 +207,8 @@ class TransformersBackend:
                                           pad_token_id=self.tok.pad_token_id, **sampling)
             start = batch["input_ids"].shape[1]
             for row, i in enumerate(idx):
-                out[i] = self.tok.decode(gen[row, start:start + max_new_tokens], skip_special_tokens=True).strip()
+                out[i] = reply_text(self.tok, self.tok.decode(gen[row, start:start + max_new_tokens],
+                                                              skip_special_tokens=True))
             if progress:
                 progress(len(idx))
 

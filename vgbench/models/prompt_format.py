@@ -8,7 +8,8 @@ The plain format (``plain``, for base models such as Gemma 3 270M) is::
     Assistant:\n                      (the open turn: the reply starts on the next line)
 
 ``<bos>`` is the tokenizer's BOS token, written only when the tokenizer adds one to plain text (as a chat template
-would), so that ``tok(text, add_special_tokens=False)`` gives the same ids either way.
+would), so that ``tok(text, add_special_tokens=False)`` gives the same ids either way. A base model does not stop
+at the end of its turn: a generated reply is cut where it starts a line ``User:`` or ``Assistant:``.
 """
 
 from __future__ import annotations
@@ -38,6 +39,20 @@ def plain_prompt(messages: list[dict], bos: str = "") -> str:
             raise ValueError(f"chat message role {role!r} is not one of system, user, assistant")
     parts.append(OPEN_TURN)
     return "".join(parts)
+
+
+def plain_reply(text: str) -> str:
+    """A generated plain-format reply up to where the model starts a next ``User:`` or ``Assistant:`` turn."""
+    lines = text.split("\n")
+    for n, line in enumerate(lines):
+        if n and line.startswith(("User:", "Assistant:")):
+            return "\n".join(lines[:n]).strip()
+    return text.strip()
+
+
+def reply_text(tok, text: str) -> str:
+    """A decoded reply as vgbench returns it: stripped; in the plain format, cut before a next turn it started."""
+    return plain_reply(text) if tokenizer_prompt_format(tok) == PLAIN else text.strip()
 
 
 def tokenizer_prompt_format(tok) -> str:
