@@ -221,6 +221,12 @@ def test_an_unknown_model_name_is_one_error_with_did_you_mean(cli, typo, suggest
     assert_one_line_error(proc, f"{typo!r}", f"did you mean {suggestion}", "vgbench list models")
 
 
+def test_a_bare_word_unlike_any_registered_name_is_read_as_a_hub_id(cli):
+    # hub ids without an org exist (gpt2); offline, the hub is what fails, not the name
+    proc = cli("serve", "--model", "tinyllamaxyz", "--port", "0", env={"HF_HUB_OFFLINE": "1"})
+    assert_one_line_error(proc, "'tinyllamaxyz'", "not fetchable from the hub")
+
+
 def test_a_name_that_is_a_directory_is_read_as_a_directory(cli, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "gemma3-27m").mkdir()  # exists, so it is a directory, not a mistyped name

@@ -3,6 +3,7 @@ directory, or a hub id; and the helpers a model plugin uses to convert and cache
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import sys
@@ -146,11 +147,12 @@ def resolve_subject_model(spec: str, cache_dir: Path) -> SubjectModel:
         _check_causal_lm(str(path))
         return SubjectModel(spec, path.name, str(path.resolve()), _local_weights_hash(path), "local directory",
                             prompt_format=directory_prompt_format(path))
-    if "/" not in spec:  # a hub id is org/name: a bare word is a registered name mistyped
+    if "/" not in spec and difflib.get_close_matches(spec, list(entries("model")), n=1, cutoff=0.6):
+        # a bare word close to a registered name is a typo; any other is a hub id without an org (e.g. gpt2)
         try:
             get("model", spec)
         except UnknownNameError as exc:
-            raise UnknownNameError(f"--model: {exc}, or pass a model directory or a hub id (org/name)") from None
+            raise UnknownNameError(f"--model: {exc}, or pass a model directory or a hub id") from None
     try:
         from huggingface_hub import snapshot_download
 
