@@ -237,3 +237,54 @@ class Task(_Declared):
         from .errors import VgbenchError
 
         raise VgbenchError(f"task {self.name!r} cannot be built by this version of vgbench")
+
+
+@dataclass(frozen=True)
+class ModelMetadata:
+    """What a named subject model is: name, size, license, where its weights come from, how its chats render."""
+
+    name: str
+    description: str
+    #: Number of parameters (e.g. 268_098_176), shown by ``vgbench list models``.
+    parameters: int
+    #: The license or terms the weights are distributed under, e.g. "Apache-2.0", "Gemma Terms of Use".
+    license: str
+    #: Where the weights come from (package, file, upstream), one line.
+    source: str
+    #: "chat_template" (the model's own) or "plain" (vgbench's format for models without one; see README).
+    prompt_format: str = "chat_template"
+    #: A terms file that comes with the weights: named in a notice on first use, its license kept in provenance.
+    terms_file: str = ""
+
+    def __post_init__(self):
+        from .models.prompt_format import PROMPT_FORMATS
+
+        if self.prompt_format not in PROMPT_FORMATS:
+            raise ValueError(f"model {self.name!r}: prompt_format {self.prompt_format!r} is not one of "
+                             f"{', '.join(PROMPT_FORMATS)}")
+
+
+class NamedModel:
+    """A subject model that ``--model NAME`` selects: metadata, and how to fetch, verify and convert its weights.
+
+    Subclass it, declare ``metadata = ModelMetadata(...)``, implement :meth:`prepare` and :meth:`converted`, and
+    register the class in a ``register_models`` hook. Weights go under ``cache_dir / "models"``.
+    """
+
+    metadata: ClassVar[ModelMetadata]
+    name: ClassVar[str]
+    description: ClassVar[str] = ""
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        meta = cls.__dict__.get("metadata")
+        if isinstance(meta, ModelMetadata):
+            cls.name, cls.description = meta.name, meta.description
+
+    def converted(self, cache_dir: Path):
+        """The :class:`~vgbench.models.subject.SubjectModel` already converted in the cache, or None (no download)."""
+        raise NotImplementedError
+
+    def prepare(self, cache_dir: Path):
+        """Fetch, verify and convert the weights into the cache; return the :class:`~vgbench.models.subject.SubjectModel`."""
+        raise NotImplementedError

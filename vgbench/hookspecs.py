@@ -23,5 +23,10 @@ def register_representations(register):
 
 
 @hookspec
+def register_models(register):
+    """Register named subject models (``--model NAME``): ``register(NamedModelSubclass)``."""
+
+
+@hookspec
 def register_commands(cli):
     """Add CLI commands: ``cli`` is the ``vgbench`` click group (``cli.add_command(...)``)."""

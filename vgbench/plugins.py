@@ -10,7 +10,7 @@ from importlib.metadata import entry_points
 
 import pluggy
 
-from . import hookspecs
+import vgbench.hookspecs as hookspecs  # the module only: `from . import` would read as depending on all of vgbench
 
 ENTRY_POINT_GROUP = "vgbench"
 #: Comma-separated entry-point names; when set, only those plugins load.

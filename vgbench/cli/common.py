@@ -26,9 +26,10 @@ def data_option(command):
 
 
 def model_option(command):
-    """``--model``: the subject model ('embedded', a local directory or a hub id)."""
+    """``--model``: the subject model (a registered name, a local directory or a hub id)."""
     return click.option("--model", default="embedded", show_default=True,
-                        help="Subject model: 'embedded', a local directory or a hub id.")(command)
+                        help="Subject model: a registered name (vgbench list models; 'embedded' is SmolLM2), "
+                             "a local directory or a hub id (org/name).")(command)
 
 
 def value_set_option(default: str | None = "constraints9", help: str = "Built-in name or a YAML/JSON file."):

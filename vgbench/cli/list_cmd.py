@@ -1,4 +1,4 @@
-"""``vgbench list``: value sets, tasks, representations, plugins."""
+"""``vgbench list``: value sets, tasks, representations, models, plugins."""
 
 from __future__ import annotations
 
@@ -8,15 +8,15 @@ from .. import registry
 from ..plugins import plugin_infos
 from .display import print_json, print_table
 
-WHAT = {"value-sets": "value_set", "tasks": "task", "reps": "representation"}
+WHAT = {"value-sets": "value_set", "tasks": "task", "reps": "representation", "models": "model"}
 
 
 @click.command("list")
-@click.argument("what", required=False, type=click.Choice(["value-sets", "tasks", "reps", "plugins"]))
+@click.argument("what", required=False, type=click.Choice(["value-sets", "tasks", "reps", "models", "plugins"]))
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def list_command(what: str | None, as_json: bool) -> None:
-    """List registered value sets, tasks, representations (reps) or plugins, with their options."""
-    kinds = [what] if what else ["value-sets", "tasks", "reps", "plugins"]
+    """List registered value sets, tasks, representations (reps), subject models or plugins, with their options."""
+    kinds = [what] if what else ["value-sets", "tasks", "reps", "models", "plugins"]
     out = {}
     for k in kinds:
         if k == "plugins":
@@ -40,7 +40,7 @@ def list_command(what: str | None, as_json: bool) -> None:
 
 
 #: Row fields shown in ``--json`` only (the table shows options in a table of their own; "sees" says the two flags).
-DETAIL_ONLY = ("options", "cell_meaning", "uses_model", "reads_training_data")
+DETAIL_ONLY = ("options", "cell_meaning", "uses_model", "reads_training_data", "parameters", "terms_file", "path")
 
 
 def _row(kind: str, entry) -> dict:
@@ -49,6 +49,8 @@ def _row(kind: str, entry) -> dict:
     if kind == "value-sets":
         return row
     meta = entry.obj.metadata
+    if kind == "models":
+        return {**row, **_model_row(entry)}
     if kind == "tasks":
         gate = meta.validity_gate
         row.update(version=meta.version, data=list(meta.data), replicate_kinds=list(meta.replicate_kinds),
@@ -61,6 +63,22 @@ def _row(kind: str, entry) -> dict:
                    reads_training_data=meta.reads_training_data, sees=sees_text(meta.declaration()))
     row["options"] = [o.to_json() for o in meta.options]
     return row
+
+
+def _model_row(entry) -> dict:
+    """A registered model's size, license, source, prompt format, and whether it is converted in this home's cache."""
+    from ..store import vgbench_home
+
+    meta = entry.obj.metadata
+    found = entry.obj().converted(vgbench_home() / "cache")
+    return {"size": _size(meta.parameters), "parameters": meta.parameters, "license": meta.license,
+            "source": meta.source, "prompt_format": meta.prompt_format, "terms_file": meta.terms_file,
+            "converted": found is not None, "path": found.path if found else None}
+
+
+def _size(parameters: int) -> str:
+    """A parameter count as people say it: 135M, 1.7B."""
+    return f"{parameters / 1e9:.1f}B" if parameters >= 1e9 else f"{parameters / 1e6:.0f}M"
 
 
 def _print_options(kind: str) -> None:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import click
 
 from ..errors import VgbenchError
+from .common import model_option
 
 
 @click.command("serve")
-@click.option("--model", default="embedded", show_default=True, help="'embedded', a model directory or a hub id.")
+@model_option
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="0: any free port.")
 @click.option("--device", help="Torch device (default: cuda if available, else cpu).")
 @click.option("--threads", type=click.IntRange(1, 256), help="CPU threads for torch (default: torch's choice; 1 is "

@@ -44,8 +44,10 @@ class TransformersBackend:
         return next(self.model.parameters()).device
 
     def prompt_text(self, messages: Chat) -> str:
-        """The chat template applied up to the start of the assistant's reply."""
-        return self.tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        """The chat up to the start of the assistant's reply: the model's chat template, or the plain format."""
+        from .prompt_format import render_chat
+
+        return render_chat(self.tok, messages)
 
     def each_batch(self, lengths: Sequence[int], body: Callable[[np.ndarray], None]) -> None:
         """``body(indices)`` over batches of the items, longest first, so an out-of-memory shows up at once.
@@ -72,7 +74,7 @@ class TransformersBackend:
             start += len(idx)
 
     def encode_pairs(self, prompts: Sequence[Chat], replies: Sequence[str]) -> list[tuple[list[int], list[int]]]:
-        """Token ids of each prompt (chat template, generation prompt added) and of its reply."""
+        """Token ids of each prompt (rendered up to the reply, see :meth:`prompt_text`) and of its reply."""
         return [(self.tok(self.prompt_text(m), add_special_tokens=False)["input_ids"],
                  self.tok(r, add_special_tokens=False)["input_ids"]) for m, r in zip(prompts, replies)]
 
@@ -190,7 +192,8 @@ class TransformersBackend:
 
     def generate(self, prompts: Sequence[Chat], max_new_tokens: int = 64, temperature: float = 0.0,
                  seed: int = 0, progress: Callable[[int], None] | None = None, recorder=None) -> list[str]:
-        """Replies to each chat; batched with left padding; greedy when temperature is 0.
+        """Replies to each chat; batched with left padding; greedy when temperature is 0 (a plain-format reply is
+        cut where the model starts a next turn).
 
         ``recorder`` (a :class:`~vgbench.models.activations.ReplyActivationRecorder`) records reply
         activations while each batch is generated; the replies stay the same.
@@ -198,6 +201,8 @@ class TransformersBackend:
         from contextlib import nullcontext
 
         import torch
+
+        from .prompt_format import reply_text
 
         texts = [self.prompt_text(m) for m in prompts]
         out: list[str | None] = [None] * len(texts)
@@ -215,7 +220,8 @@ class TransformersBackend:
                                           pad_token_id=self.tok.pad_token_id, **sampling)
             start = batch["input_ids"].shape[1]
             for row, i in enumerate(idx):
-                out[i] = self.tok.decode(gen[row, start:start + max_new_tokens], skip_special_tokens=True).strip()
+                out[i] = reply_text(self.tok, self.tok.decode(gen[row, start:start + max_new_tokens],
+                                                              skip_special_tokens=True))
             if progress:
                 progress(len(idx))
 

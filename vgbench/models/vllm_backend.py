@@ -33,12 +33,14 @@ class VllmBackend:
         """Replies to each chat (vllm batches internally)."""
         from vllm import SamplingParams
 
-        texts = [self.tok.apply_chat_template(m, tokenize=False, add_generation_prompt=True) for m in prompts]
+        from .prompt_format import render_chat, reply_text
+
+        texts = [render_chat(self.tok, m) for m in prompts]
         params = SamplingParams(max_tokens=max_new_tokens, temperature=temperature, seed=seed)
         outs = self.llm.generate(texts, params, use_tqdm=False)
         if progress:
             progress(len(texts))
-        return [o.outputs[0].text.strip() for o in outs]
+        return [reply_text(self.tok, o.outputs[0].text) for o in outs]
 
 
 def generation_backend(transformers_backend, path: str, prefer: str = "auto"):
