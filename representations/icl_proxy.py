@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vgbench import Option, Representation, RepresentationMetadata, RunContext, ValueSet, hookimpl
-from vgbench.toolkit import DataError, Step, data_fingerprint, first_per_value, load_records, require_values
+from vgbench.toolkit import DataError, Step, data_fingerprint, first_per_value, load_reply_pairs, require_values
 
 
 @dataclass(frozen=True)
@@ -56,17 +56,9 @@ def row_preferences(job: dict) -> dict:
 
     backend = get_backend(job["model_path"], job["device"], job["batch_size"])
     turns = demonstration_turns(job["demonstrations"])
+    # the demonstrations open every prompt of the row: the backend runs them once and reuses their keys and values
     p = forced_choice(backend, job["scenarios"], turns=turns, progress=job["progress"])["p_follow"]
-    return {"p_follow": p.tolist(), "tokens": tokens_run(backend, job["demonstrations"], job["scenarios"])}
-
-
-def tokens_run(backend, demonstrations, scenarios) -> int:
-    """Prompt tokens (run once per scenario, shared by both replies) plus both replies' tokens."""
-    def n(text: str) -> int:
-        return len(backend.tok(text, add_special_tokens=False)["input_ids"])
-
-    return sum(n(backend.prompt_text(icl_prompt(demonstrations, s))) + n(s["action_follow"]) + n(s["action_ignore"])
-               for s in scenarios)
+    return {"p_follow": p.tolist(), "tokens": backend.tokens_run}
 
 
 class IclProxy(Representation):
@@ -74,7 +66,7 @@ class IclProxy(Representation):
 
     metadata = RepresentationMetadata(
         name="icl_proxy",
-        version="1",
+        version="2",
         description="In-context proxy for fine-tuning: value i's first k train pairs as demonstrations, then the "
                     "normalised shift of forced-choice P(follow) on value j's eval scenarios against none.",
         output="matrix",
@@ -92,10 +84,9 @@ class IclProxy(Representation):
     def plan(self, value_set: ValueSet) -> Plan:
         """Each value's first k train pairs and the eval scenarios to score; bad data is one error."""
         k, limit = self.options["k"], self.options["limit_eval"]
-        train = _with_both_replies(load_records("scenarios", value_set.name, value_ids=value_set.ids, split="train"))
+        train = load_reply_pairs(value_set.name, value_ids=value_set.ids, split="train")
         require_values("scenarios", value_set, train, "icl_proxy (train split, with action_follow and action_ignore)")
-        evaluation = _with_both_replies(load_records("scenarios", value_set.name, value_ids=value_set.ids,
-                                                     split="eval"))
+        evaluation = load_reply_pairs(value_set.name, value_ids=value_set.ids, split="eval")
         require_values("scenarios", value_set, evaluation, "icl_proxy (eval split, with action_follow and "
                                                            "action_ignore)")
         demonstrations = []
@@ -143,10 +134,6 @@ class IclProxy(Representation):
         from vgbench.toolkit import train_split_read
 
         return train_split_read(value_set.name)
-
-
-def _with_both_replies(records: list[dict]) -> list[dict]:
-    return [r for r in records if r.get("user_message") and r.get("action_follow") and r.get("action_ignore")]
 
 
 def _refuse_overlap(demonstrations, scenarios) -> None:

@@ -22,7 +22,7 @@ from vgbench.toolkit import (
     atomic_write_npz,
     data_fingerprint,
     fingerprint,
-    load_records,
+    load_reply_pairs,
     read_cached_npz,
     require_values,
 )
@@ -71,8 +71,7 @@ class PersonaProjection(Representation):
 
     def pairs(self, value_set: ValueSet) -> list[list[dict]]:
         """Each value's train pairs with both replies, in value-set order; a value without any is one error."""
-        records = [r for r in load_records("scenarios", value_set.name, value_ids=value_set.ids, split="train")
-                   if r.get("action_follow") and r.get("action_ignore")]
+        records = load_reply_pairs(value_set.name, value_ids=value_set.ids, split="train")
         require_values("scenarios", value_set, records,
                        "persona_projection (train split, with action_follow and action_ignore)")
         limit = self.options["limit_train"]

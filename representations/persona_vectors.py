@@ -17,6 +17,7 @@ from vgbench.toolkit import (
     data_fingerprint,
     fingerprint,
     load_records,
+    load_reply_pairs,
     read_cached_npz,
     require_values,
 )
@@ -139,8 +140,7 @@ def select_layer(backend, model_hash: str, value_set: ValueSet, differences: np.
     """
     from vgbench.toolkit import steered_preference
 
-    scenarios = [r for r in load_records("scenarios", value_set.name, split="eval")
-                 if r.get("action_follow") and r.get("action_ignore")]
+    scenarios = load_reply_pairs(value_set.name, split="eval")
     by_value = {v: [r for r in scenarios if r["value"] == v][: s.n_heldout] for v in value_set.ids}
     missing = [v for v, rs in by_value.items() if not rs]
     if missing:

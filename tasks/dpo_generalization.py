@@ -51,7 +51,7 @@ from vgbench.toolkit import (
     first_per_value,
     held_out_minimum,
     held_out_split,
-    load_records,
+    load_reply_pairs,
     matrix_to_json,
     provenance,
     require_values,
@@ -290,8 +290,7 @@ def _scenarios(task: str, value_set: ValueSet, opts: dict) -> tuple[list[str], l
     subset = value_set.subset(wanted)
     out = []
     for split, limit in (("train", int(opts["limit_train"])), ("eval", int(opts["limit_eval"]))):
-        records = [s for s in load_records("scenarios", value_set.name, value_ids=wanted, split=split)
-                   if s.get("action_follow") and s.get("action_ignore")]
+        records = load_reply_pairs(value_set.name, value_ids=wanted, split=split)
         require_values("scenarios", subset, records, f"task {task} ({split} split, with action_follow and action_ignore)")
         out.append(first_per_value(records, limit) if limit else records)
     return wanted, out[0], out[1]

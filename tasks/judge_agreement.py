@@ -27,7 +27,7 @@ from vgbench.toolkit import (
     Step,
     data_fingerprint,
     first_per_value,
-    load_records,
+    load_reply_pairs,
     n_splits_option,
     provenance,
     require_values,
@@ -95,8 +95,7 @@ class JudgeAgreement(Task):
         opts = self.options
         wanted = selected_values(value_set, opts["values"])
         values = [value_set.value(v) for v in wanted]
-        pool = load_records("scenarios", value_set.name, value_ids=wanted, split="eval")
-        pool = [s for s in pool if s.get("action_follow") and s.get("action_ignore")]
+        pool = load_reply_pairs(value_set.name, value_ids=wanted, split="eval")
         require_values("scenarios", value_set.subset(wanted), pool, f"task {self.name}")
         if int(opts["pool_per_value"]):
             pool = first_per_value(pool, int(opts["pool_per_value"]))

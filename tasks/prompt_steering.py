@@ -23,7 +23,7 @@ from vgbench.toolkit import (
     Step,
     data_fingerprint,
     first_per_value,
-    load_records,
+    load_reply_pairs,
     n_splits_option,
     normalised_shift,
     provenance,
@@ -73,9 +73,8 @@ class PromptSteering(Task):
         opts = self.options
         wanted = selected_values(value_set, opts["values"])
         values = [value_set.value(v) for v in wanted]
-        scenarios = load_records("scenarios", value_set.name, value_ids=wanted, split="eval")
+        scenarios = load_reply_pairs(value_set.name, value_ids=wanted, split="eval")
         require_values("scenarios", value_set.subset(wanted), scenarios, f"task {self.name}")
-        scenarios = [s for s in scenarios if s.get("action_follow") and s.get("action_ignore")]
         if int(opts["limit"]):
             scenarios = first_per_value(scenarios, int(opts["limit"]))
         model = context.subject_model()

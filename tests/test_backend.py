@@ -36,6 +36,36 @@ def test_shared_prefix_pair_logprobs_match_scoring_each_reply_separately(backend
     assert max(rel) < 1e-5, rel
 
 
+def test_common_prefix_length_leaves_each_sequence_its_last_token():
+    from vgbench.models.backend import common_prefix_length
+
+    assert common_prefix_length([[1, 2, 3, 9], [1, 2, 4]]) == 2
+    assert common_prefix_length([[1, 2, 3], [1, 2, 3]]) == 2  # identical: the last token stays each prompt's own
+    assert common_prefix_length([[1, 2, 3], [1]]) == 0
+    assert common_prefix_length([[5, 2], [1, 2]]) == 0 and common_prefix_length([]) == 0
+
+
+def test_demonstrations_shared_by_every_prompt_run_once_and_give_the_same_log_probs(backend, scenarios):
+    from vgbench.data.records import load_records
+
+    demos = load_records("scenarios", "constraints9", split="train", value_ids=["no_stereotypes"])[:2]
+    turns = [t for d in demos for t in ({"role": "user", "content": d["user_message"]},
+                                        {"role": "assistant", "content": d["action_follow"]})]
+    prompts = [chat(s["user_message"], turns=turns) for s in scenarios]
+    follow, ignore = [s["action_follow"] for s in scenarios], [s["action_ignore"] for s in scenarios]
+    prompt_ids, _ = backend.encode_reply_pairs(prompts, follow, ignore)
+    shared = backend.shared_prefix(prompt_ids)
+    assert shared is not None and shared.n_tokens > 100  # the demonstrations, past the template's header
+    one_batch = TransformersBackend(backend.model, backend.tok, batch_size=2)  # 3 prompts: two batches share it
+    shared_f, shared_i = one_batch.reply_pair_logprobs(prompts, follow, ignore)
+    separate_backend = TransformersBackend(backend.model, backend.tok, batch_size=8)
+    separate = separate_backend.reply_logprobs(prompts * 2, follow + ignore)
+    rel = [abs(a.total - b.total) / abs(b.total) for a, b in zip(shared_f + shared_i, separate)]
+    assert max(rel) < 1e-5, rel
+    # run once: the shared tokens count once, not once per prompt, and both replies' prompt once
+    assert one_batch.tokens_run == separate_backend.tokens_run - sum(map(len, prompt_ids)) - 2 * shared.n_tokens
+
+
 def test_shared_prefix_pair_activations_match_each_reply_teacher_forced(backend, scenarios):
     from vgbench.models.activations import mean_reply_activations, reply_pair_activations
 

@@ -77,6 +77,7 @@ _EXPORTS = {
     "render_chat": "models.prompt_format:render_chat",
     # data, provenance, storage
     "load_records": "data.records:load_records",
+    "load_reply_pairs": "data.records:load_reply_pairs",
     "require_values": "data.records:require_values",
     "data_fingerprint": "data.records:data_fingerprint",
     "train_split_read": "data.records:train_split_read",

@@ -66,6 +66,12 @@ def load_records(kind: str, value_set: str, *, value_ids: list[str] | None = Non
     return out
 
 
+def load_reply_pairs(value_set: str, *, value_ids: list[str] | None = None, split: str | None = None) -> list[dict]:
+    """The scenarios of ``value_set`` that have a user message and both replies (``action_follow``, ``action_ignore``)."""
+    return [r for r in load_records("scenarios", value_set, value_ids=value_ids, split=split)
+            if r.get("user_message") and r.get("action_follow") and r.get("action_ignore")]
+
+
 def data_fingerprint(kind: str, value_set: str, root: Path | None = None) -> str:
     """Content hash of one value set's records of one kind (goes into provenance and cache keys)."""
     return files_fingerprint(data_files(kind, value_set, root))

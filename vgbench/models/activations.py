@@ -62,16 +62,15 @@ def reply_pair_activations(backend: TransformersBackend, prompts: Sequence[Chat]
     about the cost of the prompt once and the two replies."""
     import torch
 
-    prompt_ids = [backend.tok(backend.prompt_text(m), add_special_tokens=False)["input_ids"] for m in prompts]
-    reply_ids = [[backend.tok(r, add_special_tokens=False)["input_ids"] or [backend.tok.eos_token_id] for r in side]
-                 for side in (first, second)]
+    prompt_ids, reply_ids = backend.encode_reply_pairs(prompts, first, second, empty_as_eos=True)
+    shared = backend.shared_prefix(prompt_ids)
     out: list[np.ndarray | None] = [None, None]
 
     def collect(idx: np.ndarray) -> None:
         rows = [reply_ids[side][i] for i in idx for side in (0, 1)]  # prompt k's two replies: rows 2k, 2k+1
         with torch.inference_mode():
             _, replies, r_ids = backend.shared_prefix_forward([prompt_ids[i] for i in idx], rows,
-                                                              output_hidden_states=True)
+                                                              output_hidden_states=True, shared=shared)
             mask = torch.zeros(r_ids.shape, dtype=torch.float32)
             for row, reply in enumerate(rows):
                 mask[row, : len(reply)] = 1.0

@@ -30,6 +30,18 @@ class ReplyScore:
         return self.total / max(self.n_tokens, 1)
 
 
+@dataclass
+class SharedPrefix:
+    """The keys and values of the first ``n_tokens`` tokens that every prompt of a call shares, run once."""
+
+    n_tokens: int
+    cache: object
+
+
+# A shared prefix shorter than this is run with each prompt: the saving would not pay for copying its cache.
+MIN_SHARED_PREFIX = 16
+
+
 class TransformersBackend:
     """Generation and scoring with a Hugging Face causal LM (CPU or GPU)."""
 
@@ -37,6 +49,8 @@ class TransformersBackend:
 
     def __init__(self, model, tokenizer, batch_size: int = 16):
         self.model, self.tok, self.batch_size = model, tokenizer, batch_size
+        self.tokens_run = 0  # tokens through the decoder by the scoring passes (padding not counted)
+        self.min_shared_prefix = MIN_SHARED_PREFIX
 
     @property
     def device(self):
@@ -89,6 +103,7 @@ class TransformersBackend:
 
         def score(idx: np.ndarray) -> None:
             ids, mask = right_padded([encoded[i][0] + encoded[i][1] for i in idx], self.tok.pad_token_id)
+            self.tokens_run += int(mask.sum())
             with torch.inference_mode():
                 hidden = decoder(input_ids=ids.to(self.device), attention_mask=mask.to(self.device)).last_hidden_state
                 for i, reply_score in zip(idx, self.score_replies(hidden, ids, [encoded[i] for i in idx])):
@@ -99,22 +114,34 @@ class TransformersBackend:
         self.each_batch([len(p) + len(r) for p, r in encoded], score)
         return out  # type: ignore[return-value]
 
+    def encode_reply_pairs(self, prompts: Sequence[Chat], first: Sequence[str], second: Sequence[str],
+                           empty_as_eos: bool = False) -> tuple[list[list[int]], list[list[list[int]]]]:
+        """Token ids of each prompt (rendered up to the reply) and of its two replies ([side][prompt]); an empty
+        reply becomes the EOS token where ``empty_as_eos``."""
+        def encode(text: str) -> list[int]:
+            ids = self.tok(text, add_special_tokens=False)["input_ids"]
+            return ids or ([self.tok.eos_token_id] if empty_as_eos else ids)
+
+        prompt_ids = [encode(self.prompt_text(m)) for m in prompts]
+        return prompt_ids, [[encode(r) for r in side] for side in (first, second)]
+
     def reply_pair_logprobs(self, prompts: Sequence[Chat], first: Sequence[str], second: Sequence[str],
                             progress: Callable[[int], None] | None = None) -> tuple[list[ReplyScore], list[ReplyScore]]:
         """Log-likelihoods of two replies to each prompt, the prompt run once: its keys and values are reused by
-        both replies (the same numbers as :meth:`reply_logprobs` on each reply, at about the cost of the
-        prompt once and the replies)."""
+        both replies, and the tokens that every prompt starts with (e.g. in-context demonstrations) are run once
+        for the whole call (the same numbers as :meth:`reply_logprobs` on each reply, at about the cost of the
+        shared start once, the rest of each prompt once, and the replies)."""
         import torch
 
-        prompt_ids = [self.tok(self.prompt_text(m), add_special_tokens=False)["input_ids"] for m in prompts]
-        reply_ids = [[self.tok(r, add_special_tokens=False)["input_ids"] for r in side] for side in (first, second)]
+        prompt_ids, reply_ids = self.encode_reply_pairs(prompts, first, second)
+        shared = self.shared_prefix(prompt_ids)
         out: list[list[ReplyScore | None]] = [[None] * len(prompts), [None] * len(prompts)]
         lm_head = self.model.get_output_embeddings()
 
         def score(idx: np.ndarray) -> None:
             rows = [reply_ids[side][i] for i in idx for side in (0, 1)]  # scenario k's two replies: rows 2k, 2k+1
             with torch.inference_mode():
-                prefix, replies, r_ids = self.shared_prefix_forward([prompt_ids[i] for i in idx], rows)
+                prefix, replies, r_ids = self.shared_prefix_forward([prompt_ids[i] for i in idx], rows, shared=shared)
                 hidden = replies.last_hidden_state
                 last = prefix.last_hidden_state[:, -1].repeat_interleave(2, 0)  # predicts each reply's first token
                 for row, reply in enumerate(rows):
@@ -128,27 +155,53 @@ class TransformersBackend:
         self.each_batch([len(p) + max(len(a), len(b)) for p, a, b in zip(prompt_ids, *reply_ids)], score)
         return out[0], out[1]  # type: ignore[return-value]
 
+    def shared_prefix(self, prompts: Sequence[list[int]]) -> SharedPrefix | None:
+        """The token prefix that all ``prompts`` start with (each keeps at least its last token), run once with
+        its keys and values kept; None for fewer than two prompts or a prefix under ``self.min_shared_prefix``."""
+        import torch
+
+        n = common_prefix_length(prompts)
+        if len(prompts) < 2 or n < self.min_shared_prefix:
+            return None
+        decoder = self.model.base_model
+        with torch.inference_mode():
+            out = decoder(input_ids=torch.tensor([list(prompts[0][:n])], device=self.device), use_cache=True)
+        self.tokens_run += n
+        return SharedPrefix(n, getattr(out, _cache_keyword(decoder)))
+
     def shared_prefix_forward(self, prompts: Sequence[list[int]], rows: Sequence[list[int]],
-                              output_hidden_states: bool = False):
+                              output_hidden_states: bool = False, shared: SharedPrefix | None = None):
         """(prefix output, reply output, right-padded reply ids) of one decoder pass over the left-padded
         prompts (keys and values kept) and one over their replies, two reply rows per prompt (rows 2k, 2k+1
-        continue prompt k). Call under ``torch.inference_mode()``."""
+        continue prompt k). With ``shared``, the prompts' first ``shared.n_tokens`` tokens are not run again: its
+        cache stands in for them. Call under ``torch.inference_mode()``."""
+        import copy
+
         import torch
 
         decoder = self.model.base_model
         cache_key = _cache_keyword(decoder)
-        ids, mask = left_padded(prompts, self.tok.pad_token_id)
-        positions = (mask.cumsum(1) - 1).clamp(min=0)
+        n_shared = shared.n_tokens if shared else 0
+        ids, mask = left_padded([p[n_shared:] for p in prompts], self.tok.pad_token_id)
+        positions = n_shared + (mask.cumsum(1) - 1).clamp(min=0)
+        before = {}
+        if shared:
+            cache = copy.deepcopy(shared.cache)
+            cache.batch_repeat_interleave(len(prompts))
+            before = {cache_key: cache}
+            # the shared tokens, then this batch's left padding, then each prompt's own tokens
+            mask = torch.cat([torch.ones(len(prompts), n_shared, dtype=mask.dtype), mask], 1)
         r_ids, r_mask = right_padded(rows, self.tok.pad_token_id)
         n_prompt = mask.sum(1).repeat_interleave(2)
         prefix = decoder(input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
-                         position_ids=positions.to(self.device), use_cache=True)
+                         position_ids=positions.to(self.device), use_cache=True, **before)
         cache = getattr(prefix, cache_key)
         cache.batch_repeat_interleave(2)
         replies = decoder(input_ids=r_ids.to(self.device),
                           attention_mask=torch.cat([mask.repeat_interleave(2, 0), r_mask], 1).to(self.device),
                           position_ids=(n_prompt[:, None] + torch.arange(r_ids.shape[1])[None]).to(self.device),
                           **{cache_key: cache}, use_cache=False, output_hidden_states=output_hidden_states)
+        self.tokens_run += int(n_prompt.sum()) // 2 - n_shared * len(prompts) + int(r_mask.sum())
         return prefix, replies, r_ids
 
     def score_replies(self, hidden, ids, pairs: Sequence[tuple[list[int], list[int]]]) -> list[ReplyScore]:
@@ -230,6 +283,18 @@ class TransformersBackend:
         finally:
             self.tok.padding_side = old_side
         return out  # type: ignore[return-value]
+
+
+def common_prefix_length(seqs: Sequence[Sequence[int]]) -> int:
+    """How many leading tokens all ``seqs`` share, at most the shortest's length − 1 (each keeps its last token)."""
+    if not seqs:
+        return 0
+    limit = min(map(len, seqs)) - 1
+    first = seqs[0]
+    n = 0
+    while n < limit and all(s[n] == first[n] for s in seqs):
+        n += 1
+    return max(n, 0)
 
 
 def right_padded(seqs: Sequence[Sequence[int]], pad_id: int):
