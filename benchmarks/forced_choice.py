@@ -3,9 +3,11 @@
 Over the same eval scenarios of constraints9, a DPO-trained policy's preference between the two replies:
   today      each reply scored on its own (prompt + reply, so every prompt runs twice) with the LoRA adapter
              left unmerged (the path before issue 12);
-  vgbench    ``forced_choice``: the prompt once, its keys and values shared by both replies, LoRA merged;
+  vgbench    ``forced_choice``: the prompt once, its keys and values shared by both replies (and the start all
+             prompts share, the chat template's header, once for the call), LoRA merged;
   plain      a plain batched forward of the causal LM (decoder and LM head) over exactly the tokens vgbench
-             processes (each prompt + its first reply, and the second reply alone): this CPU's limit.
+             processes (the shared start once, each prompt's rest + its first reply, and the second reply
+             alone): this CPU's limit.
 The adapter is a fresh, untrained LoRA with the training settings' rank and targets (its cost is what matters;
 its B matrices are set to small random values so it is not a no-op). Paths alternate for ``--repeats`` rounds;
 the fastest round of each is reported. Targets (issue 12): vgbench ≥ 0.8 of plain tokens/s, ≥ 1.5× today.
@@ -55,7 +57,7 @@ def main() -> None:
 
     from vgbench.api import RunContext
     from vgbench.data.records import load_records
-    from vgbench.models.backend import TransformersBackend, chat, right_padded
+    from vgbench.models.backend import TransformersBackend, chat, common_prefix_length, right_padded
     from vgbench.models.preference import forced_choice
 
     model = RunContext().subject_model()
@@ -69,9 +71,14 @@ def main() -> None:
     prompts = [tok(new.prompt_text(chat(s["user_message"])), add_special_tokens=False)["input_ids"] for s in scenarios]
     follow = [tok(s["action_follow"], add_special_tokens=False)["input_ids"] for s in scenarios]
     ignore = [tok(s["action_ignore"], add_special_tokens=False)["input_ids"] for s in scenarios]
-    plain_rows = [p + f for p, f in zip(prompts, follow)] + ignore
+    # vgbench runs the start every prompt shares (the chat template's header) once, then each prompt's rest
+    n_shared = common_prefix_length(prompts)
+    n_shared = n_shared if n_shared >= new.min_shared_prefix else 0
+    plain_rows = ([prompts[0][:n_shared]] if n_shared else []) + [p[n_shared:] + f for p, f in zip(prompts, follow)] \
+        + ignore
     tokens = sum(map(len, plain_rows))
     prompt_tokens = sum(map(len, prompts))
+    today_tokens = 2 * prompt_tokens + sum(map(len, follow)) + sum(map(len, ignore))
 
     def run_today():
         both = today.reply_logprobs([chat(s["user_message"]) for s in scenarios] * 2,
@@ -92,8 +99,8 @@ def main() -> None:
             start = time.perf_counter()
             fn()
             best[name] = min(best.get(name, float("inf")), time.perf_counter() - start)
-    print(f"{len(scenarios)} scenarios, {tokens} tokens processed by vgbench's path ({prompt_tokens} of them prompt), "
-          f"{tokens + prompt_tokens} by today's; torch threads {torch.get_num_threads()}")
+    print(f"{len(scenarios)} scenarios, {tokens} tokens processed by vgbench's path (prompts {prompt_tokens}, their "
+          f"shared first {n_shared} run once), {today_tokens} by today's; torch threads {torch.get_num_threads()}")
     for name, seconds in best.items():
         print(f"  {name:8s} {seconds:7.2f} s   {tokens / seconds:8.1f} tokens/s (vgbench's token count)")
     print(f"vgbench / plain tokens/s: {best['plain'] / best['vgbench']:.2f} (target ≥ 0.8); "
