@@ -238,6 +238,33 @@ def test_new_plugin_refuses_bad_names(cli, tmp_path):
     assert_one_line_error(cli("new-plugin", "random", "--dir", str(tmp_path / "p")), "already registered")
 
 
+def test_scaffolded_matrix_predictor_returns_an_asymmetric_matrix_that_scores(cli, tmp_path, constraints9):
+    import importlib.util
+
+    from vgbench import RunContext
+    from vgbench.ground_truth import load_ground_truth_file
+    from vgbench.scoring import score
+
+    name = "lbtest_matrix_rep"
+    proc = cli("new-plugin", name, "--kind", "matrix", "--dir", str(tmp_path / "pkg"))
+    assert proc.returncode == 0, proc.stderr
+    assert "fill in `matrix`" in proc.stdout
+    spec = importlib.util.spec_from_file_location(f"vgbench_{name}", tmp_path / "pkg" / f"vgbench_{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    predictor = module.LbtestMatrixRepPredictor()
+    assert predictor.output == "matrix" and predictor.reads_training_data is False
+    result = predictor.encode(constraints9, RunContext(home=tmp_path / "home"))
+    p = result.similarity()
+    assert p.shape == (9, 9) and np.all(np.isfinite(p)) and not np.allclose(p, p.T)
+    cats = constraints9.categories
+    gt = write_ground_truth(tmp_path / "gt.json", constraints9.ids,
+                            [[1.0 if a == b else 0.0 for b in cats] for a in cats], task="toy")
+    scored = score(result, load_ground_truth_file(gt))
+    assert scored.n_pairs == 72 and np.isfinite(scored.rho)
+    assert "matrix predictor" in (tmp_path / "pkg" / "README.md").read_text()
+
+
 @pytest.mark.slow
 def test_scaffolded_plugin_evaluates_submits_and_appears(stored, tmp_path, cli):
     name = "lbtest_scaffold_rep"

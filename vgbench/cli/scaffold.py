@@ -1,4 +1,5 @@
-"""``vgbench new-plugin``: write an installable representation or task plugin package whose own test passes."""
+"""``vgbench new-plugin``: write an installable representation, matrix-predictor or task plugin package whose own
+test passes."""
 
 from __future__ import annotations
 
@@ -73,6 +74,88 @@ def register_representations(register):
     register({cls})
 '''
 
+MATRIX_MODULE = '''"""{name}: a vgbench matrix predictor plugin (scaffolded by `vgbench new-plugin --kind matrix`)."""
+
+import re
+
+import numpy as np
+import vgbench
+
+
+class {cls}(vgbench.Representation):
+    """A predicted n×n matrix: P(i, j) = how much training toward value i moves value j. Fill in :meth:`matrix`."""
+
+    metadata = vgbench.RepresentationMetadata(
+        name="{name}",
+        version="1",  # raise it when the predictions change: stored results then no longer count as current
+        description="TODO: say what this predictor is, in one line.",
+        output="matrix",  # scored directly against each task's matrix; no cosine similarity is taken
+        # Options users set with ``-o key=value``: typed and checked before ``matrix`` runs.
+        options=(vgbench.Option("min_word_length", int, 4, "Shorter words are ignored.", minimum=1, maximum=40),),
+        uses_subject_model=False,  # True when the prediction depends on the subject model (``--model``)
+        reads_training_data=False,  # True when it reads the tasks' training pairs (shown on the leaderboard)
+    )
+
+    def matrix(self, value_set, context):
+        """Return an array of shape [n, n] in ``value_set`` order: row i = value trained toward, column j = value
+        measured. It may be asymmetric; the diagonal is not scored. Keep heavy imports inside this function.
+
+        The starting point below is the share of value j's description words that value i's description uses
+        (asymmetric: a short description is easily covered by a long one): replace it.
+        """
+        shortest = self.options["min_word_length"]
+        words = [{{w for w in re.findall(r"[a-z]+", v.description.lower()) if len(w) >= shortest}} or {{v.id}}
+                 for v in value_set.values]
+        return np.array([[len(wi & wj) / len(wj) for wj in words] for wi in words])
+
+
+@vgbench.hookimpl
+def register_representations(register):
+    """Register ``{name}``."""
+    register({cls})
+'''
+
+MATRIX_TEST = '''"""vgbench lists the predictor and evaluates it (``pip install -e '.[test]'`` first, then ``python -m pytest``)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import vgbench
+import vgbench_{name}
+
+
+def run_vgbench(*args, home):
+    env = {{**os.environ, "VGBENCH_HOME": str(home), "HF_HUB_OFFLINE": "1"}}
+    return subprocess.run([sys.executable, "-m", "vgbench", *args], capture_output=True, text=True,
+                          env=env, timeout=600)
+
+
+def test_listed(tmp_path):
+    proc = run_vgbench("list", "reps", "--json", home=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "{name}" in [row["name"] for row in json.loads(proc.stdout)]
+
+
+def test_matrix_and_evaluate(tmp_path):
+    from vgbench.value_sets import resolve_value_set
+
+    value_set = resolve_value_set("constraints9")
+    predicted = np.asarray(vgbench_{name}.{cls}().matrix(value_set, vgbench.RunContext(home=tmp_path)), float)
+    assert predicted.shape == (len(value_set), len(value_set)) and np.all(np.isfinite(predicted))
+    cats = value_set.categories  # a toy ground truth: values of one category move together
+    truth = {{"task": "toy_categories", "value_ids": value_set.ids,
+              "matrix": [[1.0 if a == b else 0.0 for b in cats] for a in cats]}}
+    (tmp_path / "truth.json").write_text(json.dumps(truth))
+    proc = run_vgbench("evaluate", "--rep", "{name}", "--ground-truth", str(tmp_path / "truth.json"), "--json",
+                       home=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    score = json.loads(proc.stdout)[0]["score"]
+    assert score["representation"] == "{name}" and score["n_pairs"] == len(value_set) * (len(value_set) - 1)
+'''
+
 TEST = '''"""vgbench lists the plugin and evaluates it (``pip install -e '.[test]'`` first, then ``python -m pytest``)."""
 
 import json
@@ -117,15 +200,17 @@ def test_vectors_and_evaluate(tmp_path):
 
 README = '''# vgbench-{dash}
 
-A vgbench representation plugin.
+A vgbench {what} plugin.
 
-1. Fill in `{cls}.vectors` in `vgbench_{name}.py`.
+1. Fill in `{cls}.{method}` in `vgbench_{name}.py`.
 2. `pip install -e '.[test]'` — then `vgbench list reps` shows `{name}`; `python -m pytest` runs its test.
 3. `vgbench evaluate --rep {name}`, then `vgbench submit --rep {name}` writes a bundle for the leaderboard.
 '''
 
 
-KINDS = ("representation", "task")
+#: What ``--kind`` takes: a vector representation, a matrix predictor (a representation whose output is a
+#: predicted matrix) or a task.
+KINDS = ("representation", "matrix", "task")
 
 
 def scaffold_plugin(name: str, directory: Path | None = None, kind: str = "representation") -> list[Path]:
@@ -136,22 +221,28 @@ def scaffold_plugin(name: str, directory: Path | None = None, kind: str = "repre
     if not re.fullmatch(r"[a-z][a-z0-9_]{0,39}", name):
         raise VgbenchError(f"plugin name {name!r}: use lower-case letters, digits and _ (a Python identifier), "
                            "starting with a letter, e.g. my_rep")
-    known = registry.entries(kind)
+    registers = "task" if kind == "task" else "representation"
+    known = registry.entries(registers)
     if name in known:
-        raise VgbenchError(f"a {kind} {name!r} is already registered by plugin {known[name].plugin!r}; "
+        raise VgbenchError(f"a {registers} {name!r} is already registered by plugin {known[name].plugin!r}; "
                            "choose another name")
     directory = Path(directory) if directory else Path(f"vgbench-{name.replace('_', '-')}")
     if directory.exists() and any(directory.iterdir()):
         raise VgbenchError(f"{directory}: exists and is not empty; pass --dir with a new folder")
-    suffix = "Representation" if kind == "representation" else "Task"
+    suffix = {"representation": "Representation", "matrix": "Predictor", "task": "Task"}[kind]
     stem = "".join(part.capitalize() for part in name.split("_"))
-    fields = {"name": name, "dash": name.replace("_", "-"), "kind": kind,
-              "cls": stem if stem.endswith(suffix) else stem + suffix}
+    fields = {"name": name, "dash": name.replace("_", "-"), "kind": registers,
+              "cls": stem if stem.endswith(suffix) else stem + suffix,
+              "what": "matrix predictor" if kind == "matrix" else "representation",
+              "method": "matrix" if kind == "matrix" else "vectors"}
     if kind == "task":
         from . import scaffold_task as templates
 
         files = {"pyproject.toml": PYPROJECT_HEAD + templates.SETUPTOOLS, f"vgbench_{name}/__init__.py": templates.MODULE,
                  f"test_vgbench_{name}.py": templates.TEST, "README.md": templates.README}
+    elif kind == "matrix":
+        files = {"pyproject.toml": PYPROJECT, f"vgbench_{name}.py": MATRIX_MODULE,
+                 f"test_vgbench_{name}.py": MATRIX_TEST, "README.md": README}
     else:
         files = {"pyproject.toml": PYPROJECT, f"vgbench_{name}.py": MODULE, f"test_vgbench_{name}.py": TEST,
                  "README.md": README}
