@@ -28,5 +28,11 @@ def register_models(register):
 
 
 @hookspec
+def register_environments(register):
+    """Register environments (settings a scenario's choice is made in): ``register(name, path_or_loader)`` or
+    ``register(Environment)``."""
+
+
+@hookspec
 def register_commands(cli):
     """Add CLI commands: ``cli`` is the ``vgbench`` click group (``cli.add_command(...)``)."""
