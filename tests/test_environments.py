@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -125,16 +124,26 @@ def test_hook_register_environments(tmp_path, cli):
     env_file.write_text(GOOD.replace("kiosk", "helpdesk"))
     source = f"""
 import vgbench
+from vgbench.toolkit import Environment
 @vgbench.hookimpl
 def register_environments(register):
     register("helpdesk", {str(env_file)!r})
+    register(Environment(name="in_code", description="built in code", action_template="Reply: {{option}}"))
+    register(Environment(name="careless", description="drops the option", action_template="No."))
 """
     site = fake_distribution(tmp_path / "site", "env-plugin", "env_plugin", source)
-    proc = cli("list", "environments", "--json", env={"PYTHONPATH": str(site)})
+    env = {"PYTHONPATH": str(site)}
+    proc = cli("list", "environments", "--json", env=env)
     rows = {r["name"]: r for r in json.loads(proc.stdout)}
     assert rows["helpdesk"]["source"] == "env_plugin" and rows["chat"]["source"] == "environments"
-    shown = json.loads(cli("data", "render", "helpdesk", "--json", env={"PYTHONPATH": str(site)}).stdout)
+    assert rows["in_code"]["path"] is None and "careless" not in rows  # a broken one is left out with a warning
+    assert "warning: environment 'careless' of plugin 'env_plugin'" in proc.stderr and "drops the option" in proc.stderr
+    shown = json.loads(cli("data", "render", "helpdesk", "--json", env=env).stdout)
     assert shown["messages"][0]["content"] == "You answer visitors at a museum helpdesk."
+    shown = json.loads(cli("data", "render", "in_code", "--json", env=env).stdout)
+    assert shown["follow"].startswith("Reply: ")
+    assert_one_line_error(cli("data", "render", "careless", env=env), "env_plugin", "careless", "action_template",
+                          "drops the option text")
 
 
 def test_an_unknown_environment_name_is_one_error_with_did_you_mean(cli):

@@ -30,10 +30,12 @@ class Environment:
     path: str | None = field(default=None, compare=False)
 
     def to_json(self) -> dict:
-        """The environment's fields as plain JSON data (``path`` left out)."""
-        return {"name": self.name, "description": self.description, "system": self.system,
-                "tools": list(self.tools), "prior_turns": [dict(t) for t in self.prior_turns],
+        """The environment as it is written in a file (empty optional fields left out; ``path`` too): use it in cache
+        keys, e.g. ``fingerprint(environment.to_json())``."""
+        data = {"name": self.name, "description": self.description, "system": self.system,
+                "tools": [dict(t) for t in self.tools], "prior_turns": [dict(t) for t in self.prior_turns],
                 "user_template": self.user_template, "action_template": self.action_template}
+        return {key: value for key, value in data.items() if value not in (None, [])}
 
 
 def fill(template: str, values: dict[str, str]) -> str:

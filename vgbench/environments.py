@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import difflib
+from dataclasses import replace
 from pathlib import Path
 
 from . import registry
 from .data.search_path import chosen_data_dirs
-from .environment_files import EnvironmentSource, load_environment_file
+from .environment_files import EnvironmentSource, environment_from_data, load_environment_file
 from .environment_render import Environment
 from .errors import DataError, UnknownNameError
 from .store import vgbench_home
@@ -65,6 +66,11 @@ def resolve_environment(name_or_path: str) -> Environment:
                                f"(or pass an environment .yaml file)")
     source, plugin = sources[name_or_path]
     env = source.loader()
+    if not isinstance(env, Environment):
+        raise DataError(f"plugin {plugin!r}: environment {name_or_path!r}: its loader returned "
+                        f"{type(env).__name__}, not an Environment; return vgbench.toolkit.Environment(...)")
+    if source.path is None:  # built in code, not read from a file: check it as a file would be
+        env = replace(environment_from_data(Path(f"plugin {plugin} environment {name_or_path}"), env.to_json()), path=None)
     if env.name != name_or_path:
         raise DataError(f"{source.path or plugin}: name: {env.name!r} differs from the name {name_or_path!r} it is "
                         f"registered under; make them the same")

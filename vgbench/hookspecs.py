@@ -29,8 +29,7 @@ def register_models(register):
 
 @hookspec
 def register_environments(register):
-    """Register environments (settings a scenario's choice is made in): ``register(name, path_or_loader)`` or
-    ``register(Environment)``."""
+    """Register environments (where a scenario's choice is made): ``register(name, path_or_loader)`` or ``(Environment)``."""
 
 
 @hookspec

@@ -71,11 +71,18 @@ def _row(kind: str, entry) -> dict:
 
 def _environment_rows() -> list[dict]:
     """Every registered and user environment: where it comes from, and whether it has a system prompt, tools, prior turns."""
+    import sys
+
     from ..environments import environment_sources, resolve_environment
+    from ..errors import VgbenchError
 
     rows = []
     for name, (source, plugin) in environment_sources().items():
-        env = resolve_environment(name)
+        try:
+            env = resolve_environment(name)
+        except VgbenchError as exc:  # a plugin's broken environment must not take the listing down with it
+            print(f"warning: environment {name!r} of plugin {plugin!r} is not listed: {exc}", file=sys.stderr)
+            continue
         rows.append({"name": name, "source": plugin, "description": env.description, "system": env.system is not None,
                      "tools": len(env.tools), "prior_turns": len(env.prior_turns), "path": source.path})
     return rows
