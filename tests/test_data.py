@@ -37,7 +37,8 @@ def persona_records(value: str = "no_white_lies") -> list[dict]:
 
 
 def test_shipped_data_validates(cli):
-    files = sorted(RESOURCES.glob("*/*/*.jsonl"))  # whatever is shipped at test time
+    # whatever is shipped at test time: data records and the built-in environment files
+    files = sorted(RESOURCES.glob("*/*/*.jsonl")) + sorted(RESOURCES.glob("environments/*.yaml"))
     report = validate_path()
     assert report.ok, "\n".join(map(str, report.problems))
     assert sum(n for n, _ in report.checked.values()) == len(files)

@@ -28,5 +28,10 @@ def register_models(register):
 
 
 @hookspec
+def register_environments(register):
+    """Register environments (where a scenario's choice is made): ``register(name, path_or_loader)`` or ``(Environment)``."""
+
+
+@hookspec
 def register_commands(cli):
     """Add CLI commands: ``cli`` is the ``vgbench`` click group (``cli.add_command(...)``)."""

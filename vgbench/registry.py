@@ -7,6 +7,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
+from .environment_files import EnvironmentSource
 from .errors import PluginConflictError, UnknownNameError
 from .plugins import get_plugin_manager
 from .value_set_source import ValueSetSource
@@ -16,6 +17,7 @@ KINDS = {
     "task": "register_tasks",
     "representation": "register_representations",
     "model": "register_models",
+    "environment": "register_environments",
 }
 
 
@@ -61,6 +63,8 @@ def _build(kind: str, pm) -> dict[str, Entry]:
         def register(obj, *args, _plugin=plugin, **kwargs):
             if kind == "value_set":
                 obj = ValueSetSource.from_registration(obj, *args, **kwargs)
+            elif kind == "environment":
+                obj = EnvironmentSource.from_registration(obj, *args, **kwargs)
             elif not _has_metadata(kind, obj):
                 print(f"warning: plugin {_plugin!r}: {kind} class {getattr(obj, '__qualname__', obj)!r} declares no "
                       f"`metadata = {METADATA[kind]}(...)`; it is not registered (see README "
@@ -89,7 +93,7 @@ def _build(kind: str, pm) -> dict[str, Entry]:
 
 
 def entries(kind: str) -> dict[str, Entry]:
-    """All registered objects of one kind (``value_set``, ``task``, ``representation``, ``model``)."""
+    """All registered objects of one kind (``value_set``, ``task``, ``representation``, ``model``, ``environment``)."""
     global _built_from
     pm = get_plugin_manager()
     if _built_from is not pm:  # plugins.reset() made a new manager: forget what the old one registered
@@ -107,7 +111,8 @@ def get(kind: str, name: str) -> Entry:
         return known[name]
     close = difflib.get_close_matches(name, list(known), n=3, cutoff=0.5)
     hint = f"did you mean {', '.join(repr(c) for c in close)}? " if close else ""
-    listing = {"value_set": "value-sets", "task": "tasks", "representation": "reps", "model": "models"}[kind]
+    listing = {"value_set": "value-sets", "task": "tasks", "representation": "reps", "model": "models",
+               "environment": "environments"}[kind]
     raise UnknownNameError(f"unknown {kind.replace('_', ' ')} {name!r}; {hint}see `vgbench list {listing}`")
 
 

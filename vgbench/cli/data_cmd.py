@@ -10,8 +10,10 @@ import click
 from ..errors import DataError
 from .common import data_option, model_option
 from .display import print_json, print_table, progress
+from .render_cmd import render_command
 
-PATH_HELP = "A folder laid out like vgbench/resources (scenarios/, persona/, topics/) or one .jsonl file."
+PATH_HELP = ("A folder laid out like vgbench/resources (scenarios/, persona/, topics/, environments/), one .jsonl "
+             "file or one environment .yaml file.")
 
 
 def _existing(path: Path | None) -> Path | None:
@@ -23,7 +25,7 @@ def _existing(path: Path | None) -> Path | None:
 
 @click.group("data")
 def data_group() -> None:
-    """Check and describe the scenario, persona and topic data."""
+    """Check and describe the scenario, persona and topic data and the environment files."""
 
 
 @data_group.command("validate")
@@ -32,16 +34,23 @@ def data_group() -> None:
               help="Skip the reply balance warnings (token lengths need the embedded model's tokenizer).")
 @data_option
 def validate_command(path: Path | None, no_balance: bool) -> None:
-    """Check records (PATH, else the --data and VGBENCH_DATA folders, else the shipped data); exit 2 on problems.
-    Reply pairs that fail the balance checks (see `vgbench data stats`) get one warning line per file."""
-    from ..data.schema import ValidationReport, validate_path
+    """Check records and environment files (PATH, else the --data and VGBENCH_DATA folders, else the shipped data;
+    without PATH also $VGBENCH_HOME/environments); exit 2 on problems. Reply pairs that fail the balance checks
+    (see `vgbench data stats`) get one warning line per file."""
+    from ..data.schema import ValidationReport, validate_environment_folder, validate_path
     from ..data.search_path import chosen_data_dirs
+    from ..store import vgbench_home
 
     paths = [_existing(path)] if path is not None else chosen_data_dirs() or [None]
     reports = [validate_path(p) for p in paths]
     prefix = (lambda p: f"{p}: ") if len(paths) > 1 else (lambda p: "")
-    report = ValidationReport([problem for r in reports for problem in r.problems],
-                              {f"{prefix(p)}{k}": v for p, r in zip(paths, reports) for k, v in r.checked.items()})
+    checked = {f"{prefix(p)}{k}": v for p, r in zip(paths, reports) for k, v in r.checked.items()}
+    home_environments = vgbench_home() / "environments"
+    if path is None and home_environments.is_dir():
+        env_problems, n_files = validate_environment_folder(home_environments)
+        reports.append(ValidationReport(env_problems, {}))
+        checked[str(home_environments)] = (n_files, n_files)
+    report = ValidationReport([problem for r in reports for problem in r.problems], checked)
     if not report.ok:
         for problem in report.problems:
             print(f"error: {problem}", file=sys.stderr)
@@ -62,6 +71,8 @@ def _balance_warnings(paths: list[Path | None]) -> None:
     files = []
     for p in paths:
         root = Path(p) if p is not None else RESOURCES
+        if root.is_file() and root.suffix != ".jsonl":
+            continue  # an environment file: no reply pairs
         files += [root] if root.is_file() else sorted(f for kind in REPLY_PAIRS for f in (root / kind).glob("*/*.jsonl"))
     count_tokens = None
     for f in files:
@@ -246,3 +257,6 @@ def generate_command(value_set, generator, kind, per_pair, values, out, resume, 
     print(f"{kind} for {vs.name} with {generator}: {result['accepted']} accepted, {rejected} rejected ({reasons}), "
           f"acceptance {rate}; {result['already_done']} of {result['planned']} units were already done")
     print(f"wrote {result['folder']} (rejections and reasons: {result['checkpoint']}); check with: vgbench data validate {out}")
+
+
+data_group.add_command(render_command)

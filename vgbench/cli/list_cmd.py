@@ -1,4 +1,4 @@
-"""``vgbench list``: value sets, tasks, representations, models, plugins."""
+"""``vgbench list``: value sets, tasks, representations, models, environments, plugins."""
 
 from __future__ import annotations
 
@@ -12,17 +12,21 @@ WHAT = {"value-sets": "value_set", "tasks": "task", "reps": "representation", "m
 
 
 @click.command("list")
-@click.argument("what", required=False, type=click.Choice(["value-sets", "tasks", "reps", "models", "plugins"]))
+@click.argument("what", required=False,
+                type=click.Choice(["value-sets", "tasks", "reps", "models", "environments", "plugins"]))
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def list_command(what: str | None, as_json: bool) -> None:
-    """List registered value sets, tasks, representations (reps), subject models or plugins, with their options."""
-    kinds = [what] if what else ["value-sets", "tasks", "reps", "models", "plugins"]
+    """List registered value sets, tasks, representations (reps), subject models, environments or plugins, with their
+    options."""
+    kinds = [what] if what else ["value-sets", "tasks", "reps", "models", "environments", "plugins"]
     out = {}
     for k in kinds:
         if k == "plugins":
             rows = [{"name": p.name, "module": p.module, "distribution": p.distribution,
                      "version": p.version, "status": "error: " + p.error if p.error else "ok"}
                     for p in plugin_infos()]
+        elif k == "environments":
+            rows = _environment_rows()
         else:
             rows = [_row(k, e) for e in registry.entries(WHAT[k]).values()]
         out[k] = rows
@@ -63,6 +67,25 @@ def _row(kind: str, entry) -> dict:
                    reads_training_data=meta.reads_training_data, sees=sees_text(meta.declaration()))
     row["options"] = [o.to_json() for o in meta.options]
     return row
+
+
+def _environment_rows() -> list[dict]:
+    """Every registered and user environment: where it comes from, and whether it has a system prompt, tools, prior turns."""
+    import sys
+
+    from ..environments import environment_sources, resolve_environment
+    from ..errors import VgbenchError
+
+    rows = []
+    for name, (source, plugin) in environment_sources().items():
+        try:
+            env = resolve_environment(name)
+        except VgbenchError as exc:  # a plugin's broken environment must not take the listing down with it
+            print(f"warning: environment {name!r} of plugin {plugin!r} is not listed: {exc}", file=sys.stderr)
+            continue
+        rows.append({"name": name, "source": plugin, "description": env.description, "system": env.system is not None,
+                     "tools": len(env.tools), "prior_turns": len(env.prior_turns), "path": source.path})
+    return rows
 
 
 def _model_row(entry) -> dict:

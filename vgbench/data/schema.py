@@ -214,6 +214,29 @@ def validate_file(path: Path) -> tuple[list[Problem], int]:
     return problems, len(records)
 
 
+ENVIRONMENT_SUFFIXES = (".yaml", ".yml")
+
+
+def validate_environment_file(path: Path) -> list[Problem]:
+    """The first problem of an environment file (it is checked as loading checks it), or none."""
+    from ..environment_files import EnvironmentFileError, load_environment_file
+
+    try:
+        load_environment_file(path)
+    except EnvironmentFileError as exc:
+        return [Problem(exc.path, None, exc.field, exc.message)]
+    except VgbenchError as exc:  # not a file, not UTF-8: the message already starts with the path
+        message = str(exc)
+        return [Problem(str(path), None, None, message.removeprefix(f"{path}: "))]
+    return []
+
+
+def validate_environment_folder(folder: Path) -> tuple[list[Problem], int]:
+    """Validate every ``*.yaml`` / ``*.yml`` environment file of a folder: problems and number of files."""
+    files = sorted(p for p in folder.iterdir() if p.suffix in ENVIRONMENT_SUFFIXES)
+    return [problem for f in files for problem in validate_environment_file(f)], len(files)
+
+
 @dataclass
 class ValidationReport:
     """What ``validate_path`` found: problems, and files and records checked per ``kind/value_set``."""
@@ -228,10 +251,14 @@ class ValidationReport:
 
 
 def validate_path(path: Path | None = None) -> ValidationReport:
-    """Validate a resources-like folder (scenarios/, persona/, topics/) or one ``.jsonl`` file; default: shipped data."""
+    """Validate a resources-like folder (scenarios/, persona/, topics/, environments/), one ``.jsonl`` file or one
+    environment ``.yaml`` file; default: shipped data."""
     path = Path(path) if path is not None else RESOURCES
     problems, checked = [], {}
-    if path.is_file():
+    if path.is_file() and path.suffix in ENVIRONMENT_SUFFIXES:
+        problems.extend(validate_environment_file(path))
+        checked[str(path)] = (1, 1)
+    elif path.is_file():
         file_problems, n = validate_file(path)
         problems.extend(file_problems)
         checked[str(path)] = (1, n)
@@ -247,8 +274,14 @@ def validate_path(path: Path | None = None) -> ValidationReport:
                 folder_problems, n_files, n_records = validate_folder(kind, folder, root)
                 problems.extend(folder_problems)
                 checked[f"{kind}/{folder.name}"] = (n_files, n_records)
+        if (path / "environments").is_dir():
+            found = True
+            env_problems, n_files = validate_environment_folder(path / "environments")
+            problems.extend(env_problems)
+            checked["environments"] = (n_files, n_files)
         if not found:
-            problems.append(Problem(str(path), None, None, "no scenarios/, persona/ or topics/ folder here; pass a folder "
-                                                        "laid out like vgbench/resources or a .jsonl file"))
+            problems.append(Problem(str(path), None, None, "no scenarios/, persona/, topics/ or environments/ folder "
+                                                        "here; pass a folder laid out like vgbench/resources, a .jsonl "
+                                                        "file or an environment .yaml file"))
     problems.sort(key=lambda p: (p.file, p.line or 0))
     return ValidationReport(problems, checked)
