@@ -90,7 +90,8 @@ def results_command(rep: str | None, as_json: bool, as_markdown: bool) -> None:
 def _source_label(row: dict) -> str:
     """The second line under a task: its value set, and the file when scored against one."""
     gt = row["ground_truth"]
-    return row["value_set"] + ("" if gt.startswith("task ") else f" · {gt}")
+    label = row["value_set"] + ("" if gt.startswith("task ") else f" · {gt}")
+    return label + (f" · ground truth of {row['task_model']}" if row["task_model"] != row["model"] else "")
 
 
 def result_row(path, record: ResultRecord, store: ResultStore, q: dict[str, float | None]) -> dict:
@@ -103,7 +104,7 @@ def result_row(path, record: ResultRecord, store: ResultStore, q: dict[str, floa
         views[view] = {**{k: v.get(k) for k in VIEW_KEYS}, "q": q[view]}
     raw = views["raw"]
     return {
-        "model": record.subject_model, "representation": record.representation.name,
+        "model": record.subject_model, "task_model": record.task_model, "representation": record.representation.name,
         "config": config_label(record), "value_set": record.value_set.name, "task": record.task,
         "ground_truth": record.ground_truth.source.to_json(),
         "rho": s.get("rho"), "ci_low": raw["ci_low"], "ci_high": raw["ci_high"], "p": s.get("p_value"),
