@@ -275,3 +275,21 @@ def test_attach_errors_are_one_line(cli, tmp_path, constraints9):
     assert_one_line_error(attach(tmp_path / "notgt.json"), "notgt.json", "value_ids")
     assert_one_line_error(attach(tmp_path / "missing.json"), "missing.json", "no such ground-truth file")
     assert gt.read_text() == before  # nothing written on an error
+
+
+def test_scores_against_another_models_ground_truth_stay_out_of_submissions_and_markdown(cli, isolated_home, tmp_path):
+    write_other_model_matrix(isolated_home)
+    args = ("evaluate", "--rep", "random", "--task", "dpo_generalization", "--value-set", "constraints9")
+    for extra in ((), ("--task-model", OTHER_MODEL)):
+        assert cli(*args, *extra).returncode == 0
+    rows = json.loads(cli("results", "--json").stdout)
+    assert sorted(r["task_model"] for r in rows) == sorted(["embedded", OTHER_MODEL])
+    listing = cli("results").stdout
+    assert f"constraints9 · ground truth of {OTHER_MODEL}" in listing
+    markdown = cli("results", "--markdown").stdout
+    assert "scores against matrices their task has since replaced" not in markdown  # not miscounted as stale
+    proc = cli("submit", "--rep", "random", "--out", str(tmp_path / "bundle.json"))
+    assert proc.returncode == 0, proc.stderr
+    results = [json.loads(f["text"]) for f in json.loads((tmp_path / "bundle.json").read_text())["files"]
+               if f["path"].startswith("results/")]
+    assert [(r["score"]["task"], r["task_model"]) for r in results] == [("dpo_generalization", "embedded")]
