@@ -363,10 +363,10 @@ def score(rep: RepresentationResult, gt: GroundTruth, *, seed: int = 0, source: 
         "ground_truth_fingerprint": gt.fingerprint,
         "representation_fingerprint": rep.fingerprint,
     }
-    attached = attached_models(gt, CROSS_MODEL)
-    if cross_model or attached:
-        details["cross_model"] = {"models": attached + sorted(cross_model or {}),
-                                  "fingerprints": {name: cross_model[name].fingerprint for name in sorted(cross_model or {})}}
+    attached, found = attached_models(gt, CROSS_MODEL), sorted(cross_model or {})
+    if found or attached:
+        details["cross_model"] = {"models": attached + found,
+                                  "fingerprints": {name: cross_model[name].fingerprint for name in found}}
     return Score(
         representation=rep.representation, task=gt.task, value_set=gt.value_set, n_values=len(ids),
         **{k: raw[k] for k in ("rho", "p_value", "ci_low", "ci_high", "n_pairs", "ceiling", "rho_over_ceiling",

@@ -103,7 +103,8 @@ class GroundTruth:
         """Hash of the matrix, replicates (with the replicate sets, when there are any) and ids."""
         parts = [list(self.value_ids), matrix_to_json(self.matrix), [matrix_to_json(r) for r in self.replicates]]
         if self.replicate_sets:  # absent from the hash when empty, so files from before them keep their fingerprint
-            parts.append({kind: [matrix_to_json(r) for r in reps] for kind, reps in sorted(self.replicate_sets.items())})
+            parts.append({kind: [matrix_to_json(r) for r in reps]
+                          for kind, reps in sorted(self.replicate_sets.items())})
         return fingerprint(parts)
 
     def to_json(self) -> dict:

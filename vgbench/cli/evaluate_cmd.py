@@ -28,8 +28,8 @@ def print_scores(title: str, outcomes: list[EvaluationOutcome], stale: list[str]
     items = [(s["task"], "", s) for s in scores]
     print_table(title, COLUMNS, score_rows(items, q))
     stored = [o.task for o in outcomes if o.cached and o.score.get("rho") is not None]
-    print_notes(ceiling_notes(items) + score_notes(items) + ([f"stored scores reused: {', '.join(stored)} (`--overwrite always` scores "
-                                        "again)"] if stored else []) + list(stale))
+    reused = [f"stored scores reused: {', '.join(stored)} (`--overwrite always` scores again)"] if stored else []
+    print_notes(ceiling_notes(items) + score_notes(items) + reused + list(stale))
     return q
 
 
