@@ -286,6 +286,8 @@ def test_scores_against_another_models_ground_truth_stay_out_of_submissions_and_
     assert sorted(r["task_model"] for r in rows) == sorted(["embedded", OTHER_MODEL])
     listing = cli("results").stdout
     assert f"constraints9 · ground truth of {OTHER_MODEL}" in listing
+    assert "cross_model" in listing and any(line.startswith("ceilings for dpo_generalization: ")
+                                             for line in listing.splitlines())
     markdown = cli("results", "--markdown").stdout
     assert "scores against matrices their task has since replaced" not in markdown  # not miscounted as stale
     proc = cli("submit", "--rep", "random", "--out", str(tmp_path / "bundle.json"))
