@@ -44,8 +44,9 @@ def _stored_records(rep_name: str, options: dict, model: str | None,
                     store: ResultStore) -> list[tuple[Path, ResultRecord]]:
     from vgbench.evaluation import make_representation, representation_hash
 
-    found = [(p, r) for p, r in store.iter_results()
-             if r.representation.name == rep_name and (model is None or r.subject_model == model)]
+    # a score against another model's ground truth (evaluate --task-model) is no leaderboard entry
+    found = [(p, r) for p, r in store.iter_results() if r.representation.name == rep_name and not r.cross_model
+             and (model is None or r.subject_model == model)]
     if options:
         wanted = representation_hash(make_representation(rep_name, options))
         found = [(p, r) for p, r in found if r.representation.config_hash == wanted]

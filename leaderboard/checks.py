@@ -150,9 +150,11 @@ class _Checker:
                              matrix=matrix_from_json(data["matrix"]),
                              replicates=tuple(matrix_from_json(r) for r in data.get("replicates") or []),
                              replicate_kind=str(data.get("replicate_kind", "")), extra=data.get("extra") or {},
-                             validity=validity)
-        except (KeyError, TypeError, ValueError):
-            self.fail(where, "expected task, task_version, value_ids, matrix (and optional replicates)")
+                             validity=validity,
+                             replicate_sets={str(kind): tuple(matrix_from_json(r) for r in reps)
+                                             for kind, reps in (data.get("replicate_sets") or {}).items()})
+        except (AttributeError, KeyError, TypeError, ValueError):
+            self.fail(where, "expected task, task_version, value_ids, matrix (and optional replicates, replicate_sets)")
         if gt.fingerprint != claimed_fingerprint:
             self.fail(where, "fingerprint differs from the ground truth the results were scored against")
         shipped = shipped_ground_truth_path(registry.get("task", task).obj, vs.name, model)

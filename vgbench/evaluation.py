@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 from . import registry
 from .api import Representation, RunContext, Task
 from .errors import VgbenchError
-from .ground_truth import load_ground_truth_file
+from .ground_truth import load_ground_truth_file, resolve_ground_truth
 from .provenance import provenance
 from .results import (EvaluationOutcome, GroundTruthPart, GroundTruthSource, RepresentationPart, ResultRecord,
                       ValueSetPart, config_hash)
@@ -24,6 +24,8 @@ class Target:
     task: str
     ground_truth: GroundTruth
     source: GroundTruthSource
+    #: Other registered models' matrices of the same task and value set, by model name (the cross-model ceiling).
+    cross_model: dict[str, GroundTruth] = field(default_factory=dict)
 
 
 def make_representation(name: str, options: dict[str, str]) -> Representation:
@@ -50,46 +52,84 @@ def refuse_renamed_value_set(value_set: ValueSet) -> None:
         )
 
 
+def check_ground_truth_model(gt: GroundTruth, path: str, model: str, task_model: str) -> None:
+    """A ground-truth file built for another subject model than the one whose ground truth is scored is an error
+    (its provenance's ``subject_model``; a file that names none is taken as it is)."""
+    made_for = gt.provenance.get("subject_model")
+    if not made_for or made_for == task_model:
+        return
+    if task_model == model:
+        raise VgbenchError(
+            f"{path}: subject_model is {made_for!r} but --model is {model!r}; pass --task-model {made_for} to score "
+            f"{model}'s representation against {made_for}'s ground truth (or --model {made_for})")
+    raise VgbenchError(f"{path}: subject_model is {made_for!r} but --task-model is {task_model!r}; "
+                       f"pass --task-model {made_for}")
+
+
+def other_models_matrices(task: Task, gt: GroundTruth, value_set: str, model: str,
+                          home=None) -> dict[str, GroundTruth]:
+    """The matrices ``task`` has (built or shipped) on ``value_set`` over the same values as ``gt`` for every
+    registered model other than ``model``, by name; a model whose matrix ``gt`` already has attached as a
+    cross-model replicate is not counted twice. Only matrix files are looked for: no model is resolved,
+    downloaded or converted."""
+    from .scoring import CROSS_MODEL, attached_models
+
+    skip = {model, *attached_models(gt, CROSS_MODEL)}
+    found = {}
+    for name in registry.entries("model"):
+        other = None if name in skip else resolve_ground_truth(task, value_set, name, home)
+        if other is not None and set(other.value_ids) == set(gt.value_ids):
+            found[name] = other
+    return found
+
+
 def collect_targets(value_set: ValueSet, context: RunContext, task_names: list[str] | None,
-                    ground_truth_files: list[str], required: bool = True) -> tuple[list[Target], list[str]]:
-    """Ground truths to score against, and the names of tasks skipped for lack of one (an error for a task
-    named in ``task_names`` when ``required``)."""
+                    ground_truth_files: list[str], required: bool = True,
+                    task_model: str | None = None) -> tuple[list[Target], list[str]]:
+    """Ground truths to score against (``task_model``'s, by default the context's model's), and the names of tasks
+    skipped for lack of one (an error for a task named in ``task_names`` when ``required``)."""
     refuse_renamed_value_set(value_set)
+    task_model = task_model or context.model
     targets, skipped = [], []
     for f in ground_truth_files:
         gt = load_ground_truth_file(f)
+        check_ground_truth_model(gt, f, context.model, task_model)
         targets.append(Target(gt.task, gt, GroundTruthSource.file(f)))
     if ground_truth_files and not task_names:
         return targets, skipped
     names = task_names if task_names else list(registry.entries("task"))
+    gt_context = replace(context, model=task_model)
     for name in names:
         task: Task = registry.get("task", name).obj()
-        gt = task.load_ground_truth(value_set, context)
+        gt = task.load_ground_truth(value_set, gt_context)
         if gt is None:
             if task_names and required:
                 raise VgbenchError(
                     f"task {name!r} has no ground truth for value set {value_set.name!r} and model "
-                    f"{context.model!r}; build it with `vgbench build-task {name} --value-set {value_set.name}` "
-                    f"or pass --ground-truth FILE"
+                    f"{task_model!r}; build it with `vgbench build-task {name} --value-set {value_set.name}"
+                    f"{'' if task_model == 'embedded' else ' --model ' + task_model}` or pass --ground-truth FILE"
                 )
             skipped.append(name)
             continue
-        targets.append(Target(name, gt, GroundTruthSource.task(name)))
+        others = other_models_matrices(task, gt, value_set.name, task_model, context.home)
+        targets.append(Target(name, gt, GroundTruthSource.task(name), others))
     return targets, skipped
 
 
 def evaluate(rep: Representation, value_set: ValueSet, targets: list[Target], context: RunContext,
              overwrite: str = "only-missing", store: ResultStore | None = None,
-             on_event: Callable[[str], None] | None = None) -> list[EvaluationOutcome]:
-    """Score ``rep`` against every target; returns one outcome per target (``outcome.score``)."""
+             on_event: Callable[[str], None] | None = None, task_model: str | None = None) -> list[EvaluationOutcome]:
+    """Score ``rep`` (on the context's model) against every target (``task_model``'s ground truth, by default the
+    same model's); returns one outcome per target (``outcome.score``)."""
     check_overwrite(overwrite)
+    task_model = task_model or context.model
     store = store or ResultStore(context.home)
     chash = representation_hash(rep)
     encoded: RepresentationResult | None = None
     outcomes = []
     for target in targets:
         path = store.path(context.model, rep.name, chash, value_set.name, target.task, target.source,
-                          target.ground_truth.fingerprint)
+                          target.ground_truth.fingerprint, task_model)
         stored = store.load(path) if overwrite != "always" else None
         fresh = stored is not None and _matches(stored, target, value_set)
         if overwrite == "only-cache" or (fresh and overwrite in ("only-missing", "never")):
@@ -102,7 +142,8 @@ def evaluate(rep: Representation, value_set: ValueSet, targets: list[Target], co
             encoded = rep.encode(value_set, context)
         if on_event:
             on_event(f"scoring against {target.task}")
-        s = score(encoded, target.ground_truth, seed=context.seed, source=_score_source(target))
+        s = score(encoded, target.ground_truth, seed=context.seed, source=_score_source(target),
+                  cross_model=target.cross_model)
         gt = target.ground_truth
         record = ResultRecord(
             score=s.to_json(),
@@ -112,6 +153,7 @@ def evaluate(rep: Representation, value_set: ValueSet, targets: list[Target], co
             value_set=ValueSetPart(value_set.name, value_set.fingerprint, tuple(value_set.ids)),
             subject_model=context.model,
             provenance=provenance(seed=context.seed),
+            task_model=task_model,
         )
         if not (overwrite == "never" and stored is not None):
             if target.source.kind == "file":
@@ -127,7 +169,10 @@ def _score_source(target: Target) -> str:
 
 
 def _matches(stored: ResultRecord, target: Target, value_set: ValueSet) -> bool:
-    """A stored score is reusable only for the same ground-truth source and content and value-set content."""
+    """A stored score is reusable only for the same ground-truth source and content, value-set content and other
+    models' matrices (the cross-model ceiling)."""
+    cross = (stored.score.get("details") or {}).get("cross_model") or {}
     return (stored.ground_truth.source.kind == target.source.kind
             and stored.ground_truth.fingerprint == target.ground_truth.fingerprint
-            and stored.value_set.fingerprint == value_set.fingerprint)
+            and stored.value_set.fingerprint == value_set.fingerprint
+            and cross.get("fingerprints", {}) == {name: gt.fingerprint for name, gt in target.cross_model.items()})

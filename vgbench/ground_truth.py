@@ -6,12 +6,14 @@ from pathlib import Path
 
 import numpy as np
 
+from .ceiling_kinds import CEILING_KINDS
 from .errors import DataError
 from .store import atomic_write_json, read_json, safe_name, vgbench_home
 from .text_files import check_is_file
 from .types import VALIDITY_VERDICTS, GroundTruth, matrix_from_json
 
-FORMAT_HELP = 'expected {"value_ids": [...], "matrix": [[...], ...]} (null = unknown), optional "task", "replicates"'
+FORMAT_HELP = ('expected {"value_ids": [...], "matrix": [[...], ...]} (null = unknown), optional "task", "replicates", '
+               '"replicate_sets"')
 
 
 def _matrix(path: Path, field: str, rows, n: int) -> np.ndarray:
@@ -48,6 +50,7 @@ def load_ground_truth_file(path: str | Path) -> GroundTruth:
     if not isinstance(reps, list):
         raise DataError(f"{path}: replicates: expected a list of matrices")
     replicates = tuple(_matrix(path, f"replicates[{i}]", r, n) for i, r in enumerate(reps))
+    replicate_sets = _replicate_sets(path, data.get("replicate_sets"), n, str(data.get("replicate_kind", "")))
     task = data.get("task") or path.stem
     if not isinstance(task, str):
         raise DataError(f"{path}: task: expected a string")
@@ -66,7 +69,30 @@ def load_ground_truth_file(path: str | Path) -> GroundTruth:
         provenance={**provenance, "file": str(path)},
         extra=data.get("extra") or {},
         validity=validity,
+        replicate_sets=replicate_sets,
     )
+
+
+def _replicate_sets(path: Path, sets, n: int, primary: str) -> dict[str, tuple[np.ndarray, ...]]:
+    """``replicate_sets`` ({} when absent): a mapping of known ceiling kind (not the primary ``replicate_kind``) →
+    list of n×n matrices."""
+    if sets is None:
+        return {}
+    if not isinstance(sets, dict):
+        raise DataError(f"{path}: replicate_sets: expected a mapping of kind to a list of matrices, "
+                        f"e.g. {{\"cross_model\": [[[...]]]}}")
+    out = {}
+    for kind, reps in sets.items():
+        if kind not in CEILING_KINDS:
+            raise DataError(f"{path}: replicate_sets.{kind}: unknown ceiling kind; the kinds are "
+                            f"{', '.join(CEILING_KINDS)}")
+        if kind == primary:
+            raise DataError(f"{path}: replicate_sets.{kind}: is the primary replicate_kind; put these matrices in "
+                            "replicates, or give them another kind")
+        if not isinstance(reps, list):
+            raise DataError(f"{path}: replicate_sets.{kind}: expected a list of matrices")
+        out[kind] = tuple(_matrix(path, f"replicate_sets.{kind}[{i}]", r, n) for i, r in enumerate(reps))
+    return out
 
 
 def _validity(path: Path, validity) -> dict:
@@ -121,3 +147,39 @@ def value_sets_with_ground_truth(task, model: str, home: Path | None = None) -> 
             found |= {p.parent.name for p in path.parent.parent.glob(f"*/{task.name}.json")}
     return sorted(found)
 
+
+
+#: Fewest values a ground truth and an attached replicate must share (fewer leave no Spearman to compute).
+MIN_SHARED_VALUES = 3
+
+
+def attach_replicate(gt: GroundTruth, other: GroundTruth, kind: str, other_path: str | Path) -> GroundTruth:
+    """``gt`` with ``other``'s matrix, aligned by value id (cells of values ``other`` lacks unknown), added to
+    ``replicate_sets[kind]``, and where it came from under ``provenance["replicate_sources"][kind]``."""
+    from dataclasses import replace
+
+    other_path = Path(other_path)
+    if kind not in CEILING_KINDS:
+        raise DataError(f"--kind {kind!r}: unknown ceiling kind; the kinds are {', '.join(CEILING_KINDS)}")
+    if kind == gt.replicate_kind:
+        raise DataError(f"--kind {kind!r}: is the primary replicate_kind of {gt.task!r}, whose replicates are its "
+                        f"own build's; attach another kind ({', '.join(k for k in CEILING_KINDS if k != kind)})")
+    for what, mine, theirs in (("task", gt.task, other.task), ("value set", gt.value_set, other.value_set)):
+        if mine != theirs:
+            raise DataError(f"{other_path}: {what} {theirs!r} differs from the ground truth's {mine!r}; attach a "
+                            f"matrix of the same task and value set")
+    shared = [v for v in gt.value_ids if v in other.value_ids]
+    if len(shared) < MIN_SHARED_VALUES:
+        raise DataError(f"{other_path}: shares {len(shared)} value ids with the ground truth; at least "
+                        f"{MIN_SHARED_VALUES} are needed (check both files' value_ids)")
+    n = len(gt.value_ids)
+    aligned = np.full((n, n), np.nan)
+    mine_at = [gt.value_ids.index(v) for v in shared]
+    theirs_at = [other.value_ids.index(v) for v in shared]
+    aligned[np.ix_(mine_at, mine_at)] = np.asarray(other.matrix, float)[np.ix_(theirs_at, theirs_at)]
+    sets = {**gt.replicate_sets, kind: (*gt.replicate_sets.get(kind, ()), aligned)}
+    provenance = {k: v for k, v in gt.provenance.items() if k != "file"}  # "file" is where it was read from
+    sources = dict(provenance.get("replicate_sources") or {})
+    sources[kind] = [*sources.get(kind, []), {"file": other_path.name, "fingerprint": other.fingerprint,
+                                              "subject_model": other.provenance.get("subject_model")}]
+    return replace(gt, replicate_sets=sets, provenance={**provenance, "replicate_sources": sources})

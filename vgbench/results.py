@@ -137,6 +137,17 @@ class ResultRecord:
     subject_model: str = "embedded"
     provenance: dict = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
+    #: The model whose ground truth was scored against ("" = ``subject_model``, whose representation was scored).
+    task_model: str = ""
+
+    def __post_init__(self):
+        if not self.task_model:
+            object.__setattr__(self, "task_model", self.subject_model)
+
+    @property
+    def cross_model(self) -> bool:
+        """Whether one model's representation was scored against another model's ground truth."""
+        return self.task_model != self.subject_model
 
     @property
     def task(self) -> str:
@@ -148,7 +159,7 @@ class ResultRecord:
         data = {"schema_version": self.schema_version, "score": self.score,
                 "representation": self.representation.to_json(), "ground_truth": self.ground_truth.to_json(),
                 "value_set": self.value_set.to_json(), "subject_model": self.subject_model,
-                "provenance": self.provenance}
+                "task_model": self.task_model, "provenance": self.provenance}
         if home is None:
             return data
         out = portable(data, home)
@@ -183,6 +194,7 @@ class ResultRecord:
                                        value_ids=tuple(str(v) for v in vs.get("value_ids") or ())),
                 subject_model=str(data.get("subject_model", "embedded")),
                 provenance=dict(data.get("provenance") or {}),
+                task_model=str(data.get("task_model") or ""),  # records from before it: the subject model's own
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise DataError(f"{where}: missing or malformed field ({type(exc).__name__}: {exc})") from None

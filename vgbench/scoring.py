@@ -9,6 +9,7 @@ import warnings
 
 import numpy as np
 
+from .ceiling_kinds import CEILING_KINDS, CROSS_MODEL, FILTERED_DATA, SPLIT_HALF, TRAINING_RUNS  # noqa: F401
 from .errors import DataError
 from .types import GroundTruth, RepresentationResult, Score
 from .views import VIEW_METHODS, VIEWS
@@ -195,10 +196,8 @@ def bootstrap_ci(sim: np.ndarray, gt: np.ndarray, n_resamples: int = N_BOOTSTRAP
     return float(np.percentile(finite, tail)), float(np.percentile(finite, 100.0 - tail))
 
 
-#: Replicates that come as (half A, half B) pairs of one split of the data each.
-SPLIT_HALF = "split_half_pairs"
-#: Replicates that are independently trained runs (own seed, data order, re-split) whose mean is the matrix.
-TRAINING_RUNS = "training_runs"
+#: The ``ceilings`` key of a primary ``replicate_kind`` that names none of :data:`CEILING_KINDS` (e.g. a file's "").
+OTHER_REPLICATES = "replicates"
 
 
 def spearman_brown(r: float, k: float) -> float:
@@ -207,38 +206,91 @@ def spearman_brown(r: float, k: float) -> float:
     return k * r / denominator if denominator > 0 else r
 
 
-def noise_ceiling(gt: GroundTruth, value_ids: list[str], view: str = "raw") -> float | None:
-    """Agreement between the task's replicate matrices, each seen in ``view`` (None without ≥ 2).
+def _mean_finite(rhos: list[float]) -> float | None:
+    rhos = [r for r in rhos if np.isfinite(r)]
+    return float(np.mean(rhos)) if rhos else None
 
-    Replicates of kind ``split_half_pairs`` come as (half A, half B) pairs of one split each: the
-    ceiling is the mean ρ between the halves, Spearman–Brown corrected to the full data (2r/(1+r)).
-    Replicates of kind ``training_runs`` are the k independently trained runs whose mean is the matrix:
-    the mean pairwise ρ between runs, Spearman–Brown corrected to the k runs averaged (k·r/(1+(k−1)·r)).
-    Other replicates (other models, reruns) are full-size: the mean pairwise ρ.
+
+def replicate_ceiling(kind: str, matrix: np.ndarray, replicates: list[np.ndarray]) -> float | None:
+    """The ceiling that ``replicates`` of ``kind`` give a ground truth ``matrix`` (all aligned and in one view).
+
+    ``split_half_pairs`` come as (half A, half B) pairs of one split each: the mean ρ between the halves,
+    Spearman–Brown corrected to the full data (2r/(1+r)). ``training_runs`` are the k independently trained runs
+    whose mean is the matrix: the mean pairwise ρ between runs, Spearman–Brown corrected to the k runs averaged
+    (k·r/(1+(k−1)·r)). ``filtered_data`` and ``cross_model`` matrices stand beside the matrix (rebuilt on filtered
+    data, or under another model): the mean ρ between the matrix and each of them, uncorrected. Any other kind
+    (other reruns) is full-size: the mean pairwise ρ. None when the replicates give no finite ρ.
     """
+    if kind in (FILTERED_DATA, CROSS_MODEL):
+        return _mean_finite([offdiagonal_spearman(matrix, r)[0] for r in replicates])
+    if len(replicates) < 2:
+        return None
+    if kind == SPLIT_HALF:
+        r = _mean_finite([offdiagonal_spearman(replicates[k], replicates[k + 1])[0]
+                          for k in range(0, len(replicates) - 1, 2)])
+        return None if r is None else spearman_brown(r, 2)
+    r = _mean_finite([offdiagonal_spearman(a, b)[0] for a, b in itertools.combinations(replicates, 2)])
+    if r is None:
+        return None
+    return spearman_brown(r, len(replicates)) if kind == TRAINING_RUNS else r
+
+
+def _in_view(matrices, order: list[int], view: str) -> list[np.ndarray]:
+    return [VIEWS[view](np.asarray(r, float)[np.ix_(order, order)]) for r in matrices]
+
+
+def noise_ceiling(gt: GroundTruth, value_ids: list[str], view: str = "raw") -> float | None:
+    """The primary ceiling: what ``gt.replicates`` of ``gt.replicate_kind`` give (see :func:`replicate_ceiling`),
+    each seen in ``view``; None without ≥ 2 replicates."""
     if len(gt.replicates) < 2:
         return None
     order = [gt.value_ids.index(v) for v in value_ids]
-    reps = [VIEWS[view](np.asarray(r, float)[np.ix_(order, order)]) for r in gt.replicates]
-    if gt.replicate_kind == SPLIT_HALF:
-        rhos = [offdiagonal_spearman(reps[k], reps[k + 1])[0] for k in range(0, len(reps) - 1, 2)]
-        rhos = [r for r in rhos if np.isfinite(r)]
-        if not rhos:
-            return None
-        return spearman_brown(float(np.mean(rhos)), 2)
-    rhos = [offdiagonal_spearman(a, b)[0] for a, b in itertools.combinations(reps, 2)]
-    rhos = [r for r in rhos if np.isfinite(r)]
-    if not rhos:
-        return None
-    r = float(np.mean(rhos))
-    return spearman_brown(r, len(reps)) if gt.replicate_kind == TRAINING_RUNS else r
+    [m] = _in_view([gt.matrix], order, view)
+    return replicate_ceiling(gt.replicate_kind, m, _in_view(gt.replicates, order, view))
+
+
+def noise_ceilings(gt: GroundTruth, value_ids: list[str], view: str = "raw") -> dict[str, float | None]:
+    """Every ceiling ``gt`` has, by kind: the primary one (its ``replicate_kind``, or ``replicates`` when it names
+    no known kind) when there are replicates, then one per kind in ``gt.replicate_sets``."""
+    out: dict[str, float | None] = {}
+    if len(gt.replicates) >= 2:
+        key = gt.replicate_kind if gt.replicate_kind in CEILING_KINDS else OTHER_REPLICATES
+        out[key] = noise_ceiling(gt, value_ids, view)
+    order = [gt.value_ids.index(v) for v in value_ids]
+    [m] = _in_view([gt.matrix], order, view)
+    for kind, reps in gt.replicate_sets.items():
+        out[kind] = replicate_ceiling(kind, m, _in_view(reps, order, view))
+    return out
 
 
 CEILING_METHODS = {
     SPLIT_HALF: "split-half spearman, Spearman-Brown corrected",
     TRAINING_RUNS: ("mean pairwise spearman between independently trained runs, Spearman-Brown corrected to the "
                     "number of runs averaged: k*r/(1+(k-1)*r)"),
+    FILTERED_DATA: ("mean spearman between the matrix and each matrix rebuilt with filtered training data "
+                    "(no correction)"),
+    CROSS_MODEL: ("mean spearman between the matrix and the same task's matrix under each other subject model "
+                  "(no correction): the realistic ceiling"),
+    OTHER_REPLICATES: "mean pairwise spearman between replicates",
 }
+
+
+def attached_models(gt: GroundTruth, kind: str) -> list[str]:
+    """The subject models (else file names) of the replicates ``vgbench ground-truth attach`` added to ``kind``."""
+    sources = (gt.provenance.get("replicate_sources") or {}).get(kind) or []
+    return [str(s.get("subject_model") or s.get("file")) for s in sources if isinstance(s, dict)]
+
+
+def with_cross_model(gt: GroundTruth, others: dict[str, GroundTruth]) -> GroundTruth:
+    """``gt`` with each other model's matrix (aligned to ``gt``'s value ids) added to its ``cross_model`` set."""
+    from dataclasses import replace
+
+    if not others:
+        return gt
+    added = tuple(align_ground_truth(o, list(gt.value_ids), f"{name}'s {o.task}") for name, o in others.items())
+    sets = dict(gt.replicate_sets)
+    sets[CROSS_MODEL] = tuple(sets.get(CROSS_MODEL, ())) + added
+    return replace(gt, replicate_sets=sets)
 
 
 def _finite_or_none(x: float | None) -> float | None:
@@ -251,12 +303,14 @@ def predictor_bound(ceiling: float | None) -> float | None:
 
 
 def score_view(sim: np.ndarray, m: np.ndarray, ceiling: float | None, *, seed: int = 0,
-               n_bootstrap: int = N_BOOTSTRAP) -> dict:
-    """ρ, permutation p and null band, bootstrap CI and ceiling ratio of ``sim`` against one view ``m``."""
+               n_bootstrap: int = N_BOOTSTRAP, ceilings: dict[str, float | None] | None = None) -> dict:
+    """ρ, permutation p and null band, bootstrap CI and ceiling ratio of ``sim`` against one view ``m``;
+    ``ceilings`` (every kind's, see :func:`noise_ceilings`) is reported as given, the ratio uses ``ceiling``."""
     rho, n_pairs = offdiagonal_spearman(sim, m)
     out = {"rho": None, "p_value": None, "p_method": None, "p_resamples": None, "p_mc_se": None,
            "ci_low": None, "ci_high": None, "null_low": None, "null_high": None, "ceiling": ceiling,
-           "predictor_bound": predictor_bound(ceiling), "rho_over_ceiling": None, "n_pairs": n_pairs}
+           "ceilings": dict(ceilings or {}), "predictor_bound": predictor_bound(ceiling), "rho_over_ceiling": None,
+           "n_pairs": n_pairs}
     if not np.isfinite(rho):
         mask = _offdiag_mask(len(m)) & np.isfinite(m) & np.isfinite(sim)
         if n_pairs < 3:
@@ -275,14 +329,20 @@ def score_view(sim: np.ndarray, m: np.ndarray, ceiling: float | None, *, seed: i
 
 
 def score(rep: RepresentationResult, gt: GroundTruth, *, seed: int = 0, source: str = "ground truth",
-          n_bootstrap: int = N_BOOTSTRAP) -> Score:
-    """Score one representation against one ground truth, in every view (``raw`` first, the default)."""
+          n_bootstrap: int = N_BOOTSTRAP, cross_model: dict[str, GroundTruth] | None = None) -> Score:
+    """Score one representation against one ground truth, in every view (``raw`` first, the default).
+
+    ``cross_model`` (model name → that model's ground truth of the same task and value set) adds each matrix as a
+    ``cross_model`` replicate for this scoring only: the score reports that ceiling beside the primary one.
+    """
     from .validity import validity_of
 
     ids = list(rep.value_ids)
     m = align_ground_truth(gt, ids, source)
     sim = rep.similarity()
-    views = {name: score_view(sim, view(m), noise_ceiling(gt, ids, name), seed=seed, n_bootstrap=n_bootstrap)
+    scored = with_cross_model(gt, cross_model or {})
+    views = {name: score_view(sim, view(m), noise_ceiling(gt, ids, name), seed=seed, n_bootstrap=n_bootstrap,
+                              ceilings=noise_ceilings(scored, ids, name))
              for name, view in VIEWS.items()}
     raw = views["raw"]
     verdict = validity_of(gt)
@@ -294,6 +354,7 @@ def score(rep: RepresentationResult, gt: GroundTruth, *, seed: int = 0, source: 
         "ci_method": f"percentile bootstrap over values, {n_bootstrap} resamples, 95%",
         "ceiling_method": (None if raw["ceiling"] is None else
                            CEILING_METHODS.get(gt.replicate_kind, "mean pairwise spearman between replicates")),
+        "ceiling_methods": {kind: CEILING_METHODS[kind] for kind in raw["ceilings"]},
         "predictor_bound_method": "sqrt(ceiling): about the best a noise-free predictor can reach",
         "view_methods": dict(VIEW_METHODS),
         "replicate_kind": gt.replicate_kind or None,
@@ -302,6 +363,10 @@ def score(rep: RepresentationResult, gt: GroundTruth, *, seed: int = 0, source: 
         "ground_truth_fingerprint": gt.fingerprint,
         "representation_fingerprint": rep.fingerprint,
     }
+    attached, found = attached_models(gt, CROSS_MODEL), sorted(cross_model or {})
+    if found or attached:
+        details["cross_model"] = {"models": attached + found,
+                                  "fingerprints": {name: cross_model[name].fingerprint for name in found}}
     return Score(
         representation=rep.representation, task=gt.task, value_set=gt.value_set, n_values=len(ids),
         **{k: raw[k] for k in ("rho", "p_value", "ci_low", "ci_high", "n_pairs", "ceiling", "rho_over_ceiling",

@@ -93,16 +93,19 @@ def read_cached_npz(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray] 
 class ResultStore:
     """``results/<subject-model>/<rep>/<rep-config-hash>/<value-set>/<task>.json`` for a task's ground truth;
     ``<task>--file-<fingerprint>.json`` beside it for a ground-truth file, so a side run never replaces a task's
-    score. A scored ground-truth file is kept under ``ground_truth_files/<fingerprint>.json``."""
+    score; ``<task>--task-model-<model>`` for another model's ground truth (``evaluate --task-model``). A scored ground-truth file is kept under ``ground_truth_files/<fingerprint>.json``."""
 
     def __init__(self, home: Path | None = None):
         self.home = Path(home) if home else vgbench_home()
         self.root = self.home / "results"
 
     def path(self, model: str, rep: str, config_hash: str, value_set: str, task: str,
-             source: GroundTruthSource | None = None, ground_truth_fingerprint: str = "") -> Path:
-        """Where one score lives."""
+             source: GroundTruthSource | None = None, ground_truth_fingerprint: str = "",
+             task_model: str | None = None) -> Path:
+        """Where one score lives (``task_model``: whose ground truth, when not ``model``'s own)."""
         stem = safe_name(task)
+        if task_model and task_model != model:
+            stem += f"--task-model-{safe_name(task_model)}"
         if source is not None and source.kind == "file":
             stem += f"--file-{ground_truth_fingerprint[:12]}"
         return self.root / safe_name(model) / safe_name(rep) / config_hash / safe_name(value_set) / f"{stem}.json"

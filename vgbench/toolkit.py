@@ -66,6 +66,9 @@ _EXPORTS = {
     "n_splits_option": "task_helpers:n_splits_option",
     "SPLIT_HALF": "scoring:SPLIT_HALF",
     "TRAINING_RUNS": "scoring:TRAINING_RUNS",
+    "FILTERED_DATA": "scoring:FILTERED_DATA",
+    "CROSS_MODEL": "scoring:CROSS_MODEL",
+    "CEILING_KINDS": "scoring:CEILING_KINDS",
     "matrix_to_json": "types:matrix_to_json",
     # validity gates a task declares in its metadata (``validity_gate=``)
     "ValidityGate": "validity_gate:ValidityGate",

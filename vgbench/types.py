@@ -94,13 +94,18 @@ class GroundTruth:
     #: The task's validity verdict on this matrix (``vgbench.validity``'s stored form; {} when none is stored).
     #: Not part of the fingerprint: it is computed from the data, not data itself.
     validity: dict[str, Any] = field(default_factory=dict)
+    #: Replicate matrices of other ceiling kinds than ``replicate_kind`` (``vgbench.scoring.CEILING_KINDS``), by kind:
+    #: e.g. ``{"cross_model": (another model's matrix,)}``. The primary ceiling stays the one of ``replicates``.
+    replicate_sets: dict[str, tuple[np.ndarray, ...]] = field(default_factory=dict)
 
     @property
     def fingerprint(self) -> str:
-        """Hash of the matrix, replicates and ids."""
-        return fingerprint(
-            [list(self.value_ids), matrix_to_json(self.matrix), [matrix_to_json(r) for r in self.replicates]]
-        )
+        """Hash of the matrix, replicates (with the replicate sets, when there are any) and ids."""
+        parts = [list(self.value_ids), matrix_to_json(self.matrix), [matrix_to_json(r) for r in self.replicates]]
+        if self.replicate_sets:  # absent from the hash when empty, so files from before them keep their fingerprint
+            parts.append({kind: [matrix_to_json(r) for r in reps]
+                          for kind, reps in sorted(self.replicate_sets.items())})
+        return fingerprint(parts)
 
     def to_json(self) -> dict:
         """The documented ground-truth JSON format."""
@@ -113,6 +118,8 @@ class GroundTruth:
             "matrix": matrix_to_json(self.matrix),
             "replicates": [matrix_to_json(r) for r in self.replicates],
             "replicate_kind": self.replicate_kind,
+            **({"replicate_sets": {kind: [matrix_to_json(r) for r in reps]
+                                   for kind, reps in self.replicate_sets.items()}} if self.replicate_sets else {}),
             "fingerprint": self.fingerprint,
             "validity": self.validity,
             "provenance": self.provenance,

@@ -194,22 +194,25 @@ def figure_blocks(records: list[ResultRecord], figures: Path, home: Path | None,
                              "scored: no heatmaps or maps for it")
             continue
         names = {v.id: v.name for v in vs.values}
-        gt_key = (model, vs.name, gt_info.task, gt_info.fingerprint)
+        gt_model = rec.task_model  # the model whose ground truth was scored against
+        gt_key = (gt_model, vs.name, gt_info.task, gt_info.fingerprint)
         if gt_key not in seen_gt:
             seen_gt.add(gt_key)
             gt, why = ground_truth_for_record(rec, vs, home)
             if gt is None:
-                notes.append(f"heatmap of {gt_info.task} on {vs.name} ({model}) not drawn: {why}")
+                notes.append(f"heatmap of {gt_info.task} on {vs.name} ({gt_model}) not drawn: {why}")
             else:
-                title = f"{gt.task} on {vs.name} ({model})"
-                stem = figures / _figure_name("gt", model, vs.name, gt.task)
+                title = f"{gt.task} on {vs.name} ({gt_model})"
+                stem = figures / _figure_name("gt", gt_model, vs.name, gt.task)
                 plot_heatmap(gt.matrix, [names.get(v, v) for v in gt.value_ids], stem, title)
-                heat.append(Block("figure", f"{gt.task} on {vs.name}, subject model {model}", image=stem.name + ".png"))
+                heat.append(Block("figure", f"{gt.task} on {vs.name}, subject model {gt_model}",
+                                  image=stem.name + ".png"))
                 trajectories = drift_trajectories(gt.extra)
                 if trajectories:
-                    stem = figures / _figure_name("drift", model, vs.name, gt.task)
+                    stem = figures / _figure_name("drift", gt_model, vs.name, gt.task)
                     plot_drift(trajectories, names, stem, title)
-                    drift.append(Block("figure", f"drift of {gt.task} on {vs.name}, {model}", image=stem.name + ".png"))
+                    drift.append(Block("figure", f"drift of {gt.task} on {vs.name}, {gt_model}",
+                                       image=stem.name + ".png"))
         rep_key = (model, rep_info.name, rep_info.config_hash, vs.name)
         if with_maps and rep_key not in seen_rep:
             seen_rep.add(rep_key)

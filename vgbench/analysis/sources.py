@@ -98,7 +98,7 @@ def ground_truth_for_record(record: ResultRecord, value_set: ValueSet, home: Pat
     from ..store import ResultStore
 
     info = record.ground_truth
-    source, model = info.source, record.subject_model
+    source, model = info.source, record.task_model  # whose ground truth was scored against
     try:
         if source.kind == "task":
             task = registry.get("task", source.name).obj()

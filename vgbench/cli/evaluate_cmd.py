@@ -17,7 +17,7 @@ from .common import (data_option, executor_options, model_option, options_option
                      value_set_option)
 from .display import ProgressFactory, print_json, print_table
 from .display import progress as log_line
-from .score_table import COLUMNS, print_notes, score_notes, score_rows, view_q_values
+from .score_table import COLUMNS, ceiling_notes, print_notes, score_notes, score_rows, view_q_values
 
 
 def print_scores(title: str, outcomes: list[EvaluationOutcome], stale: list[str] = ()) -> dict[str, list[float | None]]:
@@ -28,8 +28,8 @@ def print_scores(title: str, outcomes: list[EvaluationOutcome], stale: list[str]
     items = [(s["task"], "", s) for s in scores]
     print_table(title, COLUMNS, score_rows(items, q))
     stored = [o.task for o in outcomes if o.cached and o.score.get("rho") is not None]
-    print_notes(score_notes(items) + ([f"stored scores reused: {', '.join(stored)} (`--overwrite always` scores "
-                                        "again)"] if stored else []) + list(stale))
+    reused = [f"stored scores reused: {', '.join(stored)} (`--overwrite always` scores again)"] if stored else []
+    print_notes(ceiling_notes(items) + score_notes(items) + reused + list(stale))
     return q
 
 
@@ -39,6 +39,9 @@ def print_scores(title: str, outcomes: list[EvaluationOutcome], stale: list[str]
 @value_set_option(None, "Built-in name or a YAML/JSON file. Default: every value set with ground truth for the model "
                         "(constraints9 with --ground-truth or when there is none).")
 @model_option
+@click.option("--task-model", default=None,
+              help="Score against this subject model's ground truth instead of --model's (the representation is "
+                   "still built with --model): does one model's representation predict another's generalization?")
 @click.option("--ground-truth", "ground_truth_files", multiple=True, type=click.Path(path_type=Path),
               help="Score against a ground-truth JSON file computed elsewhere (repeatable).")
 @options_option("representation", "dim=32")
@@ -47,29 +50,33 @@ def print_scores(title: str, outcomes: list[EvaluationOutcome], stale: list[str]
 @click.option("--json", "as_json", is_flag=True, help="Print result records as JSON.")
 @executor_options
 @data_option
-def evaluate_command(rep_name, tasks, value_set, model, ground_truth_files, options, overwrite, seed, as_json,
-                     executor, ray_address):
+def evaluate_command(rep_name, tasks, value_set, model, task_model, ground_truth_files, options, overwrite, seed,
+                     as_json, executor, ray_address):
     """Score a representation against tasks' ground truth and store the results."""
     rep = make_representation(rep_name, split_options(options))
+    task_model = task_model or model
     progress = ProgressFactory()
     context = RunContext(model=model, seed=seed, progress=None if as_json else progress,
                          executor=None if executor == "local" else make_executor(executor, ray_address))
-    names = [value_set] if value_set else _value_sets_with_ground_truth(list(tasks), context, bool(ground_truth_files))
+    names = [value_set] if value_set else _value_sets_with_ground_truth(
+        list(tasks), RunContext(model=task_model), bool(ground_truth_files))
+    whose = f"model: {model}" if task_model == model else f"model: {model}; ground truth of: {task_model}"
     all_records, all_q = [], []
     try:
         for name in names:
             vs = resolve_value_set(name)
             targets, skipped = collect_targets(vs, context, list(tasks) or None, [str(f) for f in ground_truth_files],
-                                               required=bool(value_set))
+                                               required=bool(value_set), task_model=task_model)
             if not targets and len(names) > 1:
                 continue
             if not targets:
                 raise VgbenchError(
-                    f"no task has ground truth for value set {vs.name!r} and model {model!r}; "
+                    f"no task has ground truth for value set {vs.name!r} and model {task_model!r}; "
                     "pass --ground-truth FILE or build one with `vgbench build-task`"
                 )
             try:
-                records = evaluate(rep, vs, targets, context, overwrite=overwrite, on_event=None if as_json else log_line)
+                records = evaluate(rep, vs, targets, context, overwrite=overwrite,
+                                   on_event=None if as_json else log_line, task_model=task_model)
             except VgbenchError as exc:
                 if len(names) == 1:
                     raise
@@ -80,9 +87,9 @@ def evaluate_command(rep_name, tasks, value_set, model, ground_truth_files, opti
                 q = view_q_values([r.score for r in records])
                 all_q += [{view: q[view][k] for view in q} for k in range(len(records))]
             else:
-                print_scores(f"{rep.name} on {vs.name} (model: {model})", records, _stale_notes(targets))
+                print_scores(f"{rep.name} on {vs.name} ({whose})", records, _stale_notes(targets))
                 if skipped:
-                    print(f"tasks without ground truth for {vs.name}/{model}: {', '.join(skipped)}")
+                    print(f"tasks without ground truth for {vs.name}/{task_model}: {', '.join(skipped)}")
     finally:
         progress.close()
     if not all_records:
@@ -95,7 +102,7 @@ def evaluate_command(rep_name, tasks, value_set, model, ground_truth_files, opti
 
 
 def _value_sets_with_ground_truth(tasks: list[str], context: RunContext, files: bool) -> list[str]:
-    """Value sets on which the named tasks (all when none) have a built or shipped matrix for the model."""
+    """Value sets on which the named tasks (all when none) have a built or shipped matrix for the context's model."""
     from .. import registry
 
     if files:

@@ -16,6 +16,7 @@ from .build_cmd import build_task_command
 from .data_cmd import data_group
 from .evaluate_cmd import evaluate_command
 from .export_cmd import export_command
+from .ground_truth_cmd import ground_truth_group
 from .list_cmd import list_command
 from .results_cmd import results_command
 from .serve_cmd import serve_command
@@ -69,6 +70,7 @@ cli.add_command(report_command)
 cli.add_command(new_plugin_command)
 cli.add_command(validity_command)
 cli.add_command(export_command)
+cli.add_command(ground_truth_group)
 
 
 NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())

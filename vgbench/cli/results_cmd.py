@@ -10,7 +10,8 @@ from ..analysis.scores import VIEW_NAMES, view_score
 from ..results import ResultRecord
 from ..store import ResultStore
 from .display import print_json, print_table
-from .score_table import COLUMNS, explanations, print_notes, score_notes, score_rows, view_q_values
+from .score_table import (COLUMNS, ceiling_notes, explanations, print_notes, score_notes, score_rows,
+                          view_q_values)
 
 #: The numbers of one view that ``results --json`` lists (besides its q-value).
 VIEW_KEYS = ("rho", "ci_low", "ci_high", "p_value", "p_method", "p_mc_se", "ceiling", "predictor_bound",
@@ -79,7 +80,8 @@ def results_command(rep: str | None, as_json: bool, as_markdown: bool) -> None:
         table_q = {view: [q[k][view] for k in ks] for view in VIEW_NAMES}
         print()
         print_table(f"{name} [{config}] · model {model}", COLUMNS, score_rows(items, table_q))
-        notes = [line for line in score_notes(items, explain=False) if f"{model}: {line}" not in shown]
+        notes = [line for line in ceiling_notes(items) + score_notes(items, explain=False)
+                 if f"{model}: {line}" not in shown]
         shown.update(f"{model}: {line}" for line in notes)
         print_notes(notes)
     print()
@@ -90,7 +92,8 @@ def results_command(rep: str | None, as_json: bool, as_markdown: bool) -> None:
 def _source_label(row: dict) -> str:
     """The second line under a task: its value set, and the file when scored against one."""
     gt = row["ground_truth"]
-    return row["value_set"] + ("" if gt.startswith("task ") else f" · {gt}")
+    label = row["value_set"] + ("" if gt.startswith("task ") else f" · {gt}")
+    return label + (f" · ground truth of {row['task_model']}" if row["task_model"] != row["model"] else "")
 
 
 def result_row(path, record: ResultRecord, store: ResultStore, q: dict[str, float | None]) -> dict:
@@ -103,7 +106,7 @@ def result_row(path, record: ResultRecord, store: ResultStore, q: dict[str, floa
         views[view] = {**{k: v.get(k) for k in VIEW_KEYS}, "q": q[view]}
     raw = views["raw"]
     return {
-        "model": record.subject_model, "representation": record.representation.name,
+        "model": record.subject_model, "task_model": record.task_model, "representation": record.representation.name,
         "config": config_label(record), "value_set": record.value_set.name, "task": record.task,
         "ground_truth": record.ground_truth.source.to_json(),
         "rho": s.get("rho"), "ci_low": raw["ci_low"], "ci_high": raw["ci_high"], "p": s.get("p_value"),

@@ -27,7 +27,7 @@ def markdown_tables(records: list[ResultRecord], model: str) -> str:
     current: dict[tuple[str, str], str | None] = {}
     stale = 0
     for rec in records:
-        if rec.subject_model != model or rec.ground_truth.source.kind != "task":
+        if rec.subject_model != model or rec.cross_model or rec.ground_truth.source.kind != "task":
             continue
         where = (rec.task, rec.value_set.name)
         if where not in current:

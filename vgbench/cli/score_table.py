@@ -29,6 +29,22 @@ def score_rows(items: list[tuple[str, str, dict]], q: dict[str, list[float | Non
     return rows
 
 
+def ceiling_notes(items: list[tuple[str, str, dict]], view: str = "raw") -> list[str]:
+    """One line per task whose score has ceilings of other kinds than its primary one, e.g. ``ceilings for
+    dpo_generalization: training_runs 0.87, cross_model 0.41 (gemma3-270m)``."""
+    notes = []
+    for label, _, score in items:
+        s = view_score(score, view)
+        ceilings = s.get("ceilings") or {}
+        if len(ceilings) < 2 and not (ceilings and s.get("ceiling") is None):
+            continue  # only the primary ceiling, which the table shows
+        models = ((score.get("details") or {}).get("cross_model") or {}).get("models") or []
+        parts = [f"{kind} {number_text(value)}" + (f" ({', '.join(models)})" if kind == "cross_model" and models
+                                                   else "") for kind, value in ceilings.items()]
+        notes.append(f"ceilings for {label}: {', '.join(parts)}")
+    return notes
+
+
 def explanations(q_note: str = Q_NOTE) -> list[str]:
     """What ceiling, bound, p and q are."""
     ceiling, bound = CEILING_NOTE.split("; ", 1)
