@@ -218,6 +218,20 @@ def test_a_row_and_a_column_all_nan_are_left_out_in_both_views():
     assert s["views"]["transfer"]["n_pairs"] == s["n_pairs"]
 
 
+def test_relabeled_rho_over_the_finite_pairs_is_each_relabelings_spearman():
+    from vgbench.scoring import _relabeled_rho
+
+    rng = np.random.default_rng(4)
+    m = rng.normal(size=(9, 9))
+    m[2, :], m[:, 5] = np.nan, np.nan
+    sim = rng.normal(size=(9, 9))
+    sim[0, 1] = sim[3, 4]  # a tie among the relabeled values
+    orders = np.array([rng.permutation(9) for _ in range(40)])
+    mask = ~np.eye(9, dtype=bool) & np.isfinite(m)
+    expected = [spearmanr(sim[np.ix_(o, o)][mask], m[mask]).statistic for o in orders]
+    np.testing.assert_allclose(_relabeled_rho(sim, m)(orders), expected, rtol=1e-12, atol=1e-12)
+
+
 def test_training_run_ceiling_is_spearman_brown_corrected_to_the_number_of_runs():
     from vgbench.scoring import TRAINING_RUNS
 
