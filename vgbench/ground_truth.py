@@ -148,7 +148,6 @@ def value_sets_with_ground_truth(task, model: str, home: Path | None = None) -> 
     return sorted(found)
 
 
-
 #: Fewest values a ground truth and an attached replicate must share (fewer leave no Spearman to compute).
 MIN_SHARED_VALUES = 3
 

@@ -258,13 +258,18 @@ def noise_ceiling(gt: GroundTruth, value_ids: list[str], view: str = "raw") -> f
     return replicate_ceiling(gt.replicate_kind, m, _in_view(gt.replicates, order, view))
 
 
+def primary_ceiling_kind(gt: GroundTruth) -> str:
+    """The ``ceilings`` key of ``gt``'s own replicates: its ``replicate_kind``, or ``replicates`` when that names no
+    known kind."""
+    return gt.replicate_kind if gt.replicate_kind in CEILING_KINDS else OTHER_REPLICATES
+
+
 def noise_ceilings(gt: GroundTruth, value_ids: list[str], view: str = "raw") -> dict[str, float | None]:
     """Every ceiling ``gt`` has, by kind: the primary one (its ``replicate_kind``, or ``replicates`` when it names
     no known kind) when there are replicates, then one per kind in ``gt.replicate_sets``."""
     out: dict[str, float | None] = {}
     if len(gt.replicates) >= 2:
-        key = gt.replicate_kind if gt.replicate_kind in CEILING_KINDS else OTHER_REPLICATES
-        out[key] = noise_ceiling(gt, value_ids, view)
+        out[primary_ceiling_kind(gt)] = noise_ceiling(gt, value_ids, view)
     order = [gt.value_ids.index(v) for v in value_ids]
     [m] = _in_view([gt.matrix], order, view)
     for kind, reps in gt.replicate_sets.items():
@@ -350,8 +355,9 @@ def score(rep: RepresentationResult, gt: GroundTruth, *, seed: int = 0, source: 
     m = align_ground_truth(gt, ids, source)
     sim = rep.similarity()
     scored = with_cross_model(gt, cross_model or {})
-    views = {name: score_view(sim, view(m), noise_ceiling(gt, ids, name), seed=seed, n_bootstrap=n_bootstrap,
-                              ceilings=noise_ceilings(scored, ids, name))
+    ceilings = {name: noise_ceilings(scored, ids, name) for name in VIEWS}  # the primary one is among them
+    views = {name: score_view(sim, view(m), ceilings[name].get(primary_ceiling_kind(gt)), seed=seed,
+                              n_bootstrap=n_bootstrap, ceilings=ceilings[name])
              for name, view in VIEWS.items()}
     raw = views["raw"]
     verdict = validity_of(gt)
