@@ -295,3 +295,52 @@ def test_scores_against_another_models_ground_truth_stay_out_of_submissions_and_
     results = [json.loads(f["text"]) for f in json.loads((tmp_path / "bundle.json").read_text())["files"]
                if f["path"].startswith("results/")]
     assert [(r["score"]["task"], r["task_model"]) for r in results] == [("dpo_generalization", "embedded")]
+
+
+def test_other_models_matrices_come_from_the_tasks_own_load_ground_truth(tmp_path, constraints9):
+    """A task that keeps its matrices its own way (no files) still gives the cross-model ceiling: every other
+    registered model's matrix is asked of ``task.load_ground_truth``, with a context that names the model and
+    never loads it."""
+    import vgbench
+    from vgbench import registry
+    from vgbench.api import RunContext
+    from vgbench.evaluation import other_models_matrices
+
+    rng = np.random.default_rng(9)
+    own = rng.normal(size=(9, 9))
+    matrices = {"embedded": own, OTHER_MODEL: noisy(own, rng, 1.0)}
+    asked = []
+
+    class InMemory(vgbench.Task):
+        metadata = vgbench.TaskMetadata(name="in_memory", version="1", description="matrices kept in memory",
+                                        cell_meaning="toy")
+
+        def load_ground_truth(self, value_set, context):
+            asked.append(context)
+            m = matrices.get(context.model)
+            return None if m is None else GroundTruth(self.name, "1", value_set.name, tuple(value_set.ids), m)
+
+    task = InMemory()
+    bare = tmp_path / "bare_home"  # no model cache: resolving any model would have to write here
+    context = RunContext(model="embedded", home=bare, seed=3)
+    gt = task.load_ground_truth(constraints9, context)
+    found = other_models_matrices(task, gt, constraints9, context)
+    others = sorted(set(registry.entries("model")) - {"embedded"})
+    assert OTHER_MODEL in others and list(found) == [OTHER_MODEL]
+    np.testing.assert_array_equal(found[OTHER_MODEL].matrix, matrices[OTHER_MODEL])
+    assert sorted(c.model for c in asked[1:]) == others  # each other model asked once, never the own one again
+    assert all(c.home == bare and c.seed == 3 for c in asked)
+    assert not bare.exists()  # no model fetched or converted
+    # a model already attached as a cross-model replicate is not asked for twice
+    attached = GroundTruth("in_memory", "1", "constraints9", tuple(constraints9.ids), own,
+                           provenance={"replicate_sources": {CROSS_MODEL: [{"subject_model": OTHER_MODEL}]}})
+    asked.clear()
+    assert other_models_matrices(task, attached, constraints9, context) == {}
+    assert OTHER_MODEL not in [c.model for c in asked]
+
+
+@pytest.mark.parametrize("option, typo, meant", [("--task-model", "gemma3-27m", OTHER_MODEL),
+                                                 ("--model", "embeded", "embedded")])
+def test_a_misspelt_model_name_is_one_error_line_with_did_you_mean(cli, option, typo, meant):
+    proc = cli("evaluate", "--rep", "random", "--task", "dpo_generalization", option, typo)
+    assert_one_line_error(proc, f"{option}: unknown model {typo!r}", f"did you mean {meant!r}?", "vgbench list models")

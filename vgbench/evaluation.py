@@ -8,7 +8,7 @@ from typing import Callable
 from . import registry
 from .api import Representation, RunContext, Task
 from .errors import VgbenchError
-from .ground_truth import load_ground_truth_file, resolve_ground_truth
+from .ground_truth import load_ground_truth_file
 from .provenance import provenance
 from .results import (EvaluationOutcome, GroundTruthPart, GroundTruthSource, RepresentationPart, ResultRecord,
                       ValueSetPart, config_hash)
@@ -66,18 +66,18 @@ def check_ground_truth_model(gt: GroundTruth, path: str, model: str, task_model:
                        f"pass --task-model {made_for}")
 
 
-def other_models_matrices(task: Task, gt: GroundTruth, value_set: str, model: str,
-                          home=None) -> dict[str, GroundTruth]:
-    """The matrices ``task`` has (built or shipped) on ``value_set`` over the same values as ``gt`` for every
-    registered model other than ``model``, by name; a model whose matrix ``gt`` already has attached as a
-    cross-model replicate is not counted twice. Only matrix files are looked for: no model is resolved,
-    downloaded or converted."""
+def other_models_matrices(task: Task, gt: GroundTruth, value_set: ValueSet,
+                          context: RunContext) -> dict[str, GroundTruth]:
+    """The matrices ``task`` has on ``value_set`` over the same values as ``gt`` (the context's model's) for every
+    other registered model, by name, as ``task.load_ground_truth`` finds them; a model whose matrix ``gt`` already
+    has attached as a cross-model replicate is not counted twice. No model is resolved, downloaded or converted:
+    the contexts passed on name a model, and only ``context.subject_model()`` would load one."""
     from .scoring import CROSS_MODEL, attached_models
 
-    skip = {model, *attached_models(gt, CROSS_MODEL)}
+    skip = {context.model, *attached_models(gt, CROSS_MODEL)}
     found = {}
     for name in registry.entries("model"):
-        other = None if name in skip else resolve_ground_truth(task, value_set, name, home)
+        other = None if name in skip else task.load_ground_truth(value_set, replace(context, model=name))
         if other is not None and set(other.value_ids) == set(gt.value_ids):
             found[name] = other
     return found
@@ -111,7 +111,7 @@ def collect_targets(value_set: ValueSet, context: RunContext, task_names: list[s
                 )
             skipped.append(name)
             continue
-        others = other_models_matrices(task, gt, value_set.name, task_model, context.home)
+        others = other_models_matrices(task, gt, value_set, gt_context)
         targets.append(Target(name, gt, GroundTruthSource.task(name), others))
     return targets, skipped
 

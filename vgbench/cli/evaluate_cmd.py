@@ -53,6 +53,11 @@ def print_scores(title: str, outcomes: list[EvaluationOutcome], stale: list[str]
 def evaluate_command(rep_name, tasks, value_set, model, task_model, ground_truth_files, options, overwrite, seed,
                      as_json, executor, ray_address):
     """Score a representation against tasks' ground truth and store the results."""
+    from ..models.subject import check_model_name
+
+    for option, name in (("--model", model), ("--task-model", task_model)):
+        if name:
+            check_model_name(name, option)  # a typo of a registered name: one line with "did you mean"
     rep = make_representation(rep_name, split_options(options))
     task_model = task_model or model
     progress = ProgressFactory()

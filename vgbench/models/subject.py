@@ -134,9 +134,24 @@ def named_model(spec: str, cache_dir: Path) -> SubjectModel:
     return made
 
 
+def check_model_name(spec: str, option: str = "--model") -> None:
+    """A bare word close to a registered model's name is a typo: one error with "did you mean"; a registered name,
+    an existing path, a hub id (org/name) or any other word (a hub id without an org, e.g. gpt2) passes."""
+    from ..registry import entries, get
+
+    known = list(entries("model"))
+    if spec in known or "/" in spec or Path(spec).expanduser().exists():
+        return
+    if difflib.get_close_matches(spec, known, n=1, cutoff=0.6):
+        try:
+            get("model", spec)
+        except UnknownNameError as exc:
+            raise UnknownNameError(f"{option}: {exc}, or pass a model directory or a hub id") from None
+
+
 def resolve_subject_model(spec: str, cache_dir: Path) -> SubjectModel:
     """Resolve ``--model``: a registered name, a local directory, or a hub id (``org/name``; needs a reachable hub)."""
-    from ..registry import entries, get
+    from ..registry import entries
 
     if spec in entries("model"):
         return named_model(spec, cache_dir)
@@ -147,12 +162,7 @@ def resolve_subject_model(spec: str, cache_dir: Path) -> SubjectModel:
         _check_causal_lm(str(path))
         return SubjectModel(spec, path.name, str(path.resolve()), _local_weights_hash(path), "local directory",
                             prompt_format=directory_prompt_format(path))
-    if "/" not in spec and difflib.get_close_matches(spec, list(entries("model")), n=1, cutoff=0.6):
-        # a bare word close to a registered name is a typo; any other is a hub id without an org (e.g. gpt2)
-        try:
-            get("model", spec)
-        except UnknownNameError as exc:
-            raise UnknownNameError(f"--model: {exc}, or pass a model directory or a hub id") from None
+    check_model_name(spec)
     try:
         from huggingface_hub import snapshot_download
 
