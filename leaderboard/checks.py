@@ -15,14 +15,13 @@ from vgbench.types import GroundTruth, RepresentationResult, matrix_from_json, m
 from vgbench.validity import check_validity
 from vgbench.views import VIEWS
 
+from .ceiling_checks import ceilings_problem
 from .declaration import declaration_problem, declared, installed_declaration
-from .layout import SUBMISSION_VERSION, claimed_numbers_finite, ground_truth_path, result_path, vectors_path
+from .layout import (SUBMISSION_VERSION, claimed_numbers_finite, ground_truth_path, result_path, same_number,
+                     vectors_path)
 
 #: The fields of a bundle's ``representation`` entry that every record must repeat.
 IDENTITY = ("name", "version", "config", "config_hash")
-
-#: Recomputed ρ and ceiling must equal the claimed ones to this precision (they are the same computation).
-TOLERANCE = 1e-9
 
 
 class _Checker:
@@ -179,8 +178,8 @@ class _Checker:
                                  f"({verdict['reason']}; `vgbench validity FILE` recomputes it)")
         return verdict
 
-    def views(self, path: str, score: dict, sim: np.ndarray, m: np.ndarray, gt: GroundTruth, ids: list[str]) -> None:
-        """Every view a score claims (``score["views"]``): its ρ, pairs and ceiling recomputed."""
+    def views(self, path: str, task: str, score: dict, sim: np.ndarray, m: np.ndarray, gt: GroundTruth, vs) -> None:
+        """Every view a score claims (``score["views"]``): its ρ, pairs, ceiling and ceilings by kind recomputed."""
         views = score.get("views")
         if views is None:
             return
@@ -190,14 +189,17 @@ class _Checker:
             if name not in VIEWS:
                 self.fail(path, f"score.views: unknown view {name!r}; the views are {', '.join(VIEWS)}")
             rho, n_pairs = offdiagonal_spearman(sim, VIEWS[name](m))
-            if not _same(claimed.get("rho"), rho) or claimed.get("n_pairs") != n_pairs:
+            if not same_number(claimed.get("rho"), rho) or claimed.get("n_pairs") != n_pairs:
                 self.fail(path, f"score.views.{name}.rho {claimed.get('rho')!r} ({claimed.get('n_pairs')} pairs) does "
                                 f"not match {rho:.6f} ({n_pairs} pairs) recomputed from the bundled similarity and "
                                 "ground truth")
-            ceiling = noise_ceiling(gt, ids, view=name)
-            if not _same(claimed.get("ceiling"), ceiling):
+            ceiling = noise_ceiling(gt, vs.ids, view=name)
+            if not same_number(claimed.get("ceiling"), ceiling):
                 self.fail(path, f"score.views.{name}.ceiling {claimed.get('ceiling')!r} does not match {ceiling!r} "
                                 "recomputed from the bundled replicates")
+        problem = ceilings_problem(task, views, score, gt, vs)  # None also for bundles from before ceilings by kind
+        if problem:
+            self.fail(path, problem)
 
     def result(self, path: str, data) -> tuple[str, dict]:
         rep = self.bundle["representation"]
@@ -229,14 +231,14 @@ class _Checker:
         self.task_version(path, cls, g.task_version, gt, verified)
         m = align_ground_truth(gt, vs.ids, f"{self.source}: {ground_truth_path(model, vs_name, task)}")
         rho, n_pairs = offdiagonal_spearman(sim, m)
-        if not _same(score.get("rho"), rho) or n_pairs != score.get("n_pairs"):
+        if not same_number(score.get("rho"), rho) or n_pairs != score.get("n_pairs"):
             self.fail(path, f"score.rho {score.get('rho')!r} ({score.get('n_pairs')} pairs) does not match {rho:.6f} "
                             f"({n_pairs} pairs) recomputed from the bundled similarity and ground truth")
         ceiling = noise_ceiling(gt, vs.ids)
-        if not _same(score.get("ceiling"), ceiling):
+        if not same_number(score.get("ceiling"), ceiling):
             self.fail(path, f"score.ceiling {score.get('ceiling')!r} does not match {ceiling!r} recomputed "
                             "from the bundled replicates")
-        self.views(path, score, sim, m, gt, vs.ids)
+        self.views(path, task, score, sim, m, gt, vs)
         validity = self.validity(path, ground_truth_path(model, vs_name, task), gt, score)
         return result_path(model, rep["name"], rep["config_hash"], vs_name, task), {
             "submission_version": SUBMISSION_VERSION,
@@ -255,15 +257,6 @@ class _Checker:
             "provenance": {"run": rec.provenance, "vgbench_version": self.bundle.get("vgbench_version"),
                            "submitted": self.bundle.get("created")},
         }
-
-
-def _same(claimed, recomputed) -> bool:
-    finite = recomputed is not None and np.isfinite(recomputed)
-    if claimed is None:
-        return not finite
-    if isinstance(claimed, bool) or not isinstance(claimed, (int, float)):
-        return False
-    return finite and abs(float(claimed) - float(recomputed)) <= TOLERANCE
 
 
 def check_bundle(bundle: dict, files: dict[str, dict], source: str) -> list[tuple[str, dict]]:

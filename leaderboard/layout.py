@@ -85,6 +85,20 @@ def claimed_numbers_finite(score: dict) -> str | None:
     return None
 
 
+#: A recomputed number must equal the claimed one to this precision (they are the same computation).
+TOLERANCE = 1e-9
+
+
+def same_number(claimed, recomputed) -> bool:
+    """A bundle's claimed number equals the recomputed one (both unknown: None claimed, None or NaN recomputed)."""
+    finite = recomputed is not None and np.isfinite(recomputed)
+    if claimed is None:
+        return not finite
+    if isinstance(claimed, bool) or not isinstance(claimed, (int, float)):
+        return False
+    return finite and abs(float(claimed) - float(recomputed)) <= TOLERANCE
+
+
 #: The site folder of the task pages.
 TASK_PAGES = "tasks"
 

@@ -115,6 +115,29 @@ def write_ground_truth(path: Path, value_ids: list[str], matrix, **extra) -> Pat
     return path
 
 
+#: The embedded model's shipped matrices on constraints9.
+SHIPPED = Path(__file__).resolve().parent.parent / "tasks" / "ground_truth" / "embedded" / "constraints9"
+#: The second registered subject model (its matrices are written by the tests that need them).
+OTHER_MODEL = "gemma3-270m"
+
+
+def write_other_model_matrix(home: Path, task: str = "dpo_generalization") -> tuple[Path, object, np.ndarray]:
+    """The embedded model's shipped matrix with its values relabeled, built for the second registered model in
+    ``home``: (its path, the embedded GroundTruth, the relabeled matrix in the embedded file's value order)."""
+    from vgbench.ground_truth import built_ground_truth_path, load_ground_truth_file
+
+    own = load_ground_truth_file(SHIPPED / f"{task}.json")
+    perm = np.random.default_rng(1).permutation(len(own.value_ids))
+    matrix = np.asarray(own.matrix)[np.ix_(perm, perm)]
+    ids = list(own.value_ids)[::-1]  # stored in another order: it must be aligned by value id
+    order = [list(own.value_ids).index(v) for v in ids]
+    path = built_ground_truth_path(task, "constraints9", OTHER_MODEL, home)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_ground_truth(path, ids, matrix[np.ix_(order, order)], task=task, value_set="constraints9",
+                       provenance={"subject_model": OTHER_MODEL})
+    return path, own, matrix
+
+
 @pytest.fixture
 def constraints9():
     """The built-in constraints9 value set."""

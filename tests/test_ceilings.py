@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from scipy.stats import spearmanr
 
-from conftest import assert_one_line_error, write_ground_truth
-from vgbench.ground_truth import built_ground_truth_path, load_ground_truth_file, save_ground_truth
+from conftest import OTHER_MODEL, SHIPPED, assert_one_line_error, write_ground_truth, write_other_model_matrix
+from vgbench.ground_truth import load_ground_truth_file, save_ground_truth
 from vgbench.scoring import (CEILING_METHODS, CROSS_MODEL, FILTERED_DATA, SPLIT_HALF, TRAINING_RUNS, noise_ceiling,
                              noise_ceilings, score)
 from vgbench.types import GroundTruth, RepresentationResult
@@ -17,8 +17,6 @@ from vgbench.views import VIEWS
 
 IDS = tuple(f"v{i}" for i in range(9))
 OFF = ~np.eye(9, dtype=bool)
-SHIPPED = Path(__file__).resolve().parent.parent / "tasks" / "ground_truth" / "embedded" / "constraints9"
-OTHER_MODEL = "gemma3-270m"
 
 
 def offdiag_rho(a, b) -> float:
@@ -131,20 +129,6 @@ def test_bad_replicate_sets_are_one_error_line(cli, tmp_path, constraints9, sets
     f = write_ground_truth(tmp_path / "bad_sets.json", constraints9.ids, np.eye(9), replicate_kind="training_runs",
                            replicate_sets=sets)
     assert_one_line_error(cli("evaluate", "--rep", "random", "--ground-truth", str(f)), "bad_sets.json", fragment)
-
-
-def write_other_model_matrix(home: Path, task: str = "dpo_generalization") -> tuple[Path, GroundTruth, np.ndarray]:
-    """The embedded model's shipped matrix with its values relabeled, built for the second registered model."""
-    own = load_ground_truth_file(SHIPPED / f"{task}.json")
-    perm = np.random.default_rng(1).permutation(len(own.value_ids))
-    matrix = np.asarray(own.matrix)[np.ix_(perm, perm)]
-    ids = list(own.value_ids)[::-1]  # stored in another order: it must be aligned by value id
-    order = [list(own.value_ids).index(v) for v in ids]
-    path = built_ground_truth_path(task, "constraints9", OTHER_MODEL, home)
-    path.parent.mkdir(parents=True)
-    write_ground_truth(path, ids, matrix[np.ix_(order, order)], task=task, value_set="constraints9",
-                       provenance={"subject_model": OTHER_MODEL})
-    return path, own, matrix
 
 
 def test_evaluate_finds_another_models_matrix_as_the_cross_model_ceiling(cli, isolated_home):

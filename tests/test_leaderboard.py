@@ -14,7 +14,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from conftest import assert_one_line_error, run_cli, write_ground_truth
+from conftest import OTHER_MODEL, assert_one_line_error, run_cli, write_ground_truth, write_other_model_matrix
 
 
 @pytest.fixture(scope="module")
@@ -45,13 +45,13 @@ def stored(tmp_path_factory):
     return SimpleNamespace(root=root, env=env, bundles=bundles, value_set=vs)
 
 
-def tampered(bundle: Path, out: Path, edit, rehash: bool = True) -> Path:
-    """A copy of ``bundle`` whose first result record was changed by ``edit`` (the file's and the bundle's sha256
-    updated if ``rehash``, as a forger would)."""
+def tampered(bundle: Path, out: Path, edit, rehash: bool = True, task: str = "prompt_steering") -> Path:
+    """A copy of ``bundle`` whose first result record of ``task`` was changed by ``edit`` (the file's and the bundle's
+    sha256 updated if ``rehash``, as a forger would)."""
     from vgbench_leaderboard.layout import bundle_sha256
 
     data = json.loads(bundle.read_text())
-    entry = next(f for f in data["files"] if f["path"].startswith("results/") and "prompt_steering" in f["path"])
+    entry = next(f for f in data["files"] if f["path"].startswith("results/") and task in f["path"])
     record = json.loads(entry["text"])
     edit(record)
     entry["text"] = json.dumps(record, indent=2)
@@ -203,6 +203,73 @@ def test_add_refuses_tampered_or_inconsistent_bundles(stored, tmp_path, cli, edi
     subs = tmp_path / "subs"
     assert_one_line_error(cli("leaderboard", "add", str(bad), "--submissions", str(subs)), "bad.json", fragment)
     assert not subs.exists() or not list(subs.rglob("*.json"))
+
+
+def _primary_kind(bundle: Path) -> str:
+    """The ceiling kind of the shipped prompt_steering matrix's own replicates, as the bundled record names it."""
+    data = json.loads(bundle.read_text())
+    entry = next(f for f in data["files"] if f["path"].startswith("results/") and "prompt_steering" in f["path"])
+    [kind] = json.loads(entry["text"])["score"]["views"]["transfer"]["ceilings"]
+    return kind
+
+
+def _shift_ceiling(view, kind, by):
+    def edit(record):
+        ceilings = record["score"]["views"][view]["ceilings"]
+        ceilings[kind] = (ceilings.get(kind) or 0.0) + by
+    return edit
+
+
+@pytest.mark.parametrize("view, kind, by", [("transfer", None, 0.1), ("raw", "cross_model", 0.5)],
+                         ids=["changed-value", "kind-the-ground-truth-lacks"])
+def test_add_refuses_ceilings_by_kind_that_the_replicates_do_not_give(stored, tmp_path, cli, view, kind, by):
+    kind = kind or _primary_kind(stored.bundles["0"])
+    bad = tampered(stored.bundles["0"], tmp_path / "bad.json", _shift_ceiling(view, kind, by))
+    subs = tmp_path / "subs"
+    assert_one_line_error(cli("leaderboard", "add", str(bad), "--submissions", str(subs)), "bad.json",
+                          "task 'prompt_steering'", f"view {view!r}", f"ceiling kind {kind!r}",
+                          "the ground truth's replicates give", "re-run `vgbench submit`")
+    assert not subs.exists() or not list(subs.rglob("*.json"))
+
+
+def test_add_accepts_a_bundle_from_before_ceilings_by_kind(stored, tmp_path, cli):
+    def drop_ceilings(record):
+        for numbers in record["score"]["views"].values():
+            del numbers["ceilings"]
+
+    old = tampered(stored.bundles["0"], tmp_path / "old.json", drop_ceilings)
+    subs = tmp_path / "subs"
+    proc = cli("leaderboard", "add", str(old), "--submissions", str(subs))
+    assert proc.returncode == 0, proc.stderr
+    [steering] = [f for f in subs.rglob("prompt_steering.json")]
+    assert all("ceilings" not in v for v in json.loads(steering.read_text())["score"]["views"].values())
+
+
+def test_a_cross_model_ceiling_found_at_evaluate_is_checked_against_the_other_models_matrix(tmp_path, cli):
+    home = tmp_path / "home"
+    write_other_model_matrix(home)
+    env = {"VGBENCH_HOME": str(home)}
+    for args in (["evaluate", "--rep", "random", "--task", "dpo_generalization", "--value-set", "constraints9"],
+                 ["submit", "--rep", "random", "--out", str(tmp_path / "b.json")]):
+        proc = cli(*args, env=env)
+        assert proc.returncode == 0, proc.stderr
+    proc = cli("leaderboard", "add", str(tmp_path / "b.json"), "--submissions", str(tmp_path / "subs"), env=env)
+    assert proc.returncode == 0, proc.stderr
+    [added] = (tmp_path / "subs").rglob("dpo_generalization.json")
+    score = json.loads(added.read_text())["score"]
+    assert {"cross_model", score["details"]["replicate_kind"]} <= set(score["views"]["raw"]["ceilings"])
+    assert score["details"]["cross_model"]["models"] == [OTHER_MODEL]
+    bad = tampered(tmp_path / "b.json", tmp_path / "bad.json", _shift_ceiling("transfer", "cross_model", 0.05),
+                   task="dpo_generalization")
+    assert_one_line_error(cli("leaderboard", "add", str(bad), "--submissions", str(tmp_path / "s2"), env=env),
+                          "bad.json", "task 'dpo_generalization'", "view 'transfer'", "ceiling kind 'cross_model'",
+                          "re-run `vgbench submit`")
+    # a leaderboard without that model's matrix cannot check the ceiling: refused, saying so
+    bare = {"VGBENCH_HOME": str(tmp_path / "bare")}
+    assert_one_line_error(cli("leaderboard", "add", str(tmp_path / "b.json"), "--submissions", str(tmp_path / "s3"),
+                              env=bare),
+                          "b.json", "task 'dpo_generalization'", f"model {OTHER_MODEL!r}'s matrix", "has no such matrix",
+                          "re-run `vgbench submit`")
 
 
 def test_add_refuses_duplicates_unless_forced(stored, tmp_path, cli):
