@@ -1,4 +1,5 @@
-"""Value maps (MDS, silhouette vs random vectors, the plot), cross-model agreement, and `vgbench report`."""
+"""Value maps (MDS, silhouette vs random vectors, the plot), cross-model agreement, and `vgbench report` (with its
+section across subject models)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import assert_one_line_error, write_ground_truth
+from conftest import OTHER_MODEL, assert_one_line_error, write_ground_truth, write_other_model_matrix
 from vgbench.analysis import maps
 import vgbench_tasks
 from vgbench.analysis.compare import similarity_agreement
@@ -254,3 +255,63 @@ def test_report_for_a_model_without_results_names_the_models_that_have_some(cli,
     assert_one_line_error(cli("report", "--out", str(tmp_path / "r1"), "--model", "nobody/model"),
                           "--model 'nobody/model'", "models with results: embedded")
     assert not (tmp_path / "r1" / "report.md").exists()
+
+
+def _table(md: str, header: str) -> list[list[str]]:
+    """The rows of the Markdown table whose header line starts with ``header``, as lists of cell texts."""
+    lines = md.splitlines()
+    start = next(k for k, line in enumerate(lines) if line.startswith(header))
+    rows = []
+    for line in lines[start + 2:]:
+        if not line.startswith("| "):
+            break
+        rows.append([c.strip() for c in line.strip("|").split("|")])
+    return rows
+
+
+def test_report_compares_subject_models_when_a_task_has_ground_truth_for_two(cli, tmp_path, isolated_home):
+    from matplotlib.image import imread
+
+    from vgbench.analysis.scores import p_text
+
+    task = ("--task", "dpo_generalization", "--value-set", "constraints9")
+
+    def evaluate(*args):
+        proc = cli("evaluate", *args, *task, "--json")
+        assert proc.returncode == 0, proc.stderr
+        [rec] = json.loads(proc.stdout)
+        return rec
+
+    for rep in ("random", "category"):
+        evaluate("--rep", rep)
+    assert cli("report", "--out", str(tmp_path / "one"), "--no-maps").returncode == 0
+    assert "Across subject models" not in (tmp_path / "one" / "report.md").read_text()  # one model's ground truth
+
+    write_other_model_matrix(isolated_home)
+    records = [evaluate("--rep", "random"), evaluate("--rep", "category"),
+               evaluate("--rep", "category", "--task-model", OTHER_MODEL),  # the cross row
+               evaluate("--rep", "random", "--model", OTHER_MODEL)]
+    proc = cli("report", "--out", str(tmp_path / "report"), "--no-maps")
+    assert proc.returncode == 0, proc.stderr
+    md = (tmp_path / "report" / "report.md").read_text()
+    section = md.split("## Across subject models")[1].split("\n## ")[0]
+    assert f"### dpo_generalization on constraints9: embedded, {OTHER_MODEL}" in section
+    # both matrices in one figure, written next to the report
+    [figure] = (tmp_path / "report" / "figures").glob("across-models-*.png")
+    assert f"(figures/{figure.name})" in section and figure.with_suffix(".svg").is_file()
+    assert imread(figure)[..., :3].std() > 0.05
+    # their agreement: what `vgbench compare --task` says
+    compared = json.loads(cli("compare", "--task", "dpo_generalization", "--model", "embedded", "--model",
+                              OTHER_MODEL, "--json").stdout)
+    assert _table(section, "| model A |") == [["embedded", OTHER_MODEL, f"{compared['rho']:.3f}", p_text(compared),
+                                               str(compared["n_pairs"])]]
+    # every stored score: representation × representation model × task model → raw ρ and p
+    expected = sorted([r["representation"]["name"], r["subject_model"], r["task_model"], f"{r['score']['rho']:.3f}",
+                       p_text(r["score"])] for r in records)
+    assert _table(section, "| representation | representation model |") == expected
+    assert ["category", "embedded", OTHER_MODEL] in [row[:3] for row in expected]
+    html = (tmp_path / "report" / "index.html").read_text()
+    assert "<h2>Across subject models</h2>" in html and figure.name in html
+    # the results tables stay one model's representation against its own ground truth
+    own, cross = records[1]["score"]["rho"], records[2]["score"]["rho"]
+    assert _summary_row(md, "raw", "category")[2] == f"{own:.3f}" != f"{cross:.3f}"

@@ -1,4 +1,5 @@
-"""Cross-model agreement: Spearman between two similarity matrices over off-diagonal pairs, Mantel p."""
+"""Cross-model agreement: Spearman between two similarity matrices (or two ground truths, aligned by value id) over
+off-diagonal pairs, Mantel p."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import numpy as np
 
 from ..errors import VgbenchError
 from ..scoring import N_MONTE_CARLO, offdiagonal_spearman, permutation_test_rho
+from ..types import GroundTruth
 
 
 @dataclass(frozen=True)
@@ -37,3 +39,27 @@ def similarity_agreement(sim_a: np.ndarray, sim_b: np.ndarray, *, seed: int = 0,
         return Agreement(None, None, n_pairs)
     test = permutation_test_rho(a, b, seed, n_resamples=n_permutations)
     return Agreement(float(rho), test["p_value"], n_pairs, test["p_method"])
+
+
+#: Fewest values two matrices must share to be compared.
+MIN_SHARED = 3
+
+
+def aligned_matrices(truths: list[GroundTruth]) -> list[np.ndarray]:
+    """The ground truths' matrices restricted to, and ordered by, the value ids they all share (the first one's
+    order); fewer than 3 shared is an error."""
+    ids = shared_value_ids(truths)
+    if len(ids) < MIN_SHARED:
+        raise VgbenchError(f"the matrices share {len(ids)} values; at least {MIN_SHARED} are needed")
+    return [np.asarray(gt.matrix, float)[np.ix_(*[[list(gt.value_ids).index(v) for v in ids]] * 2)] for gt in truths]
+
+
+def shared_value_ids(truths: list[GroundTruth]) -> list[str]:
+    """The value ids every ground truth has, in the first one's order."""
+    return [v for v in truths[0].value_ids if all(v in gt.value_ids for gt in truths[1:])]
+
+
+def ground_truth_agreement(a: GroundTruth, b: GroundTruth, *, seed: int = 0) -> Agreement:
+    """How alike two ground truths are (e.g. one task under two subject models): :func:`similarity_agreement` of
+    their matrices over the values they share."""
+    return similarity_agreement(*aligned_matrices([a, b]), seed=seed)

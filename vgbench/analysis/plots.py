@@ -1,4 +1,5 @@
-"""Report figures besides maps: ground-truth heatmaps, drift trajectories and forest plots (matplotlib, Agg canvas)."""
+"""Report figures besides maps: ground-truth heatmaps (alone or side by side), drift trajectories and forest plots
+(matplotlib, Agg canvas)."""
 
 from __future__ import annotations
 
@@ -27,16 +28,46 @@ def _plain(text: str) -> str:
 def plot_heatmap(matrix: np.ndarray, labels: list[str], stem: Path, title: str, *, cell_meaning: str = "",
                  dpi: int = 100) -> list[Path]:
     """Write ``stem.png``/``stem.svg``: the matrix (row = value acted on, column = value measured), NaN grey."""
-    from matplotlib import colormaps
     from matplotlib.figure import Figure
 
     m = np.asarray(matrix, float)
-    n = len(labels)
-    size = min(4 + 0.45 * n, 14)
+    size = min(4 + 0.45 * len(labels), 14)
     fig = Figure(figsize=(size + 1.5, size), dpi=dpi)
     ax = fig.add_subplot()
-    finite = m[np.isfinite(m)]
-    vmax = float(np.max(np.abs(finite))) if finite.size else 1.0
+    image = _draw_heatmap(ax, m, labels, _symmetric_limit([m]), title)
+    fig.colorbar(image, ax=ax, shrink=0.8, label=_plain(cell_meaning[:60]) if cell_meaning else None)
+    fig.tight_layout()
+    return _save(fig, stem, dpi)
+
+
+def plot_heatmaps(matrices: list[np.ndarray], labels: list[str], titles: list[str], stem: Path, title: str, *,
+                  cell_meaning: str = "", dpi: int = 100) -> list[Path]:
+    """Write ``stem.png``/``stem.svg``: matrices over the same values side by side (e.g. one task under several
+    subject models), drawn like :func:`plot_heatmap` on one colour scale with one colour bar."""
+    from matplotlib.figure import Figure
+
+    ms = [np.asarray(m, float) for m in matrices]
+    size = min(4 + 0.45 * len(labels), 14)
+    fig = Figure(figsize=(size * len(ms) + 1.5, size + 0.4), dpi=dpi, layout="constrained")
+    axes = fig.subplots(1, len(ms), squeeze=False)[0]
+    limit = _symmetric_limit(ms)
+    images = [_draw_heatmap(ax, m, labels, limit, panel) for ax, m, panel in zip(axes, ms, titles, strict=True)]
+    fig.colorbar(images[-1], ax=list(axes), shrink=0.8, label=_plain(cell_meaning[:60]) if cell_meaning else None)
+    fig.suptitle(_plain(title), fontsize=10)
+    return _save(fig, stem, dpi)
+
+
+def _symmetric_limit(matrices: list[np.ndarray]) -> float:
+    """The largest finite |cell| of the matrices (the colour scale runs from minus it to it), 1 when none."""
+    finite = np.concatenate([m[np.isfinite(m)] for m in matrices])
+    return float(np.max(np.abs(finite))) if finite.size else 1.0
+
+
+def _draw_heatmap(ax, m: np.ndarray, labels: list[str], vmax: float, title: str):
+    """One heatmap on ``ax`` (scale -vmax..vmax, NaN grey, values labelled on both axes); returns the image."""
+    from matplotlib import colormaps
+
+    n = len(labels)
     cmap = colormaps["RdBu_r"].copy()
     cmap.set_bad("#cccccc")
     image = ax.imshow(np.ma.masked_invalid(m), cmap=cmap, vmin=-vmax or -1, vmax=vmax or 1)
@@ -46,9 +77,7 @@ def plot_heatmap(matrix: np.ndarray, labels: list[str], stem: Path, title: str, 
     ax.set_xlabel("value measured (j)")
     ax.set_ylabel("value acted on (i)")
     ax.set_title(_plain(title), fontsize=10)
-    fig.colorbar(image, ax=ax, shrink=0.8, label=_plain(cell_meaning[:60]) if cell_meaning else None)
-    fig.tight_layout()
-    return _save(fig, stem, dpi)
+    return image
 
 
 def drift_trajectories(extra: dict) -> list[dict]:

@@ -1,32 +1,21 @@
-"""``vgbench report``: the results table, ground-truth heatmaps, value maps and drift plots as Markdown + HTML."""
+"""``vgbench report``: the results table, the comparison across subject models, ground-truth heatmaps, value maps and
+drift plots as Markdown + HTML."""
 
 from __future__ import annotations
 
 import datetime as _dt
-from dataclasses import dataclass
 from html import escape
 from pathlib import Path
 
 from ..errors import VgbenchError
-from ..fingerprint import fingerprint
 from ..results import ResultRecord
-from ..store import ResultStore, safe_name
+from ..store import ResultStore
+from .across_models import across_models_blocks
+from .blocks import Block, figure_name
 from .html import Cell, number_cell, page_html, table_html, write_assets
 from .scores import (CEILING_NOTE, NULL_NOTE, P_NOTE, Q_NOTE, TRANSFER_NOTE, VIEW_NAMES, ci_text, null_band_text,
                      p_text, validity_notes, validity_text)
 from .table import ModelTable, build_tables, entry_from_result
-
-
-@dataclass(frozen=True)
-class Block:
-    """One piece of the report: a heading, paragraph, table or figure, rendered to Markdown and HTML."""
-
-    kind: str
-    text: str = ""
-    headers: tuple = ()
-    rows: tuple = ()
-    image: str = ""
-    foot: tuple = ()
 
 
 def _task_header(table: ModelTable, column, prefix: str = "ρ ") -> str:
@@ -106,7 +95,7 @@ def forest_blocks(table: ModelTable, figures: Path) -> list[Block]:
 
     blocks = []
     for column in table.columns:
-        stem = figures / _figure_name("forest", table.model, table.view, column.label)
+        stem = figures / figure_name("forest", table.model, table.view, column.label)
         if not table.plot_forest(column, stem):
             continue
         caption = forest_caption(column.label, table.view, table.model)
@@ -137,22 +126,6 @@ def table_blocks(entries: list, figures: Path, include_invalid: bool = False) ->
     return blocks
 
 
-def _figure_name(*parts: str) -> str:
-    return "-".join(safe_name(p)[:40] for p in parts) + "-" + fingerprint(parts, 6)
-
-
-def _value_set_of(record: ResultRecord):
-    from ..errors import VgbenchError
-    from ..value_sets import resolve_value_set
-
-    info = record.value_set
-    try:
-        vs = resolve_value_set(info.name)
-    except VgbenchError:
-        return None
-    return vs if vs.fingerprint == info.fingerprint else None
-
-
 def _map_block(rec: ResultRecord, vs, figures: Path, home: Path | None) -> tuple[Block | None, str]:
     """A value map of the representation behind a stored score, or (None, why not)."""
     from .maps import plot_value_map, value_map
@@ -166,7 +139,7 @@ def _map_block(rec: ResultRecord, vs, figures: Path, home: Path | None) -> tuple
     if enc is None:
         return None, why
     vmap = value_map(enc.similarity, vs.ids, [v.name for v in vs.values], vs.categories, enc.dim, output=enc.output)
-    stem = figures / _figure_name("map", model, name, rec.representation.config_hash, vs.name)
+    stem = figures / figure_name("map", model, name, rec.representation.config_hash, vs.name)
     plot_value_map(vmap, stem, f"{name} on {vs.name} ({model})")
     s = vmap.summary()
     sil = "undefined" if s["silhouette"] is None else f"{s['silhouette']:.3f}"
@@ -179,14 +152,14 @@ def _map_block(rec: ResultRecord, vs, figures: Path, home: Path | None) -> tuple
 def figure_blocks(records: list[ResultRecord], figures: Path, home: Path | None, with_maps: bool) -> list[Block]:
     """Heatmaps of each ground truth, value maps where cheap, drift trajectories where a task kept them."""
     from .plots import drift_trajectories, plot_drift, plot_heatmap
-    from .sources import ground_truth_for_record
+    from .sources import ground_truth_for_record, value_set_for_record
 
     heat, maps, drift, notes = [], [], [], []
     seen_gt, seen_rep, seen_vs = set(), set(), set()
     for rec in records:
         model, vs_info = rec.subject_model, rec.value_set
         gt_info, rep_info = rec.ground_truth, rec.representation
-        vs = _value_set_of(rec)
+        vs = value_set_for_record(rec)
         if vs is None:
             if vs_info.name not in seen_vs:
                 seen_vs.add(vs_info.name)
@@ -203,13 +176,13 @@ def figure_blocks(records: list[ResultRecord], figures: Path, home: Path | None,
                 notes.append(f"heatmap of {gt_info.task} on {vs.name} ({gt_model}) not drawn: {why}")
             else:
                 title = f"{gt.task} on {vs.name} ({gt_model})"
-                stem = figures / _figure_name("gt", gt_model, vs.name, gt.task)
+                stem = figures / figure_name("gt", gt_model, vs.name, gt.task)
                 plot_heatmap(gt.matrix, [names.get(v, v) for v in gt.value_ids], stem, title)
                 heat.append(Block("figure", f"{gt.task} on {vs.name}, subject model {gt_model}",
                                   image=stem.name + ".png"))
                 trajectories = drift_trajectories(gt.extra)
                 if trajectories:
-                    stem = figures / _figure_name("drift", gt_model, vs.name, gt.task)
+                    stem = figures / figure_name("drift", gt_model, vs.name, gt.task)
                     plot_drift(trajectories, names, stem, title)
                     drift.append(Block("figure", f"drift of {gt.task} on {vs.name}, {gt_model}",
                                        image=stem.name + ".png"))
@@ -312,8 +285,10 @@ def write_report(out_dir: Path, *, home: Path | None = None, model: str | None =
                          "random is the null, drawn as the null band.")]
     if not records:
         blocks.append(Block("p", "No stored results: run `vgbench evaluate --rep NAME` first."))
-    blocks += table_blocks([entry_from_result(r) for r in records], figures, include_invalid)
+    # a score against another model's ground truth (evaluate --task-model) is shown across subject models only
+    blocks += table_blocks([entry_from_result(r) for r in records if not r.cross_model], figures, include_invalid)
     if records:
+        blocks += across_models_blocks(records, figures, home)
         blocks += figure_blocks(records, figures, home, with_maps)
     md_path, html_path = out_dir / "report.md", out_dir / "index.html"
     md_path.write_text(to_markdown(blocks, "figures"), encoding="utf-8")

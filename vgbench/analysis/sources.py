@@ -116,3 +116,16 @@ def ground_truth_for_record(record: ResultRecord, value_set: ValueSet, home: Pat
     if gt.fingerprint != info.fingerprint:
         return None, f"ground truth of {source.to_json()!r} has changed since it was scored"
     return gt, ""
+
+
+def value_set_for_record(record: ResultRecord) -> ValueSet | None:
+    """The registered value set a stored score was computed on, or None when it is not registered or has changed."""
+    from ..errors import VgbenchError
+    from ..value_sets import resolve_value_set
+
+    info = record.value_set
+    try:
+        vs = resolve_value_set(info.name)
+    except VgbenchError:
+        return None
+    return vs if vs.fingerprint == info.fingerprint else None

@@ -115,7 +115,7 @@ def entry_from_submission(submission: dict) -> Entry:
                  task=str(task), score=score, source=submission)
 
 
-def _row_labels(entries: list[Entry]) -> dict[tuple[str, str], str]:
+def row_labels(entries: list[Entry]) -> dict[tuple[str, str], str]:
     """``name`` when a representation has one config, else ``name [key=value, …]`` with the options that differ."""
     configs: dict[str, dict[str, dict]] = {}
     for e in entries:
@@ -139,7 +139,7 @@ def build_tables(entries: list[Entry], *, view: str = "raw", include_invalid: bo
     tables = []
     for model in sorted({e.model for e in entries}):
         mine = [replace(e, score=view_score(e.score, view)) for e in entries if e.model == model]
-        row_label = _row_labels(mine)
+        row_label = row_labels(mine)
         sets_per_task: dict[str, set] = {}
         for e in mine:
             sets_per_task.setdefault(e.task, set()).add(e.value_set)

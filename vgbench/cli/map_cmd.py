@@ -76,7 +76,7 @@ def map_command(rep_name, value_set, model, options, out_dir, n_random, seed, as
 @click.option("--json", "as_json", is_flag=True, help="Print the numbers as JSON.")
 def compare_command(rep_name, tasks, models, value_set, options, seed, as_json):
     """Spearman (Mantel p) between two matrices: a representation or a task under two models, or two tasks."""
-    from ..analysis.compare import similarity_agreement
+    from ..analysis.compare import ground_truth_agreement, similarity_agreement
     from ..value_sets import resolve_value_set
 
     vs = resolve_value_set(value_set)
@@ -85,17 +85,18 @@ def compare_command(rep_name, tasks, models, value_set, options, seed, as_json):
             raise VgbenchError(f"--model given {len(models)} time(s); give exactly two, e.g. --model embedded --model PATH")
         encoded = [_encode(rep_name, options, vs, m, seed) for m in models]
         rep = encoded[0][0]
-        matrices, what, sides = [e[1].similarity for e in encoded], rep.name, list(models)
+        what, sides = rep.name, list(models)
+        agreement = similarity_agreement(encoded[0][1].similarity, encoded[1][1].similarity, seed=seed)
     elif tasks and not rep_name and (len(tasks), len(models)) in ((2, 0), (2, 1), (1, 2)):
         model_list = list(models) if len(tasks) == 1 else [(models or ("embedded",))[0]] * 2
         task_list = list(tasks) * 2 if len(tasks) == 1 else list(tasks)
-        matrices = _aligned([_ground_truth(t, vs, m) for t, m in zip(task_list, model_list)])
+        agreement = ground_truth_agreement(*[_ground_truth(t, vs, m) for t, m in zip(task_list, model_list)],
+                                           seed=seed)
         what = tasks[0] if len(tasks) == 1 else f"{tasks[0]} vs {tasks[1]}"
         sides = list(models) if len(tasks) == 1 else list(tasks)
     else:
         raise VgbenchError("compare needs --rep R with two --model, --task T with two --model, "
                            "or two --task (and at most one --model)")
-    agreement = similarity_agreement(matrices[0], matrices[1], seed=seed)
     kind = "representation" if rep_name else "task"
     out = {kind: what, "value_set": vs.name, "compared": sides, **agreement.to_json()}
     if as_json:
@@ -105,16 +106,6 @@ def compare_command(rep_name, tasks, models, value_set, options, seed, as_json):
                 [[agreement.rho, agreement.p_value, agreement.p_method, agreement.n_pairs]])
     if rep_name and not encoded[0][0].uses_subject_model:
         print(f"note: {what!r} does not use the subject model, so both matrices are the same")
-
-
-def _aligned(truths: list) -> list:
-    """The ground truths' matrices restricted to, and ordered by, the value ids they share."""
-    import numpy as np
-
-    ids = [v for v in truths[0].value_ids if all(v in gt.value_ids for gt in truths[1:])]
-    if len(ids) < 3:
-        raise VgbenchError(f"the two matrices share {len(ids)} values; at least 3 are needed")
-    return [np.asarray(gt.matrix, float)[np.ix_(*[[list(gt.value_ids).index(v) for v in ids]] * 2)] for gt in truths]
 
 
 def _ground_truth(task_name: str, value_set, model: str):
