@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import warnings
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -86,8 +87,10 @@ class DPOGeneralization(Task):
         validity_gate=OwnValueEffect(),
     )
 
-    def build(self, value_set: ValueSet, context: RunContext) -> GroundTruth:
-        """Train ``runs`` models per value, evaluate each on every value; every run and evaluation is a step."""
+    def training(self, value_set: ValueSet, context: RunContext, needs_weights: bool = False) -> "Training":
+        """Every (value, run) of this build's options trained or read back from the cache, with what it trained and
+        is evaluated on. ``needs_weights``: a stored run whose weights are gone is trained again (another task
+        evaluates it); otherwise only while this task's evaluation of it is not stored."""
         from vgbench.toolkit import training_settings
 
         opts = self.options
@@ -111,9 +114,19 @@ class DPOGeneralization(Task):
         build = _Build(self, context, model, settings, opts, data_fingerprint("scenarios", value_set.name),
                        f"{self.name} on {value_set.name}")
         everything = [s for v in values for s in train + evals if s["value"] == v]
-        results = build.run(values, plan, everything)
+        by_id = {s["id"]: s for s in everything}
+        evaluated_on = {(v, r): [s for s in everything if s["value"] != v] + [by_id[k] for k in p["eval"]]
+                        for (v, r), p in plan.items()}
+        runs = build.train(plan, None if needs_weights else evaluated_on)
+        return Training(values, plan, everything, evaluated_on, runs, build, settings, len(splits), train, evals,
+                        train_filter)
 
-        n_runs = len(splits)
+    def build(self, value_set: ValueSet, context: RunContext) -> GroundTruth:
+        """Train ``runs`` models per value, evaluate each on every value; every run and evaluation is a step."""
+        t = self.training(value_set, context)
+        results = t.build.evaluate(t)
+        values, plan, everything, build, settings, model = t.values, t.plan, t.everything, t.build, t.settings, t.model
+        train, evals, train_filter, opts, n_runs = t.train, t.evals, t.train_filter, self.options, t.n_runs
         run_matrices = [results["matrix"][r] for r in range(n_runs)]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # a value whose every run diverged: a NaN row
@@ -166,43 +179,52 @@ class _Build:
         self.runs = DPORuns(self.steps, model.path, settings)
         self.counts = {"trained": 0, "evaluated": 0, "reused": 0}
 
-    def run(self, values: list[str], plan: dict, everything: list[dict]) -> dict:
-        """Train every (value, run) of ``plan``, evaluate the untrained model on ``everything`` and each trained one
-        on the other values' scenarios and its own eval split; the run matrices, rates, samples and training logs."""
+    def train(self, plan: dict, evaluated_on: dict | None) -> dict:
+        """Every (value, run) of ``plan`` trained or read back: ``{(v, r): (RunSpec, TrainedRun)}``. With
+        ``evaluated_on`` ((v, r) → scenarios), a stored run whose weights are gone is trained again only while its
+        evaluation on them is not stored; without it, always (the weights are needed)."""
         from vgbench.toolkit import chat
 
         def pairs(scenarios):
             return [{"messages": chat(s["user_message"]), "chosen": s["action_follow"], "rejected": s["action_ignore"]}
                     for s in scenarios]
 
-        by_id = {s["id"]: s for s in everything}
-        specs, evaluated_on, name_of = {}, {}, {}
+        specs, name_of = {}, {}
         for (v, r), p in plan.items():
             run_settings = {**self.settings, "seed": self.settings["seed"] + r}
             key = {"task": self.task.name, "version": self.task.version, "model": self.model.weights_hash,
                    "data": self.data_hash, "value": v, "train": [s["id"] for s in p["fit"]],
                    "held_out": [s["id"] for s in p["held"]], "settings": run_settings}
             specs[v, r] = RunSpec(key, pairs(p["fit"]), pairs(p["held"]), run_settings)
-            evaluated_on[v, r] = [s for s in everything if s["value"] != v] + [by_id[k] for k in p["eval"]]
             name_of[fingerprint(key, 24)] = (v, r)
-        trained = self.runs.train(
-            specs, label=f"{self.label}: training",
-            evaluation_key=lambda key, _: self._eval_key(key, evaluated_on[name_of[fingerprint(key, 24)]]))
+
+        def evaluation_key(key: dict, _) -> dict:
+            if evaluated_on is None:
+                return {"weights needed": fingerprint(key, 24)}  # never stored: missing weights are retrained
+            return self._eval_key(key, evaluated_on[name_of[fingerprint(key, 24)]])
+
+        trained = self.runs.train(specs, label=f"{self.label}: training", evaluation_key=evaluation_key)
         for run in trained.values():
             self.counts["trained" if run.ran else "reused"] += 1
-        ok = [name for name, run in trained.items() if run.result["status"] == "ok"]
-        p = self.evaluate_all([None] + [trained[name].key for name in ok], [everything] + [evaluated_on[n] for n in ok],
+        return {name: (specs[name], run) for name, run in trained.items()}
+
+    def evaluate(self, training: "Training") -> dict:
+        """Evaluate the untrained model on every scenario and each trained run on the other values' scenarios and
+        its own eval split; the run matrices, rates, samples and training logs."""
+        runs, evaluated_on, everything = training.runs, training.evaluated_on, training.everything
+        ok = [name for name, (_, run) in runs.items() if run.result["status"] == "ok"]
+        p = self.evaluate_all([None] + [runs[name][1].key for name in ok], [everything] + [evaluated_on[n] for n in ok],
                               f"{self.label}: evaluating")
         base = dict(zip([s["id"] for s in everything], p[0]))
         measured = {name: dict(zip([s["id"] for s in evaluated_on[name]], ps)) for name, ps in zip(ok, p[1:])}
-        out = _run_matrices(values, plan, base, measured, everything)
+        out = _run_matrices(training.values, training.plan, base, measured, everything)
         out["training"] = {
-            (v, r): {"run": r, "seed": specs[v, r].settings["seed"], "status": run.result["status"],
+            (v, r): {"run": r, "seed": spec.settings["seed"], "status": run.result["status"],
                      "reason": run.result["reason"],
-                     "weights": str(self.runs.weights(run.key)) if run.result["status"] == "ok" else None,
-                     **run.result["log"], "train_ids": specs[v, r].key["train"],
-                     "held_out_ids": specs[v, r].key["held_out"], "eval_ids": plan[v, r]["eval"]}
-            for (v, r), run in trained.items()}
+                     "weights": training.weights((v, r)),
+                     **run.result["log"], "train_ids": spec.key["train"],
+                     "held_out_ids": spec.key["held_out"], "eval_ids": training.plan[v, r]["eval"]}
+            for (v, r), (spec, run) in runs.items()}
         return out
 
     def _eval_key(self, train_key: dict | None, scenarios: list[dict]) -> dict:
@@ -221,6 +243,34 @@ class _Build:
         self.counts["reused"] += p.reused
         self.counts["evaluated"] += len(p.ran)
         return [np.asarray(x, float) for x in p]
+
+
+@dataclass
+class Training:
+    """The DPO runs of one build: values, per (value, run) what it trains on and its eval ids (``plan``), every
+    scenario, what each run is evaluated on, the runs ({(v, r): (RunSpec, TrainedRun)}) and how they were made."""
+
+    values: list[str]
+    plan: dict
+    everything: list[dict]
+    evaluated_on: dict
+    runs: dict
+    build: _Build
+    settings: dict
+    n_runs: int
+    train: list[dict]
+    evals: list[dict]
+    train_filter: dict | None
+
+    @property
+    def model(self):
+        """The subject model the runs start from."""
+        return self.build.model
+
+    def weights(self, name: tuple[str, int]) -> str | None:
+        """Where run ``name``'s trained weights are (None for a run that diverged)."""
+        spec, run = self.runs[name]
+        return str(self.build.runs.weights(run.key)) if run.result["status"] == "ok" else None
 
 
 def _run_matrices(values: list[str], plan: dict, base: dict, measured: dict, everything: list[dict]) -> dict:

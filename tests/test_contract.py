@@ -23,7 +23,8 @@ ROOT = Path(__file__).parent.parent
 TASKS = list(registry.entries("task"))
 REPRESENTATIONS = list(registry.entries("representation"))
 plugins.reset()
-BUILTIN_TASKS = {"prompt_steering", "judge_agreement", "dpo_generalization", "drift_prediction"}
+BUILTIN_TASKS = {"prompt_steering", "judge_agreement", "dpo_generalization", "drift_prediction", "environment_shift",
+                 "environment_values"}
 EVERY = [("task", n) for n in TASKS] + [("representation", n) for n in REPRESENTATIONS]
 
 

@@ -314,3 +314,103 @@ def test_bad_options_are_one_line_errors(cli):
                           "constant_with_warmup")
     assert_one_line_error(cli("build-task", "dpo_generalization", "-o", "runs=0"), "runs=0", "at least 1")
     assert_one_line_error(cli("build-task", "dpo_generalization", "-o", "train_splits=2"), "no option 'train_splits'")
+
+
+# --- environment_shift: dpo_generalization's runs evaluated in other environments ---
+
+USER_ENV = """\
+name: shop_counter
+description: A shop assistant at a counter, written by the test.
+system: You are the assistant at the counter of a small hardware shop.
+action_template: "Assistant at the counter: {option}"
+"""
+
+
+def _too_long_env(limit_tokens: int) -> str:
+    words = " ".join(["spreadsheet"] * (limit_tokens + 100))
+    return ("name: overlong\ndescription: A prior turn longer than the model's context.\n"
+            f"prior_turns:\n  - role: user\n    content: \"{words}\"\n  - role: assistant\n    content: Noted.\n"
+            "action_template: \"{option}\"\n")
+
+
+@pytest.fixture(scope="module")
+def environment_shift(built, tmp_path_factory):
+    """A reduced environment_shift build in the DPO build's home, with a user environment file and one whose
+    renderings are all over the model's context: (home, ground-truth JSON, the CLI's stderr)."""
+    from vgbench import RunContext
+    from vgbench_tasks.environment_eval import context_length
+
+    home, _ = built
+    (home / "environments").mkdir(exist_ok=True)
+    (home / "environments" / "shop_counter.yaml").write_text(USER_ENV)
+    model = RunContext(home=home).subject_model()
+    (home / "environments" / "overlong.yaml").write_text(_too_long_env(context_length(model.path)))
+    out = tmp_path_factory.mktemp("env") / "environment_shift.json"
+    proc = run_cli("build-task", "environment_shift", *_cli_options(VALUES), "-o",
+                   "environments=tool_agent,shop_counter,overlong", "--out", str(out), env={"VGBENCH_HOME": str(home)})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return home, json.loads(out.read_text()), proc.stderr
+
+
+@pytest.mark.slow
+def test_environment_shift_reuses_the_dpo_runs_and_its_chat_diagonal_is_theirs(built, environment_shift):
+    _, dpo = built
+    _, gt, _ = environment_shift
+    extra = gt["extra"]
+    assert extra["steps"]["trained"] == 0 and extra["steps"]["reused"] == len(VALUES)  # run 0 of each value
+    assert list(extra["environments"]) == ["chat", "tool_agent", "shop_counter", "overlong"]
+    assert extra["environments"]["shop_counter"]["source"].endswith("shop_counter.yaml")
+    # chat's diagonal: the same models on the same eval split, rendered the same way as dpo_generalization's run 0
+    chat = np.array(extra["matrices"]["chat"], dtype=float)
+    run0 = np.array(dpo["extra"]["run_matrices"][0], dtype=float)
+    np.testing.assert_allclose(np.diag(chat), np.diag(run0), atol=1e-4)
+    assert gt["matrix"] == extra["matrices"]["tool_agent"] and extra["environment"] == "tool_agent"
+    tool = np.array(gt["matrix"], dtype=float)
+    assert np.all(np.isfinite(tool)) and not np.allclose(tool, chat)
+    assert np.all(np.isfinite(np.array(extra["matrices"]["shop_counter"], dtype=float)))
+    assert gt["replicate_kind"] == "split_half_pairs" and len(gt["replicates"]) == 8  # 4 splits × 2 halves
+    assert gt["validity"]["gate"] == "own_value_effect"
+    for k, v in enumerate(VALUES):
+        r = extra["retention"]["tool_agent"][v]
+        assert r["own_effect_chat"] == pytest.approx(chat[k, k]) and r["own_effect"] == pytest.approx(tool[k, k])
+        if r["own_effect_chat"] > 0:
+            assert r["retention"] == pytest.approx(tool[k, k] / chat[k, k])
+        else:
+            assert r["retention"] is None and "no own effect in chat" in r["reason"]
+    assert "chat" not in extra["retention"]
+
+
+@pytest.mark.slow
+def test_environment_shift_skips_and_counts_renderings_over_the_context_length(environment_shift):
+    _, gt, stderr = environment_shift
+    n_eval = 2 * len(VALUES)
+    assert gt["extra"]["skipped"] == {"overlong": gt["extra"]["skipped"]["overlong"]}
+    assert len(gt["extra"]["skipped"]["overlong"]) == gt["extra"]["n_skipped"] == n_eval
+    assert "warning: environment 'overlong': 6 scenario(s) render longer than the model's context" in stderr
+    assert np.all(np.isnan(np.array(gt["extra"]["matrices"]["overlong"], dtype=float)))
+    assert all(r["retention"] is None for r in gt["extra"]["retention"]["overlong"].values())
+
+
+@pytest.mark.slow
+def test_environment_shift_resumes_and_picks_another_environments_matrix(environment_shift, tmp_path):
+    home, gt, _ = environment_shift
+    out = tmp_path / "shop.json"
+    proc = run_cli("build-task", "environment_shift", *_cli_options(VALUES), "-o",
+                   "environments=tool_agent,shop_counter,overlong", "-o", "environment=shop_counter",
+                   "--out", str(out), env={"VGBENCH_HOME": str(home)})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    shop = json.loads(out.read_text())
+    assert shop["extra"]["steps"]["evaluated"] == 0  # every evaluation read back
+    assert shop["matrix"] == gt["extra"]["matrices"]["shop_counter"]
+
+
+@pytest.mark.parametrize("options, words", [
+    (["-o", "environment=tool_agnt"], ["unknown environment 'tool_agnt'", "did you mean 'tool_agent'"]),
+    (["-o", "environment=long_context", "-o", "environments=tool_agent"],
+     ["-o environment=long_context", "not among the environments of this build"]),
+    (["-o", "environments=chat"], ["-o environments", "no environment besides chat"]),
+    (["-o", "environments=tool_agent,nowhere"], ["unknown environment 'nowhere'"]),
+])
+def test_environment_shift_bad_environment_options_are_one_error(options, words):
+    proc = run_cli("build-task", "environment_shift", "--value-set", "constraints9", *options)
+    assert_one_line_error(proc, *words)
