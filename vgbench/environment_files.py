@@ -12,6 +12,7 @@ from typing import Any, Callable
 from .environment_render import (OPTION_PLACEHOLDERS, SCENARIO_PLACEHOLDERS, TOOLS_PLACEHOLDER, Environment,
                                  option_kept, placeholders, render_reply)
 from .errors import DataError
+from .registration_source import source_from_registration
 from .text_files import read_text_file
 from .yaml_files import load_yaml_unique_keys
 
@@ -193,14 +194,5 @@ class EnvironmentSource:
     @classmethod
     def from_registration(cls, name_or_obj, path_or_loader=None, description: str = "") -> "EnvironmentSource":
         """Accept ``register(name, path)``, ``register(name, loader)`` or ``register(Environment)``."""
-        if isinstance(name_or_obj, EnvironmentSource):
-            return name_or_obj
-        if isinstance(name_or_obj, Environment):
-            env = name_or_obj
-            return cls(env.name, lambda: env, description or env.description, env.path)
-        if isinstance(path_or_loader, (str, Path)):
-            path = Path(path_or_loader)
-            return cls(name_or_obj, lambda: load_environment_file(path), description, str(path))
-        if callable(path_or_loader):
-            return cls(name_or_obj, path_or_loader, description)
-        raise TypeError("register(name, path_or_loader, description='') or register(Environment)")
+        return source_from_registration(cls, Environment, load_environment_file, name_or_obj, path_or_loader,
+                                        description)

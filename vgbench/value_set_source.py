@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable
 
+from .registration_source import source_from_registration
 from .types import ValueSet
 from .value_set_files import load_value_set_file
 
@@ -17,18 +17,10 @@ class ValueSetSource:
     name: str
     loader: Callable[[], ValueSet]
     description: str = ""
+    #: The file it is read from, where it is one.
+    path: str | None = None
 
     @classmethod
     def from_registration(cls, name_or_obj, path_or_loader=None, description: str = "") -> "ValueSetSource":
         """Accept ``register(name, path)``, ``register(name, loader)`` or ``register(ValueSet)``."""
-        if isinstance(name_or_obj, ValueSetSource):
-            return name_or_obj
-        if isinstance(name_or_obj, ValueSet):
-            vs = name_or_obj
-            return cls(vs.name, lambda: vs, description or vs.description)
-        if isinstance(path_or_loader, (str, Path)):
-            path = Path(path_or_loader)
-            return cls(name_or_obj, lambda: load_value_set_file(path), description)
-        if callable(path_or_loader):
-            return cls(name_or_obj, path_or_loader, description)
-        raise TypeError("register(name, path_or_loader) or register(ValueSet)")
+        return source_from_registration(cls, ValueSet, load_value_set_file, name_or_obj, path_or_loader, description)
