@@ -22,7 +22,7 @@ def write_environment_shift(home: Path, *, broken: bool = False) -> dict:
     """An environment_shift ground truth for the embedded model in ``home``, where the task finds built matrices:
     the shipped dpo_generalization matrix as tool_agent's (the task's), perturbed copies as chat's and
     long_context's (one unknown cell), retention with a missing entry; stored in reverse value order.
-    ``broken``: also a matrix of the wrong shape. Returns what was written."""
+    ``broken``: also a matrix of the wrong shape and one with no known cell. Returns what was written."""
     from vgbench.ground_truth import built_ground_truth_path
 
     data = json.loads((SHIPPED / "dpo_generalization.json").read_text())
@@ -44,6 +44,7 @@ def write_environment_shift(home: Path, *, broken: bool = False) -> dict:
              "retention": retention}
     if broken:
         extra["matrices"]["broken"] = [[0.0, 1.0], [1.0, 0.0]]
+        extra["matrices"]["overlong"] = [[None] * len(ids) for _ in ids]  # every rendering over the context
     path = built_ground_truth_path("environment_shift", "constraints9", "embedded", home)
     path.parent.mkdir(parents=True, exist_ok=True)
     ids_stored = [ids[k] for k in order]
@@ -77,7 +78,8 @@ def test_a_score_has_rho_and_p_against_every_environments_matrix(cli, isolated_h
     rec = evaluate(cli, "--rep", "category")
     s = rec["score"]
     per_env = s["details"]["matrices"]
-    assert list(per_env) == list(ENVIRONMENTS) and s["details"]["matrices_skipped"] == ["broken"]
+    assert list(per_env) == [*ENVIRONMENTS, "overlong"] and s["details"]["matrices_skipped"] == ["broken"]
+    assert per_env["overlong"] == {"rho": None, "p_value": None, "n_pairs": 0, "p_method": None}
     # the task's own matrix: exactly the main raw score
     assert {k: per_env["tool_agent"][k] for k in ("rho", "p_value", "n_pairs", "p_method")} == \
            {k: s["views"]["raw"][k] for k in ("rho", "p_value", "n_pairs", "p_method")}
@@ -173,6 +175,25 @@ def test_report_shows_retention_and_scores_per_environment(cli, tmp_path, isolat
     check_retention_and_scores(section, written, records, tmp_path / "report" / "figures")
     html = (tmp_path / "report" / "index.html").read_text()
     assert "<h2>Across environments</h2>" in html and "retention in long_context [95% CI]" in html
+
+
+def test_report_shows_malformed_retention_as_missing(cli, tmp_path, isolated_home):
+    from vgbench.ground_truth import built_ground_truth_path
+
+    written = write_environment_shift(isolated_home)
+    path = built_ground_truth_path("environment_shift", "constraints9", "embedded", isolated_home)
+    data = json.loads(path.read_text())
+    first = written["ids"][0]
+    data["extra"]["retention"] = {"tool_agent": {first: "junk", written["ids"][1]: {"retention": "high", "ci": 3}},
+                                  "odd": [1, 2]}
+    path.write_text(json.dumps(data))
+    evaluate(cli, "--rep", "category")
+    proc = cli("report", "--out", str(tmp_path / "report"), "--no-maps")
+    assert proc.returncode == 0, proc.stderr
+    section = (tmp_path / "report" / "report.md").read_text().split("## Across environments")[1].split("\n## ")[0]
+    rows = _table(section, "| value | retention in tool_agent [95% CI] |")
+    assert len(rows) == 9 and all(row[1:] == ["—"] for row in rows)  # every cell missing, "odd" left out
+    assert _table(section, "| representation | ρ (p) chat |")[0][0] == "category"
 
 
 VALUES = ["no_white_lies", "no_stereotypes", "no_lie_to_hide"]

@@ -347,13 +347,13 @@ EXTRA_MATRICES = "matrices"
 
 
 def extra_matrix_scores(sim: np.ndarray, gt: GroundTruth, value_ids: list[str],
-                        seed: int = 0) -> tuple[dict[str, dict], list[str]]:
+                        seed: int = 0) -> tuple[dict[str, dict] | None, list[str]]:
     """Raw ρ, permutation p and pair count of ``sim`` against each n×n matrix in ``gt.extra["matrices"]`` (in the
     ground truth's value order, null = unknown), as the main score computes them; and the names of entries that are
-    not such a matrix (skipped). ({}, []) when the ground truth has no such mapping."""
+    not such a matrix (skipped). (None, []) when the ground truth has no such mapping."""
     named = (gt.extra or {}).get(EXTRA_MATRICES)
     if not isinstance(named, dict):
-        return {}, []
+        return None, []
     n, order = len(gt.value_ids), [gt.value_ids.index(v) for v in value_ids]
     scores, skipped = {}, []
     for name, rows in named.items():
@@ -411,7 +411,7 @@ def score(rep: RepresentationResult, gt: GroundTruth, *, seed: int = 0, source: 
         "representation_fingerprint": rep.fingerprint,
     }
     matrices, skipped = extra_matrix_scores(sim, gt, ids, seed)
-    if matrices or skipped:
+    if matrices is not None:
         details[EXTRA_MATRICES] = matrices
     if skipped:
         details["matrices_skipped"] = skipped

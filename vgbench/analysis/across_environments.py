@@ -133,7 +133,8 @@ def retention_cell(entry: dict) -> Cell:
 def ranking_blocks(gt: GroundTruth, names: dict[str, str]) -> list[Block]:
     """Each environment's ranking of the values (rate in brackets), Kendall's τ against chat (p) in the foot."""
     extra = gt.extra or {}
-    rankings, rates, taus = extra.get("rankings"), extra.get("rates") or {}, extra.get("kendall_tau") or {}
+    rankings, rates, taus = (extra.get(k) for k in ("rankings", "rates", "kendall_tau"))
+    rates, taus = (x if isinstance(x, dict) else {} for x in (rates, taus))
     if not isinstance(rankings, dict) or not rankings:
         return [Block("p", f"{RANKINGS_TASK} on {gt.value_set} stores no rankings.")]
     envs = sorted(rankings, key=lambda e: e != BASELINE)  # chat first, the rest as stored
@@ -147,14 +148,15 @@ def ranking_blocks(gt: GroundTruth, names: dict[str, str]) -> list[Block]:
                 cells.append(Cell("—", ""))
                 continue
             v = str(ranking[k])
-            rate = _number((rates.get(e) or {}).get(v)) if isinstance(rates.get(e), dict) else None
+            rate = _number(rates[e].get(v)) if isinstance(rates.get(e), dict) else None
             cells.append(Cell(names.get(v, v) + ("" if rate is None else f" ({rate:.3f})"), text_cell=True))
         rows.append(cells)
     foot = [Cell("τ vs chat (p)", text_cell=True)]
     for e in envs:
         tau = taus.get(e) if isinstance(taus.get(e), dict) else {}
         t, p = _number(tau.get("tau")), _number(tau.get("p"))
-        foot.append(Cell("—" if t is None else f"{t:.3f}" + ("" if p is None else f" ({p:.3f})"), "" if t is None else t))
+        text = "—" if t is None else f"{t:.3f}" + ("" if p is None else f" ({p:.3f})")
+        foot.append(Cell(text, "" if t is None else t))
     caption = (f"Rankings of the values by the untrained model's rate of upholding them ({RANKINGS_TASK}, "
                f"{gt.value_set}), highest first; foot: Kendall's τ against chat with its p")
     return [Block("p", caption), Block("table", headers=("rank", *envs), rows=tuple(rows), foot=(tuple(foot),))]
