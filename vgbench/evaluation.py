@@ -12,7 +12,7 @@ from .ground_truth import load_ground_truth_file
 from .provenance import provenance
 from .results import (EvaluationOutcome, GroundTruthPart, GroundTruthSource, RepresentationPart, ResultRecord,
                       ValueSetPart, config_hash)
-from .scoring import score
+from .scoring import EXTRA_MATRICES, score
 from .store import ResultStore, check_overwrite
 from .types import GroundTruth, RepresentationResult, ValueSet
 
@@ -170,9 +170,13 @@ def _score_source(target: Target) -> str:
 
 def _matches(stored: ResultRecord, target: Target, value_set: ValueSet) -> bool:
     """A stored score is reusable only for the same ground-truth source and content, value-set content and other
-    models' matrices (the cross-model ceiling)."""
-    cross = (stored.score.get("details") or {}).get("cross_model") or {}
-    return (stored.ground_truth.source.kind == target.source.kind
+    models' matrices (the cross-model ceiling), and when it has the per-matrix scores its ground truth asks for."""
+    details = stored.score.get("details") or {}
+    cross = details.get("cross_model") or {}
+    # a score from before per-matrix scores lacks ``details.matrices`` although the ground truth has matrices: redo it
+    lacks_matrices = isinstance((target.ground_truth.extra or {}).get(EXTRA_MATRICES), dict) \
+        and EXTRA_MATRICES not in details
+    return (not lacks_matrices and stored.ground_truth.source.kind == target.source.kind
             and stored.ground_truth.fingerprint == target.ground_truth.fingerprint
             and stored.value_set.fingerprint == value_set.fingerprint
             and cross.get("fingerprints", {}) == {name: gt.fingerprint for name, gt in target.cross_model.items()})

@@ -342,6 +342,38 @@ def score_view(sim: np.ndarray, m: np.ndarray, ceiling: float | None, *, seed: i
             "ci_high": _finite_or_none(high), "rho_over_ceiling": ratio, "status": status}
 
 
+#: ``GroundTruth.extra`` key of named matrices beside the task's own (e.g. one per environment), each scored raw.
+EXTRA_MATRICES = "matrices"
+
+
+def extra_matrix_scores(sim: np.ndarray, gt: GroundTruth, value_ids: list[str],
+                        seed: int = 0) -> tuple[dict[str, dict] | None, list[str]]:
+    """Raw ρ, permutation p and pair count of ``sim`` against each n×n matrix in ``gt.extra["matrices"]`` (in the
+    ground truth's value order, null = unknown), as the main score computes them; and the names of entries that are
+    not such a matrix (skipped). (None, []) when the ground truth has no such mapping."""
+    named = (gt.extra or {}).get(EXTRA_MATRICES)
+    if not isinstance(named, dict):
+        return None, []
+    n, order = len(gt.value_ids), [gt.value_ids.index(v) for v in value_ids]
+    scores, skipped = {}, []
+    for name, rows in named.items():
+        try:
+            m = np.array([[np.nan if x is None else x for x in row] for row in rows], dtype=float)
+        except (TypeError, ValueError):
+            m = None
+        if m is None or m.shape != (n, n):
+            skipped.append(str(name))
+            continue
+        m = m[np.ix_(order, order)]
+        rho, n_pairs = offdiagonal_spearman(sim, m)
+        if np.isfinite(rho):
+            p = permutation_test_rho(sim, m, seed)
+            scores[str(name)] = {"rho": rho, "p_value": p["p_value"], "n_pairs": n_pairs, "p_method": p["p_method"]}
+        else:
+            scores[str(name)] = {"rho": None, "p_value": None, "n_pairs": n_pairs, "p_method": None}
+    return scores, skipped
+
+
 def score(rep: RepresentationResult, gt: GroundTruth, *, seed: int = 0, source: str = "ground truth",
           n_bootstrap: int = N_BOOTSTRAP, cross_model: dict[str, GroundTruth] | None = None) -> Score:
     """Score one representation against one ground truth, in every view (``raw`` first, the default).
@@ -378,6 +410,11 @@ def score(rep: RepresentationResult, gt: GroundTruth, *, seed: int = 0, source: 
         "ground_truth_fingerprint": gt.fingerprint,
         "representation_fingerprint": rep.fingerprint,
     }
+    matrices, skipped = extra_matrix_scores(sim, gt, ids, seed)
+    if matrices is not None:
+        details[EXTRA_MATRICES] = matrices
+    if skipped:
+        details["matrices_skipped"] = skipped
     attached, found = attached_models(gt, CROSS_MODEL), sorted(cross_model or {})
     if found or attached:
         details["cross_model"] = {"models": attached + found,

@@ -1,5 +1,5 @@
-"""Report figures besides maps: ground-truth heatmaps (alone or side by side), drift trajectories and forest plots
-(matplotlib, Agg canvas)."""
+"""Report figures besides maps: ground-truth heatmaps (alone or side by side), a table of numbers as a heatmap,
+drift trajectories and forest plots (matplotlib, Agg canvas)."""
 
 from __future__ import annotations
 
@@ -54,6 +54,40 @@ def plot_heatmaps(matrices: list[np.ndarray], labels: list[str], titles: list[st
     images = [_draw_heatmap(ax, m, labels, limit, panel) for ax, m, panel in zip(axes, ms, titles, strict=True)]
     fig.colorbar(images[-1], ax=list(axes), shrink=0.8, label=_plain(cell_meaning[:60]) if cell_meaning else None)
     fig.suptitle(_plain(title), fontsize=10)
+    return _save(fig, stem, dpi)
+
+
+def plot_grid_heatmap(grid: np.ndarray, row_labels: list[str], column_labels: list[str], stem: Path, title: str, *,
+                      center: float = 0.0, max_spread: float | None = None, label: str = "",
+                      dpi: int = 100) -> list[Path]:
+    """Write ``stem.png``/``stem.svg``: a rows × columns table of numbers (e.g. value × environment) as a heatmap
+    on a diverging scale centred at ``center`` (at most ``max_spread`` either side: colours beyond it saturate),
+    each cell's number written in it, NaN grey and marked "—"."""
+    import textwrap
+
+    from matplotlib import colormaps
+    from matplotlib.figure import Figure
+
+    g = np.asarray(grid, float)
+    finite = g[np.isfinite(g)]
+    spread = float(np.max(np.abs(finite - center))) if finite.size else 1.0
+    spread = min(spread, max_spread) if max_spread else spread
+    spread = spread or 1.0
+    fig = Figure(figsize=(3.5 + 1.1 * len(column_labels), 1.5 + 0.4 * len(row_labels)), dpi=dpi,
+                 layout="constrained")
+    ax = fig.add_subplot()
+    cmap = colormaps["RdBu"].copy()
+    cmap.set_bad("#cccccc")
+    image = ax.imshow(np.ma.masked_invalid(g), cmap=cmap, vmin=center - spread, vmax=center + spread, aspect="auto")
+    for (r, c), x in np.ndenumerate(g):
+        dark = np.isfinite(x) and abs(x - center) > 0.6 * spread
+        ax.text(c, r, f"{x:.2f}" if np.isfinite(x) else "—", ha="center", va="center", fontsize=7,
+                color="white" if dark else "black")
+    ax.set_xticks(range(len(column_labels)), [_plain(x) for x in column_labels], rotation=30, ha="right", fontsize=8)
+    ax.set_yticks(range(len(row_labels)), [_plain(x if len(x) <= 28 else x[:27] + "…") for x in row_labels],
+                  fontsize=7)
+    ax.set_title(_plain(textwrap.fill(title, 60)), fontsize=9)
+    fig.colorbar(image, ax=ax, shrink=0.8, label=_plain(label) if label else None)
     return _save(fig, stem, dpi)
 
 

@@ -1,5 +1,5 @@
-"""``vgbench report``: the results table, the comparison across subject models, ground-truth heatmaps, value maps and
-drift plots as Markdown + HTML."""
+"""``vgbench report``: the results table, the comparisons across subject models and across environments,
+ground-truth heatmaps, value maps and drift plots as Markdown + HTML."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 from ..errors import VgbenchError
 from ..results import ResultRecord
 from ..store import ResultStore
+from .across_environments import across_environments_blocks
 from .across_models import across_models_blocks
 from .blocks import Block, figure_name
 from .html import Cell, number_cell, page_html, table_html, write_assets
@@ -289,6 +290,7 @@ def write_report(out_dir: Path, *, home: Path | None = None, model: str | None =
     blocks += table_blocks([entry_from_result(r) for r in records if not r.cross_model], figures, include_invalid)
     if records:
         blocks += across_models_blocks(records, figures, home)
+        blocks += across_environments_blocks(records, figures, home)
         blocks += figure_blocks(records, figures, home, with_maps)
     md_path, html_path = out_dir / "report.md", out_dir / "index.html"
     md_path.write_text(to_markdown(blocks, "figures"), encoding="utf-8")
