@@ -164,3 +164,28 @@ def assert_one_line_error(proc: subprocess.CompletedProcess, *fragments: str) ->
     assert len(lines) == 1, proc.stderr
     for fragment in fragments:
         assert fragment in lines[0], (fragment, lines[0])
+
+
+def markdown_table(md: str, header: str) -> list[list[str]]:
+    """The body rows (then foot rows) of the Markdown table whose header line starts with ``header``, as cell texts."""
+    lines = md.splitlines()
+    start = next(k for k, line in enumerate(lines) if line.startswith(header))
+    rows = []
+    for line in lines[start + 2:]:
+        if not line.startswith("| "):
+            break
+        rows.append([c.strip() for c in line.strip("|").split("|")])
+    return rows
+
+
+ENVIRONMENT_VALUES = ["no_white_lies", "no_stereotypes", "no_lie_to_hide"]
+ENVIRONMENT_VALUES_OPTIONS = ["--value-set", "constraints9", "-o", f"values={','.join(ENVIRONMENT_VALUES)}",
+                              "-o", "limit=4", "-o", "environments=tool_agent,multi_turn"]
+
+
+@pytest.fixture(scope="session")
+def environment_values_build(tmp_path_factory, shared_model_cache):
+    """(home, ground-truth JSON) of one reduced environment_values build (3 values, 4 scenarios each; chat,
+    tool_agent and multi_turn), shared by the tests that read one."""
+    home = home_with_shared_models(tmp_path_factory.mktemp("envvalues") / "home", shared_model_cache)
+    return build_in_home(home, "environment_values", *ENVIRONMENT_VALUES_OPTIONS)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from scipy.stats import spearmanr
 
-from conftest import SHIPPED, build_in_home, home_with_shared_models, write_ground_truth
+from conftest import SHIPPED, markdown_table, write_ground_truth
 
 ENVIRONMENTS = ("chat", "tool_agent", "long_context")
 TASK = ("--task", "environment_shift", "--value-set", "constraints9")
@@ -113,18 +113,6 @@ def test_ground_truths_without_matrices_give_no_per_matrix_scores_and_old_scores
     assert "matrices" in json.loads(path.read_text())["score"]["details"]
 
 
-def _table(md: str, header: str) -> list[list[str]]:
-    """The body rows (then foot rows) of the Markdown table whose header starts with ``header``."""
-    lines = md.splitlines()
-    start = next(k for k, line in enumerate(lines) if line.startswith(header))
-    rows = []
-    for line in lines[start + 2:]:
-        if not line.startswith("| "):
-            break
-        rows.append([c.strip() for c in line.strip("|").split("|")])
-    return rows
-
-
 def _names() -> dict[str, str]:
     from vgbench.value_sets import resolve_value_set
 
@@ -142,7 +130,7 @@ def check_retention_and_scores(section: str, written: dict, records: list[dict],
     [figure] = figures.glob("retention-*.png")
     assert f"(figures/{figure.name})" in section and figure.with_suffix(".svg").is_file()
     assert imread(figure)[..., :3].std() > 0.05
-    rows = _table(section, "| value | retention in tool_agent")
+    rows = markdown_table(section, "| value | retention in tool_agent")
     assert [row[0] for row in rows] == list(names.values())  # the value set's order
     for row, v in zip(rows, names):
         for cell, env in zip(row[1:], ENVIRONMENTS[1:]):
@@ -151,13 +139,20 @@ def check_retention_and_scores(section: str, written: dict, records: list[dict],
                 f"{entry['retention']:.2f} [{entry['ci'][0]:.2f}, {entry['ci'][1]:.2f}]"
             assert cell == expected
     assert rows[list(names).index(written["ids"][2])][2] == "—"
-    scores = _table(section, "| representation | ρ (p) chat |")
+    scores = markdown_table(section, "| representation | ρ (p) chat |")
     header = next(line for line in section.splitlines() if line.startswith("| representation | ρ (p) chat |"))
     assert "ρ (p) tool_agent (task's matrix)" in header
     expected = sorted([r["representation"]["name"]] + [
         f"{r['score']['details']['matrices'][e]['rho']:.3f} ({p_text(r['score']['details']['matrices'][e])})"
         for e in ENVIRONMENTS] for r in records)
     assert scores == expected
+
+
+def report_section(cli, out: Path) -> str:
+    """``vgbench report --out OUT`` run; the Markdown of its Across environments section."""
+    proc = cli("report", "--out", str(out), "--no-maps")
+    assert proc.returncode == 0, proc.stderr
+    return (out / "report.md").read_text().split("## Across environments")[1].split("\n## ")[0]
 
 
 def test_report_shows_retention_and_scores_per_environment(cli, tmp_path, isolated_home):
@@ -167,10 +162,7 @@ def test_report_shows_retention_and_scores_per_environment(cli, tmp_path, isolat
 
     written = write_environment_shift(isolated_home)
     records = [evaluate(cli, "--rep", rep) for rep in ("random", "category")]
-    proc = cli("report", "--out", str(tmp_path / "report"), "--no-maps")
-    assert proc.returncode == 0, proc.stderr
-    md = (tmp_path / "report" / "report.md").read_text()
-    section = md.split("## Across environments")[1].split("\n## ")[0]
+    section = report_section(cli, tmp_path / "report")
     assert "### constraints9 (embedded)" in section and "Rankings of the values" not in section
     check_retention_and_scores(section, written, records, tmp_path / "report" / "figures")
     html = (tmp_path / "report" / "index.html").read_text()
@@ -188,43 +180,27 @@ def test_report_shows_malformed_retention_as_missing(cli, tmp_path, isolated_hom
                                   "odd": [1, 2]}
     path.write_text(json.dumps(data))
     evaluate(cli, "--rep", "category")
-    proc = cli("report", "--out", str(tmp_path / "report"), "--no-maps")
-    assert proc.returncode == 0, proc.stderr
-    section = (tmp_path / "report" / "report.md").read_text().split("## Across environments")[1].split("\n## ")[0]
-    rows = _table(section, "| value | retention in tool_agent [95% CI] |")
+    section = report_section(cli, tmp_path / "report")
+    rows = markdown_table(section, "| value | retention in tool_agent [95% CI] |")
     assert len(rows) == 9 and all(row[1:] == ["—"] for row in rows)  # every cell missing, "odd" left out
-    assert _table(section, "| representation | ρ (p) chat |")[0][0] == "category"
-
-
-VALUES = ["no_white_lies", "no_stereotypes", "no_lie_to_hide"]
-
-
-@pytest.fixture(scope="module")
-def environment_values(tmp_path_factory, shared_model_cache):
-    """A reduced real environment_values build (3 values, 4 scenarios each, chat, tool_agent and multi_turn)."""
-    home = home_with_shared_models(tmp_path_factory.mktemp("envreport") / "home", shared_model_cache)
-    return build_in_home(home, "environment_values", "--value-set", "constraints9", "-o", f"values={','.join(VALUES)}",
-                         "-o", "limit=4", "-o", "environments=tool_agent,multi_turn")
+    assert markdown_table(section, "| representation | ρ (p) chat |")[0][0] == "category"
 
 
 @pytest.mark.slow
-def test_report_shows_each_environments_ranking_with_kendall_tau(cli, tmp_path, isolated_home, environment_values):
+def test_report_shows_each_environments_ranking_with_kendall_tau(cli, tmp_path, isolated_home, environment_values_build):
     from vgbench.ground_truth import built_ground_truth_path
 
-    built_home, gt = environment_values
+    built_home, gt = environment_values_build
     target = built_ground_truth_path("environment_values", "constraints9", "embedded", isolated_home)
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy(built_home / "built.json", target)
     written = write_environment_shift(isolated_home)
     records = [evaluate(cli, "--rep", rep) for rep in ("random", "category")]
-    proc = cli("report", "--out", str(tmp_path / "report"), "--no-maps")
-    assert proc.returncode == 0, proc.stderr
-    md = (tmp_path / "report" / "report.md").read_text()
-    section = md.split("## Across environments")[1].split("\n## ")[0]
+    section = report_section(cli, tmp_path / "report")
     check_retention_and_scores(section, written, records, tmp_path / "report" / "figures")
     names, extra = _names(), gt["extra"]
     envs = ["chat", "tool_agent", "multi_turn"]
-    rows = _table(section, "| rank | chat | tool_agent | multi_turn |")
+    rows = markdown_table(section, "| rank | chat | tool_agent | multi_turn |")
     assert [row[0] for row in rows] == ["1", "2", "3", "τ vs chat (p)"]
     for k, row in enumerate(rows[:3]):
         assert row[1:] == [f"{names[v]} ({extra['rates'][e][v]:.3f})" for e in envs

@@ -9,18 +9,15 @@ import numpy as np
 import pytest
 from scipy.stats import kendalltau
 
-from conftest import build_in_home, home_with_shared_models
+from conftest import build_in_home
 
-VALUES = ["no_white_lies", "no_stereotypes", "no_lie_to_hide"]
-OPTIONS = ["--value-set", "constraints9", "-o", f"values={','.join(VALUES)}", "-o", "limit=4",
-           "-o", "environments=tool_agent,multi_turn"]
+from conftest import ENVIRONMENT_VALUES_OPTIONS as OPTIONS, ENVIRONMENT_VALUES as VALUES
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory, shared_model_cache):
-    """(home, ground-truth JSON) of one reduced build in a home of its own."""
-    home = home_with_shared_models(tmp_path_factory.mktemp("envvalues") / "home", shared_model_cache)
-    return build_in_home(home, "environment_values", *OPTIONS)
+@pytest.fixture
+def built(environment_values_build):
+    """(home, ground-truth JSON) of the session's reduced environment_values build."""
+    return environment_values_build
 
 
 @pytest.mark.slow

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import OTHER_MODEL, assert_one_line_error, write_ground_truth, write_other_model_matrix
+from conftest import OTHER_MODEL, assert_one_line_error, markdown_table, write_ground_truth, write_other_model_matrix
 from vgbench.analysis import maps
 import vgbench_tasks
 from vgbench.analysis.compare import similarity_agreement
@@ -257,18 +257,6 @@ def test_report_for_a_model_without_results_names_the_models_that_have_some(cli,
     assert not (tmp_path / "r1" / "report.md").exists()
 
 
-def _table(md: str, header: str) -> list[list[str]]:
-    """The rows of the Markdown table whose header line starts with ``header``, as lists of cell texts."""
-    lines = md.splitlines()
-    start = next(k for k, line in enumerate(lines) if line.startswith(header))
-    rows = []
-    for line in lines[start + 2:]:
-        if not line.startswith("| "):
-            break
-        rows.append([c.strip() for c in line.strip("|").split("|")])
-    return rows
-
-
 def test_report_compares_subject_models_when_a_task_has_ground_truth_for_two(cli, tmp_path, isolated_home):
     from matplotlib.image import imread
 
@@ -303,12 +291,12 @@ def test_report_compares_subject_models_when_a_task_has_ground_truth_for_two(cli
     # their agreement: what `vgbench compare --task` says
     compared = json.loads(cli("compare", "--task", "dpo_generalization", "--model", "embedded", "--model",
                               OTHER_MODEL, "--json").stdout)
-    assert _table(section, "| model A |") == [["embedded", OTHER_MODEL, f"{compared['rho']:.3f}", p_text(compared),
+    assert markdown_table(section, "| model A |") == [["embedded", OTHER_MODEL, f"{compared['rho']:.3f}", p_text(compared),
                                                str(compared["n_pairs"])]]
     # every stored score: representation × representation model × task model → raw ρ and p
     expected = sorted([r["representation"]["name"], r["subject_model"], r["task_model"], f"{r['score']['rho']:.3f}",
                        p_text(r["score"])] for r in records)
-    assert _table(section, "| representation | representation model |") == expected
+    assert markdown_table(section, "| representation | representation model |") == expected
     assert ["category", "embedded", OTHER_MODEL] in [row[:3] for row in expected]
     html = (tmp_path / "report" / "index.html").read_text()
     assert "<h2>Across subject models</h2>" in html and figure.name in html
