@@ -79,7 +79,8 @@ def test_without_value_set_every_value_set_with_shipped_ground_truth_is_scored(c
     assert proc.returncode == 0, proc.stderr
     scored = {(r["score"]["value_set"], r["score"]["task"]) for r in json.loads(proc.stdout)}
     assert scored == {("constraints9", "prompt_steering"), ("constraints9", "dpo_generalization"),
-                      ("constraints9", "judge_agreement"), ("vprism11", "drift_prediction")}
+                      ("constraints9", "judge_agreement"), ("constraints9", "environment_values"),
+                      ("vprism11", "drift_prediction")}
     # named tasks: each on the value sets where it has a matrix
     proc = cli("evaluate", "--rep", "random", "--task", "drift_prediction", "--task", "prompt_steering", "--json")
     assert proc.returncode == 0, proc.stderr
