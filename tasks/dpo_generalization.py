@@ -301,13 +301,9 @@ def _run_matrices(values: list[str], plan: dict, base: dict, measured: dict, eve
 
 def evaluate_run(job: dict) -> list[float]:
     """Forced-choice P(follow) on the job's scenarios of the base model (``weights`` None) or a trained one."""
-    from vgbench.toolkit import TransformersBackend, forced_choice, get_backend, load_trained
+    from vgbench.toolkit import forced_choice, policy_backend
 
-    if job["weights"] is None:
-        backend = get_backend(job["model_path"], job["device"], job["batch_size"])
-    else:
-        model, tokenizer = load_trained(job["model_path"], job["weights"], job["lora"], job["device"])
-        backend = TransformersBackend(model, tokenizer, job["batch_size"])
+    backend = policy_backend(job["model_path"], job["weights"], job["lora"], job["device"], job["batch_size"])
     return forced_choice(backend, job["scenarios"], None, progress=job["progress"])["p_follow"].tolist()
 
 

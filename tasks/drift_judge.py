@@ -112,15 +112,12 @@ class JudgeBuild(DriftBuild):
 
 def measure_point(job: dict) -> dict:
     """Sampled replies of the base model or one checkpoint on every topic, and their stance log-probs (a build step)."""
-    from vgbench.toolkit import TransformersBackend, get_backend, load_trained
+    from vgbench.toolkit import policy_backend
 
     from .stance import make_stance_judge
 
     context, batch = job["context"], job["generate_batch_size"]
-    if job["checkpoint"] is None:
-        backend = get_backend(job["model_path"], context.device, batch)
-    else:
-        backend = TransformersBackend(*load_trained(job["model_path"], job["checkpoint"], job["lora"], context.device), batch)
+    backend = policy_backend(job["model_path"], job["checkpoint"], job["lora"], context.device, batch)
     started = time.perf_counter()
     replies = backend.generate(job["chats"], max_new_tokens=job["max_new_tokens"], temperature=job["temperature"],
                                seed=job["seed"], progress=job["progress"])

@@ -224,14 +224,10 @@ class ForcedChoiceBuild(DriftBuild):
 
 def score_point(job: dict) -> dict:
     """Forced-choice P(support ≻ oppose) per pair of the base model or one checkpoint (a build step)."""
-    from vgbench.toolkit import TransformersBackend, forced_choice, get_backend, load_trained
+    from vgbench.toolkit import forced_choice, policy_backend
 
     started = time.perf_counter()
-    if job["checkpoint"] is None:
-        backend = get_backend(job["model_path"], job["device"], job["batch_size"])
-    else:
-        backend = TransformersBackend(*load_trained(job["model_path"], job["checkpoint"], job["lora"], job["device"]),
-                                      job["batch_size"])
+    backend = policy_backend(job["model_path"], job["checkpoint"], job["lora"], job["device"], job["batch_size"])
     loaded = time.perf_counter()
     p = forced_choice(backend, job["scenarios"], None, progress=job["progress"])["p_follow"]
     return {"p_support": [as_float(x) for x in p],

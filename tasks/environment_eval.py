@@ -69,14 +69,11 @@ def fitting_scenarios(model_path: str, environments: list[Environment],
 def environment_preferences(job: dict) -> list[float]:
     """Forced-choice P(follow) of the base model (``weights`` None) or a trained one on the job's scenarios, each
     rendered in the job's environment (one build step; runs on any executor)."""
-    from vgbench.toolkit import TransformersBackend, environment_forced_choice, get_backend, load_trained
+    from vgbench.toolkit import environment_forced_choice, policy_backend
 
     if not job["scenarios"]:  # every rendering was over the context length
         return []
-    if job.get("weights") is None:
-        backend = get_backend(job["model_path"], job["device"], job["batch_size"])
-    else:
-        model, tokenizer = load_trained(job["model_path"], job["weights"], job["lora"], job["device"])
-        backend = TransformersBackend(model, tokenizer, job["batch_size"])
+    backend = policy_backend(job["model_path"], job["weights"], job.get("lora", False), job["device"],
+                             job["batch_size"])
     return environment_forced_choice(backend, job["environment"], job["scenarios"],
                                      progress=job["progress"])["p_follow"].tolist()

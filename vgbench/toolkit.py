@@ -30,6 +30,7 @@ _EXPORTS = {
     "optimizer_steps": "training.dpo:optimizer_steps",
     "train_dpo": "training.dpo:train_dpo",
     "load_trained": "training.dpo:load_trained",
+    "policy_backend": "training.dpo:policy_backend",
     "checkpoint_steps": "training.checkpoints:checkpoint_steps",
     # generation, scoring replies, steering, activations
     "get_backend": "models.backend:get_backend",

@@ -376,3 +376,12 @@ def load_trained(model_path: str, trained_path: str, lora: bool, device: str | N
     else:
         model = AutoModelForCausalLM.from_pretrained(trained_path, dtype=dtype)
     return model.to(device).eval(), tok
+
+
+def policy_backend(model_path: str, weights: str | None, lora: bool, device: str | None, batch_size: int):
+    """The transformers backend over the untrained model (``weights`` None, cached per process) or a trained one."""
+    from ..models.backend import TransformersBackend, get_backend
+
+    if weights is None:
+        return get_backend(model_path, device, batch_size)
+    return TransformersBackend(*load_trained(model_path, weights, lora, device), batch_size)
