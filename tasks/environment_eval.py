@@ -6,7 +6,9 @@ from __future__ import annotations
 import sys
 
 from vgbench import Option
-from vgbench.toolkit import Environment, VgbenchError, fingerprint
+import numpy as np
+
+from vgbench.toolkit import Environment, VgbenchError, fingerprint, split_half_indices
 
 BASELINE = "chat"
 ENVIRONMENTS_OPTION = Option(
@@ -77,3 +79,15 @@ def environment_preferences(job: dict) -> list[float]:
                              job["batch_size"])
     return environment_forced_choice(backend, job["environment"], job["scenarios"],
                                      progress=job["progress"])["p_follow"].tolist()
+
+
+def split_halves_by_value(cells: dict[str, list[str]], n_splits: int, seed: int) -> list[dict[str, list[int]]]:
+    """``n_splits`` random halvings of every value's scenarios (``cells``: value → ids), each half as the positions it
+    keeps in every value's list: half A, half B, half A, ..."""
+    offsets = np.cumsum([0] + [len(ids) for ids in cells.values()])
+    groups = {j: list(range(offsets[n], offsets[n + 1])) for n, j in enumerate(cells)}
+    out = []
+    for half_a, half_b in split_half_indices(groups, n_splits, seed):
+        for half in (set(half_a), set(half_b)):
+            out.append({j: [k - groups[j][0] for k in groups[j] if k in half] for j in cells})
+    return out

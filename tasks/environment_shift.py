@@ -37,7 +37,6 @@ from vgbench.toolkit import (
     n_splits_option,
     normalised_shift,
     provenance,
-    split_half_indices,
     training_options,
 )
 
@@ -49,6 +48,7 @@ from .environment_eval import (
     environment_key,
     environment_preferences,
     fitting_scenarios,
+    split_halves_by_value,
 )
 
 #: The options passed through to ``dpo_generalization`` unchanged, so its cached runs are found.
@@ -127,7 +127,7 @@ class EnvironmentShift(Task):
         shifts = _Shifts(values, cells, p, n_runs)
         env_names = [e.name for e in environments]
         matrices = {e: shifts.matrix(e) for e in env_names}
-        replicates = [shifts.matrix(chosen, keep_of) for keep_of in _split_halves(cells[0], int(opts["n_splits"]),
+        replicates = [shifts.matrix(chosen, keep_of) for keep_of in split_halves_by_value(cells[0], int(opts["n_splits"]),
                                                                                     context.seed)]
         extra = {
             "environment": chosen,
@@ -168,17 +168,6 @@ def _chosen(name: str, environments: list) -> str:
         raise VgbenchError(f"-o environment={name}: not among the environments of this build ({', '.join(names)}); "
                            f"add it to -o environments or pick one of them")
     return env.name
-
-
-def _split_halves(cells: dict[str, list[str]], n_splits: int, seed: int) -> list[dict[str, list[int]]]:
-    """``n_splits`` random halvings of every value's scenarios, as (half A, half B) of positions per value."""
-    offsets = np.cumsum([0] + [len(ids) for ids in cells.values()])
-    groups = {j: list(range(offsets[n], offsets[n + 1])) for n, j in enumerate(cells)}
-    out = []
-    for half_a, half_b in split_half_indices(groups, n_splits, seed):
-        for half in (set(half_a), set(half_b)):
-            out.append({j: [k - groups[j][0] for k in groups[j] if k in half] for j in cells})
-    return out
 
 
 class _Shifts:

@@ -33,7 +33,6 @@ from vgbench.toolkit import (
     provenance,
     require_values,
     selected_values,
-    split_half_indices,
 )
 
 from .environment_eval import (
@@ -43,6 +42,7 @@ from .environment_eval import (
     environment_key,
     environment_preferences,
     fitting_scenarios,
+    split_halves_by_value,
 )
 
 
@@ -144,11 +144,8 @@ class EnvironmentValues(Task):
             profiles = (a[1:] - a[0]).T  # [value, environment besides chat]
             return 0.0 - np.linalg.norm(profiles[:, None, :] - profiles[None, :, :], axis=-1)  # 0.0 -: no -0.0
 
-        position = {k: n for n, k in enumerate(k for j in wanted for k in ids[j])}
-        groups = {j: [position[k] for k in ids[j]] for j in wanted}
-        order = list(position)
-        replicates = [matrix({j: [order[n] for n in half if order[n] in set(ids[j])] for j in wanted})
-                      for a, b in split_half_indices(groups, int(opts["n_splits"]), context.seed) for half in (a, b)]
+        replicates = [matrix({j: [ids[j][k] for k in keep[j]] for j in wanted})
+                      for keep in split_halves_by_value(ids, int(opts["n_splits"]), context.seed)]
         a = rates(ids)
         rankings, taus = {}, {}
         for n, e in enumerate(names):
