@@ -56,6 +56,7 @@ from vgbench.toolkit import (
     matrix_to_json,
     provenance,
     require_values,
+    scenario_shifts,
     selected_values,
     training_options,
 )
@@ -293,8 +294,7 @@ def _run_matrices(values: list[str], plan: dict, base: dict, measured: dict, eve
                 rates[a, b] = float(mine.mean())
                 if a0 < 1.0:
                     m[a, b] = (rates[a, b] - a0) / (1.0 - a0)
-                    out["cell_samples"][i][j] += [float(x) if np.isfinite(x) else None
-                                                  for x in (mine - base_p) / (1.0 - a0)]
+                    out["cell_samples"][i][j] += scenario_shifts(mine, base_p)
         out["matrix"][r], out["rates"][r] = m, rates
     return out
 

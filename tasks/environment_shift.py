@@ -37,6 +37,7 @@ from vgbench.toolkit import (
     n_splits_option,
     normalised_shift,
     provenance,
+    scenario_shifts,
     training_options,
 )
 
@@ -227,8 +228,7 @@ class _Shifts:
                     continue
                 for i in self.values:
                     if (env, (i, r)) in self.p:
-                        shift = (np.array([self.p[env, (i, r)][k] for k in ids]) - base) / (1.0 - base.mean())
-                        out[i][j] += [float(x) if np.isfinite(x) else None for x in shift]
+                        out[i][j] += scenario_shifts([self.p[env, (i, r)][k] for k in ids], base)
         return out
 
     def retention(self, env: str, i: str, seed: int) -> dict:

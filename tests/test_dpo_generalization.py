@@ -100,7 +100,7 @@ def test_the_ceiling_is_the_spearman_brown_corrected_agreement_of_the_training_r
 
 
 @pytest.mark.slow
-def test_ray_executor_trains_and_evaluates_like_the_local_one(built, cli, tmp_path):
+def test_ray_executor_from_a_clean_cache_reproduces_the_local_run_of_the_same_seed(built, cli, tmp_path):
     pytest.importorskip("ray")
     _, local = built
     out = tmp_path / "ray.json"
@@ -112,8 +112,13 @@ def test_ray_executor_trains_and_evaluates_like_the_local_one(built, cli, tmp_pa
     ray = json.loads(out.read_text())
     assert ray["provenance"]["executor"].startswith("ray") and local["provenance"]["executor"] == "local"
     assert ray["extra"]["steps"] == {"trained": 3, "evaluated": 4, "reused": 0}
-    # Ray runs each step on one thread, the local build on two: float sums differ in the last bits
-    assert np.allclose(np.array(ray["matrix"], float), np.array(local["extra"]["run_matrices"][0], float), atol=1e-4)
+    # a clean cache and the same seed reproduce run 0, not run 1 (Ray runs each step on one thread, the local
+    # build on two: float sums differ in the last bits)
+    again, (run0, run1) = np.array(ray["matrix"], float), (np.array(r, float) for r in local["extra"]["run_matrices"])
+    assert np.allclose(again, run0, atol=1e-4) and np.abs(again - run0).max() < np.abs(again - run1).max()
+    first, second = VALUES[:2]  # the per-scenario shifts: run 0's come first
+    assert np.allclose(ray["extra"]["cell_samples"][first][second],
+                       local["extra"]["cell_samples"][first][second][:N_SCENARIOS], atol=1e-4)
 
 
 @pytest.mark.slow
@@ -189,16 +194,6 @@ def test_trained_adapter_changes_the_policy_on_its_training_scenarios(built, emb
     a = merged_backend.reply_logprobs(prompts, replies)
     b = TransformersBackend(unmerged.eval(), merged_backend.tok, 8).reply_logprobs(prompts, replies)
     assert max(abs(x.total - y.total) / abs(y.total) for x, y in zip(a, b)) < 1e-5
-
-
-@pytest.mark.slow
-def test_same_seed_from_a_clean_cache_gives_the_same_matrix(built):
-    _, gt = built
-    fresh = _build(VALUES, runs=1)  # this test's own, empty cache; run 0 only (half the cost)
-    assert fresh.extra["steps"]["trained"] == 3
-    np.testing.assert_array_equal(fresh.matrix, np.array(gt["extra"]["run_matrices"][0], dtype=float))
-    first, second = VALUES[:2]  # the per-scenario shifts: run 0's come first
-    assert fresh.extra["cell_samples"][first][second] == gt["extra"]["cell_samples"][first][second][:N_SCENARIOS]
 
 
 @pytest.mark.slow

@@ -1,67 +1,32 @@
 """Scoring a similarity matrix against a ground-truth matrix: Spearman over off-diagonal pairs,
-Mantel-style permutation p, bootstrap-over-values CI, noise ceiling, aggregation across tasks."""
+Mantel-style permutation p, bootstrap-over-values CI, the views and noise ceilings (``ceilings``), BH q-values."""
 
 from __future__ import annotations
 
-import itertools
 import math
 import warnings
 
 import numpy as np
 
 from .ceiling_kinds import CEILING_KINDS, CROSS_MODEL, FILTERED_DATA, SPLIT_HALF, TRAINING_RUNS  # noqa: F401
-from .errors import DataError
+from .ceilings import (  # noqa: F401  (re-exported: the ceilings were part of this module)
+    CEILING_METHODS,
+    OTHER_REPLICATES,
+    attached_models,
+    noise_ceiling,
+    noise_ceilings,
+    primary_ceiling_kind,
+    replicate_ceiling,
+    spearman_brown,
+    with_cross_model,
+)
+from .offdiagonal import align_ground_truth, finite_spearman, offdiagonal_mask, offdiagonal_spearman
 from .types import GroundTruth, RepresentationResult, Score
 from .views import VIEW_METHODS, VIEWS
 
 #: Below this ceiling the task's replicates barely agree, and ρ/ceiling would divide by noise.
 MIN_CEILING_FOR_RATIO = 0.1
 N_BOOTSTRAP = 2000
-
-
-def _offdiag_mask(n: int) -> np.ndarray:
-    return ~np.eye(n, dtype=bool)
-
-
-def _spearman(x: np.ndarray, y: np.ndarray) -> float:
-    from scipy.stats import spearmanr
-
-    if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
-        return float("nan")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return float(spearmanr(x, y).statistic)
-
-
-def align_ground_truth(gt: GroundTruth, value_ids: list[str], source: str = "ground truth") -> np.ndarray:
-    """Reorder the ground-truth matrix to ``value_ids``; error if ids differ or the shape is wrong."""
-    m = np.asarray(gt.matrix, float)
-    n = len(gt.value_ids)
-    if m.shape != (n, n):
-        raise DataError(f"{source}: matrix has shape {m.shape} but there are {n} value_ids; expected ({n}, {n})")
-    missing = [v for v in value_ids if v not in gt.value_ids]
-    extra = [v for v in gt.value_ids if v not in value_ids]
-    if missing or extra:
-        parts = []
-        if missing:
-            parts.append(f"missing {missing[:5]}")
-        if extra:
-            parts.append(f"unknown {extra[:5]}")
-        raise DataError(
-            f"{source}: value_ids do not match the value set ({'; '.join(parts)}); "
-            "use the value set's ids (`vgbench list value-sets --json`) or pass --value-set"
-        )
-    order = [gt.value_ids.index(v) for v in value_ids]
-    m = m[np.ix_(order, order)]
-    if not np.any(np.isfinite(m[_offdiag_mask(len(order))])):
-        raise DataError(f"{source}: every off-diagonal cell is NaN/null; nothing to score against")
-    return m
-
-
-def offdiagonal_spearman(sim: np.ndarray, gt: np.ndarray) -> tuple[float, int]:
-    """Spearman ρ over ordered off-diagonal pairs with a finite ground truth, and the pair count."""
-    mask = _offdiag_mask(len(gt)) & np.isfinite(gt) & np.isfinite(sim)
-    return _spearman(sim[mask], gt[mask]), int(mask.sum())
 
 
 #: Every relabeling is enumerated when there are at most this many (9 values: 9! = 362,880).
@@ -113,7 +78,7 @@ def _relabeled_rho(sim: np.ndarray, gt: np.ndarray):
     from scipy.stats import rankdata
 
     n = len(gt)
-    off = _offdiag_mask(n)
+    off = offdiagonal_mask(n)
     mask = off & np.isfinite(gt)
     if np.all(np.isfinite(sim[off])) and mask.sum() == off.sum():
         ranks = np.zeros((n, n))
@@ -152,7 +117,7 @@ def _relabeled_rho(sim: np.ndarray, gt: np.ndarray):
                 return np.where(norms > 0, r @ g_centred / np.where(norms > 0, norms, 1.0), np.nan)
         out = np.full(len(orders), np.nan)
         for k in range(len(orders)):  # each relabeling keeps its own set of pairs
-            out[k] = _spearman(vals[k, keep[k]], g[keep[k]])
+            out[k] = finite_spearman(vals[k, keep[k]], g[keep[k]])
         return out
 
     return statistic
@@ -205,108 +170,6 @@ def bootstrap_ci(sim: np.ndarray, gt: np.ndarray, n_resamples: int = N_BOOTSTRAP
     return float(np.percentile(finite, tail)), float(np.percentile(finite, 100.0 - tail))
 
 
-#: The ``ceilings`` key of a primary ``replicate_kind`` that names none of :data:`CEILING_KINDS` (e.g. a file's "").
-OTHER_REPLICATES = "replicates"
-
-
-def spearman_brown(r: float, k: float) -> float:
-    """Reliability of the mean of ``k`` replicates whose pairwise agreement is ``r``: k·r / (1 + (k − 1)·r)."""
-    denominator = 1 + (k - 1) * r
-    return k * r / denominator if denominator > 0 else r
-
-
-def _mean_finite(rhos: list[float]) -> float | None:
-    rhos = [r for r in rhos if np.isfinite(r)]
-    return float(np.mean(rhos)) if rhos else None
-
-
-def replicate_ceiling(kind: str, matrix: np.ndarray, replicates: list[np.ndarray]) -> float | None:
-    """The ceiling that ``replicates`` of ``kind`` give a ground truth ``matrix`` (all aligned and in one view).
-
-    ``split_half_pairs`` come as (half A, half B) pairs of one split each: the mean ρ between the halves,
-    Spearman–Brown corrected to the full data (2r/(1+r)). ``training_runs`` are the k independently trained runs
-    whose mean is the matrix: the mean pairwise ρ between runs, Spearman–Brown corrected to the k runs averaged
-    (k·r/(1+(k−1)·r)). ``filtered_data`` and ``cross_model`` matrices stand beside the matrix (rebuilt on filtered
-    data, or under another model): the mean ρ between the matrix and each of them, uncorrected. Any other kind
-    (other reruns) is full-size: the mean pairwise ρ. None when the replicates give no finite ρ.
-    """
-    if kind in (FILTERED_DATA, CROSS_MODEL):
-        return _mean_finite([offdiagonal_spearman(matrix, r)[0] for r in replicates])
-    if len(replicates) < 2:
-        return None
-    if kind == SPLIT_HALF:
-        r = _mean_finite([offdiagonal_spearman(replicates[k], replicates[k + 1])[0]
-                          for k in range(0, len(replicates) - 1, 2)])
-        return None if r is None else spearman_brown(r, 2)
-    r = _mean_finite([offdiagonal_spearman(a, b)[0] for a, b in itertools.combinations(replicates, 2)])
-    if r is None:
-        return None
-    return spearman_brown(r, len(replicates)) if kind == TRAINING_RUNS else r
-
-
-def _in_view(matrices, order: list[int], view: str) -> list[np.ndarray]:
-    return [VIEWS[view](np.asarray(r, float)[np.ix_(order, order)]) for r in matrices]
-
-
-def noise_ceiling(gt: GroundTruth, value_ids: list[str], view: str = "raw") -> float | None:
-    """The primary ceiling: what ``gt.replicates`` of ``gt.replicate_kind`` give (see :func:`replicate_ceiling`),
-    each seen in ``view``; None without ≥ 2 replicates."""
-    if len(gt.replicates) < 2:
-        return None
-    order = [gt.value_ids.index(v) for v in value_ids]
-    [m] = _in_view([gt.matrix], order, view)
-    return replicate_ceiling(gt.replicate_kind, m, _in_view(gt.replicates, order, view))
-
-
-def primary_ceiling_kind(gt: GroundTruth) -> str:
-    """The ``ceilings`` key of ``gt``'s own replicates: its ``replicate_kind``, or ``replicates`` when that names no
-    known kind."""
-    return gt.replicate_kind if gt.replicate_kind in CEILING_KINDS else OTHER_REPLICATES
-
-
-def noise_ceilings(gt: GroundTruth, value_ids: list[str], view: str = "raw") -> dict[str, float | None]:
-    """Every ceiling ``gt`` has, by kind: the primary one (its ``replicate_kind``, or ``replicates`` when it names
-    no known kind) when there are replicates, then one per kind in ``gt.replicate_sets``."""
-    out: dict[str, float | None] = {}
-    if len(gt.replicates) >= 2:
-        out[primary_ceiling_kind(gt)] = noise_ceiling(gt, value_ids, view)
-    order = [gt.value_ids.index(v) for v in value_ids]
-    [m] = _in_view([gt.matrix], order, view)
-    for kind, reps in gt.replicate_sets.items():
-        out[kind] = replicate_ceiling(kind, m, _in_view(reps, order, view))
-    return out
-
-
-CEILING_METHODS = {
-    SPLIT_HALF: "split-half spearman, Spearman-Brown corrected",
-    TRAINING_RUNS: ("mean pairwise spearman between independently trained runs, Spearman-Brown corrected to the "
-                    "number of runs averaged: k*r/(1+(k-1)*r)"),
-    FILTERED_DATA: ("mean spearman between the matrix and each matrix rebuilt with filtered training data "
-                    "(no correction)"),
-    CROSS_MODEL: ("mean spearman between the matrix and the same task's matrix under each other subject model "
-                  "(no correction): the realistic ceiling"),
-    OTHER_REPLICATES: "mean pairwise spearman between replicates",
-}
-
-
-def attached_models(gt: GroundTruth, kind: str) -> list[str]:
-    """The subject models (else file names) of the replicates ``vgbench ground-truth attach`` added to ``kind``."""
-    sources = (gt.provenance.get("replicate_sources") or {}).get(kind) or []
-    return [str(s.get("subject_model") or s.get("file")) for s in sources if isinstance(s, dict)]
-
-
-def with_cross_model(gt: GroundTruth, others: dict[str, GroundTruth]) -> GroundTruth:
-    """``gt`` with each other model's matrix (aligned to ``gt``'s value ids) added to its ``cross_model`` set."""
-    from dataclasses import replace
-
-    if not others:
-        return gt
-    added = tuple(align_ground_truth(o, list(gt.value_ids), f"{name}'s {o.task}") for name, o in others.items())
-    sets = dict(gt.replicate_sets)
-    sets[CROSS_MODEL] = tuple(sets.get(CROSS_MODEL, ())) + added
-    return replace(gt, replicate_sets=sets)
-
-
 def _finite_or_none(x: float | None) -> float | None:
     return None if x is None or not np.isfinite(x) else float(x)
 
@@ -326,7 +189,7 @@ def score_view(sim: np.ndarray, m: np.ndarray, ceiling: float | None, *, seed: i
            "ceilings": dict(ceilings or {}), "predictor_bound": predictor_bound(ceiling), "rho_over_ceiling": None,
            "n_pairs": n_pairs}
     if not np.isfinite(rho):
-        mask = _offdiag_mask(len(m)) & np.isfinite(m) & np.isfinite(sim)
+        mask = offdiagonal_mask(len(m)) & np.isfinite(m) & np.isfinite(sim)
         if n_pairs < 3:
             status = "undefined: fewer than 3 pairs"
         else:
@@ -346,11 +209,13 @@ def score_view(sim: np.ndarray, m: np.ndarray, ceiling: float | None, *, seed: i
 EXTRA_MATRICES = "matrices"
 
 
-def extra_matrix_scores(sim: np.ndarray, gt: GroundTruth, value_ids: list[str],
-                        seed: int = 0) -> tuple[dict[str, dict] | None, list[str]]:
+def extra_matrix_scores(sim: np.ndarray, gt: GroundTruth, value_ids: list[str], seed: int = 0,
+                        scored: tuple[np.ndarray, dict] | None = None) -> tuple[dict[str, dict] | None, list[str]]:
     """Raw ρ, permutation p and pair count of ``sim`` against each n×n matrix in ``gt.extra["matrices"]`` (in the
     ground truth's value order, null = unknown), as the main score computes them; and the names of entries that are
-    not such a matrix (skipped). (None, []) when the ground truth has no such mapping."""
+    not such a matrix (skipped). (None, []) when the ground truth has no such mapping. ``scored`` (an aligned
+    matrix and its raw view's score): an entry equal to that matrix takes those numbers instead of a second
+    permutation test."""
     named = (gt.extra or {}).get(EXTRA_MATRICES)
     if not isinstance(named, dict):
         return None, []
@@ -365,6 +230,9 @@ def extra_matrix_scores(sim: np.ndarray, gt: GroundTruth, value_ids: list[str],
             skipped.append(str(name))
             continue
         m = m[np.ix_(order, order)]
+        if scored is not None and np.array_equal(m, scored[0], equal_nan=True):
+            scores[str(name)] = {k: scored[1][k] for k in ("rho", "p_value", "n_pairs", "p_method")}
+            continue
         rho, n_pairs = offdiagonal_spearman(sim, m)
         if np.isfinite(rho):
             p = permutation_test_rho(sim, m, seed)
@@ -410,7 +278,7 @@ def score(rep: RepresentationResult, gt: GroundTruth, *, seed: int = 0, source: 
         "ground_truth_fingerprint": gt.fingerprint,
         "representation_fingerprint": rep.fingerprint,
     }
-    matrices, skipped = extra_matrix_scores(sim, gt, ids, seed)
+    matrices, skipped = extra_matrix_scores(sim, gt, ids, seed, scored=(m, raw))
     if matrices is not None:
         details[EXTRA_MATRICES] = matrices
     if skipped:

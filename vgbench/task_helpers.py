@@ -25,6 +25,16 @@ def normalised_shift(a: np.ndarray, a0: np.ndarray) -> np.ndarray:
         return np.where(a0[None, :] < 1.0, (a - a0[None, :]) / (1.0 - a0[None, :]), np.nan)
 
 
+def scenario_shifts(treated, base) -> list[float | None]:
+    """One cell's per-scenario normalised shifts (p_i(s) − p_∅(s)) / (1 − a(∅, j)), a(∅, j) the mean of ``base``
+    (None where not finite; all None where a(∅, j) is 1), whose mean is :func:`normalised_shift`'s M(i, j)."""
+    treated, base = np.asarray(treated, float), np.asarray(base, float)
+    a0 = float(base.mean()) if len(base) else np.nan
+    with np.errstate(divide="ignore", invalid="ignore"):
+        shift = (treated - base) / (1.0 - a0) if a0 < 1.0 else np.full(len(base), np.nan)
+    return [float(x) if np.isfinite(x) else None for x in shift]
+
+
 def shift_samples(rows: np.ndarray, base: np.ndarray, groups: dict[str, list[int]],
                   row_ids: list[str]) -> dict[str, dict[str, list[float | None]]]:
     """Per-scenario normalised shifts, ``{row value i: {column value j: [(p_i(s) − p_∅(s)) / (1 − a(∅, j)) for each
@@ -34,15 +44,8 @@ def shift_samples(rows: np.ndarray, base: np.ndarray, groups: dict[str, list[int
     the scenarios of column value j. Stored as ``extra["cell_samples"]``, the per-row own-value-effect test reads it.
     """
     rows, base = np.asarray(rows, float), np.asarray(base, float)
-    out: dict[str, dict[str, list[float | None]]] = {}
-    for r, i in enumerate(row_ids):
-        out[i] = {}
-        for j, idx in groups.items():
-            a0 = float(base[idx].mean()) if len(idx) else np.nan
-            with np.errstate(divide="ignore", invalid="ignore"):
-                shift = (rows[r, idx] - base[idx]) / (1.0 - a0) if a0 < 1.0 else np.full(len(idx), np.nan)
-            out[i][j] = [float(x) if np.isfinite(x) else None for x in shift]
-    return out
+    return {i: {j: scenario_shifts(rows[r, idx], base[idx]) for j, idx in groups.items()}
+            for r, i in enumerate(row_ids)}
 
 
 def selected_values(value_set, option: str) -> list[str]:

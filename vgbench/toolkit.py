@@ -59,6 +59,7 @@ _EXPORTS = {
     # task helpers
     "normalised_shift": "task_helpers:normalised_shift",
     "shift_samples": "task_helpers:shift_samples",
+    "scenario_shifts": "task_helpers:scenario_shifts",
     "split_half_indices": "task_helpers:split_half_indices",
     "first_per_value": "task_helpers:first_per_value",
     "selected_values": "task_helpers:selected_values",
