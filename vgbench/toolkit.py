@@ -38,10 +38,13 @@ _EXPORTS = {
     "generation_backend": "models.vllm_backend:generation_backend",
     "forced_choice": "models.preference:forced_choice",
     "steered_preference": "models.steering:steered_preference",
+    "steered_reply_logprobs": "models.steering:steered_reply_logprobs",
+    "mean_token_norms": "models.activations:mean_token_norms",
     "mean_reply_activations": "models.activations:mean_reply_activations",
     "generate_with_reply_activations": "models.activations:generate_with_reply_activations",
     "can_record_during_generation": "models.activations:can_record_during_generation",
     "RESIDUAL_LAYER": "vector_export:RESIDUAL_LAYER",
+    "STEERING_COEF": "vector_export:STEERING_COEF",
     "resolve_embedder": "models.embedders:resolve_embedder",
     # other registered representations, e.g. a predictor built on persona vectors
     "make_representation": "evaluation:make_representation",
