@@ -100,16 +100,39 @@ def select_layer(backend, model_hash: str, value_set: ValueSet, differences: np.
         return {"effect": float(np.mean(effects)), "coherence": float(np.mean(drops))}
 
     differences_hash = fingerprint(np.round(differences, 5).tolist())
-    rows = []
-    for layer in layers:
-        for alpha in alphas:
-            key = {**base, "step": "dose", "differences": differences_hash, "layer": layer, "alpha": alpha,
-                   "max_new_tokens": s.max_new_tokens}
-            measured = steps.run(key, lambda: cell(layer, alpha))
-            rows.append({"layer": layer, "alpha": alpha, "coef": alpha * norms[layer], **measured,
-                         "coherent": measured["coherence"] >= -s.max_coherence_drop})
+
+    def measured(layer: int, alpha: float) -> dict:
+        key = {**base, "step": "dose", "differences": differences_hash, "layer": layer, "alpha": alpha,
+               "max_new_tokens": s.max_new_tokens}
+        return {"coef": alpha * norms[layer], **steps.run(key, lambda: cell(layer, alpha))}
+
+    def skipped(n_cells: int) -> None:
+        advance(5 * sum(len(rs) for rs in by_value.values()) * n_cells)
+
+    rows = sweep(layers, alphas, measured, s.max_coherence_drop, skipped)
     chosen, note = choose_setting(rows, s.max_coherence_drop)
     return chosen, rows, note
+
+
+def sweep(layers: list[int], alphas: list[float], measure: Callable[[int, float], dict], max_coherence_drop: float,
+          skipped: Callable[[int], None] = lambda n: None) -> list[dict]:
+    """Rows {layer, alpha, coherent, **measure(layer, alpha)} over the grid, each layer's alphas in ascending order
+    and stopping at a layer's first incoherent alpha (``skipped(n)`` told how many cells that leaves out).
+
+    The larger alphas at that layer are left out because they could not be chosen: steering harder only made the
+    model's own replies less likely, at every layer and for random and persona directions alike, in every
+    measurement on the embedded model (see the alphas comment in ``PersonaSettings``); so the curve ends one cell
+    past the coherence cliff, which it still shows.
+    """
+    rows = []
+    for layer in layers:
+        for k, alpha in enumerate(sorted(alphas)):
+            row = measure(layer, alpha)
+            rows.append({"layer": layer, "alpha": alpha, **row, "coherent": row["coherence"] >= -max_coherence_drop})
+            if not rows[-1]["coherent"]:
+                skipped(len(alphas) - k - 1)
+                break
+    return rows
 
 
 def selection_work(value_set: ValueSet, s, n_layers: int) -> int:

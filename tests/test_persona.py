@@ -42,6 +42,24 @@ def test_selection_without_a_coherent_setting_takes_the_smallest_alphas_best_lay
     assert (chosen["layer"], chosen["alpha"], note) == (4, 0.25, NO_COHERENT)
 
 
+def test_sweep_stops_a_layer_at_its_first_incoherent_alpha_and_counts_the_cells_left_out():
+    from vgbench_representations.persona_layers import sweep
+
+    drops = {4: [-0.1, -0.3, -0.8, -2.0], 8: [-0.05, -0.1, -0.2, -0.4]}  # layer 4 breaks at its third alpha
+    alphas = [0.125, 0.25, 0.5, 1.0]
+    calls, left_out = [], []
+
+    def measure(layer, alpha):
+        calls.append((layer, alpha))
+        return {"effect": alpha, "coherence": drops[layer][alphas.index(alpha)]}
+
+    rows = sweep([4, 8], [1.0, 0.25, 0.125, 0.5], measure, 0.5, left_out.append)
+    assert calls == [(4, 0.125), (4, 0.25), (4, 0.5), (8, 0.125), (8, 0.25), (8, 0.5), (8, 1.0)]
+    assert [r["coherent"] for r in rows] == [True, True, False, True, True, True, True]
+    assert left_out == [1]  # layer 4's alpha 1, past the cliff; the curve keeps the first incoherent cell
+    assert sweep([4], alphas, measure, 5.0, left_out.append)[-1]["alpha"] == 1.0 and left_out == [1]
+
+
 def test_alphas_are_parsed_sorted_and_checked():
     from vgbench.errors import VgbenchError
     from vgbench_representations.persona_layers import parse_alphas
