@@ -1,7 +1,8 @@
 """``persona`` and ``persona_conflictscope``: persona vectors of each value in the subject model.
 
 Vector = mean reply-token activation under a pro-value system prompt minus under an anti-value one,
-at the layer where steering along it moves the model most toward the value. ``persona`` asks the
+at the layer where steering along it moves the model most toward the value while the model's own replies
+stay coherent (a dose–response grid over layers and strengths, ``persona_layers``). ``persona`` asks the
 persona questions; ``persona_conflictscope`` asks the value's conflict-scenario user messages.
 """
 
@@ -10,8 +11,9 @@ from __future__ import annotations
 import numpy as np
 
 from vgbench import Option, Representation, RepresentationMetadata, RunContext, ValueSet, hookimpl
-from vgbench.toolkit import RESIDUAL_LAYER, VgbenchError
+from vgbench.toolkit import RESIDUAL_LAYER, STEERING_COEF, VgbenchError
 
+from .persona_layers import ALPHAS_PATTERN
 from .persona_vectors import ACTIVATION_MODES, PersonaSettings
 
 _DEFAULT = PersonaSettings()
@@ -28,7 +30,11 @@ PERSONA_OPTIONS = (
     Option("layer", int, _DEFAULT.layer, "Layer of the vectors; 0 = choose by steering.", minimum=0, maximum=1000),
     Option("n_candidate_layers", int, _DEFAULT.n_candidate_layers, "Layers tried when choosing by steering.",
            minimum=1, maximum=1000),
-    Option("coef", float, _DEFAULT.coef, "Steering strength used to choose the layer.", minimum=0.0, maximum=1000.0),
+    Option("alphas", str, _DEFAULT.alphas, "Steering strengths tried when choosing the layer, comma-separated, as "
+           "fractions of the layer's mean activation norm.", pattern=ALPHAS_PATTERN),
+    Option("max_coherence_drop", float, _DEFAULT.max_coherence_drop, "Nats per token the model's own reply may "
+           "lose under steering for the setting to count as coherent when choosing the layer.",
+           minimum=0.0, maximum=100.0),
     Option("n_heldout", int, _DEFAULT.n_heldout, "Eval scenarios per value used to choose the layer.",
            minimum=1, maximum=1000),
     Option("batch_size", int, _DEFAULT.batch_size, "Prompts per forward pass.", minimum=1, maximum=4096),
@@ -46,7 +52,7 @@ class PersonaVectors(Representation):
 
     metadata = RepresentationMetadata(
         name="persona",
-        version="1",
+        version="2",
         description="Persona vectors (pro- minus anti-value reply activations) in the subject model, persona questions.",
         options=PERSONA_OPTIONS,
         uses_subject_model=True,
@@ -58,14 +64,16 @@ class PersonaVectors(Representation):
         return PersonaSettings(questions=self.question_source, **self.options)
 
     def vectors(self, value_set: ValueSet, context: RunContext):
-        """Vectors at the chosen layer, plus the per-layer selection curve."""
+        """Vectors at the chosen layer, plus the dose–response grid it was chosen from (when chosen)."""
         from vgbench.toolkit import generation_backend, get_backend
 
-        from .persona_vectors import (activation_mode, check_data, persona_data_hash, select_layer, value_difference,
-                                      value_prompts)
+        from .persona_layers import parse_alphas, select_layer, selection_work
+        from .persona_vectors import activation_mode, check_data, persona_data_hash, value_difference, value_prompts
 
         s = self.settings(context)
         check_data(value_set, s)
+        if not s.layer:
+            parse_alphas(s.alphas)  # a bad -o alphas fails before the model loads
         model = context.subject_model()
         backend = get_backend(model.path, context.device, s.batch_size)
         generator = generation_backend(backend, model.path, s.generator)
@@ -82,9 +90,13 @@ class PersonaVectors(Representation):
         if s.layer:
             layer = s.layer
         else:
-            select = context.tracker(4 * s.n_heldout * len(value_set) * s.n_candidate_layers, f"{self.name}: layer selection")
-            layer, curve = select_layer(backend, model.weights_hash, value_set, diffs, s, context.cache_dir, select)
-            extra["layer_curve"] = {str(k): v for k, v in curve.items()}
+            select = context.tracker(selection_work(value_set, s, n_layers), f"{self.name}: layer selection")
+            chosen, rows, note = select_layer(backend, model.weights_hash, value_set, diffs, s, extra["data_hash"],
+                                              context.cache_dir, select)
+            layer = chosen["layer"]
+            extra.update(layer_curve=rows, alpha=chosen["alpha"], **{STEERING_COEF: chosen["coef"]})
+            if note:
+                extra["layer_selection_note"] = note
         extra["layer"] = extra[RESIDUAL_LAYER] = layer  # the latter lets `vgbench export` write steering files
         return diffs[:, layer, :], extra
 
@@ -94,7 +106,7 @@ class PersonaConflictScope(PersonaVectors):
 
     metadata = RepresentationMetadata(
         name="persona_conflictscope",
-        version="1",
+        version="2",
         description="Persona vectors in the subject model, elicited with the values' conflict-scenario user messages.",
         options=PERSONA_OPTIONS,
         uses_subject_model=True,

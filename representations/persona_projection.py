@@ -109,8 +109,9 @@ class PersonaProjection(Representation):
                  "persona_config_hash": representation_hash(source),
                  "persona_fingerprint": persona.fingerprint,
                  "n_train_pairs": {v: len(p) for v, p in zip(value_set.ids, pairs)}}
-        if "layer_curve" in persona.extra:
-            extra["persona_layer_curve"] = persona.extra["layer_curve"]
+        for key in ("layer_curve", "alpha", "layer_selection_note"):
+            if key in persona.extra:
+                extra[f"persona_{key}"] = persona.extra[key]
         return predicted, extra
 
     def training_data(self, value_set: ValueSet, context: RunContext) -> dict:

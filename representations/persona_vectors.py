@@ -1,5 +1,5 @@
 """Persona vectors: replies under pro- and anti-value system prompts, mean reply activations per
-layer, difference of means per value, and layer selection by steering. Every stage is cached."""
+layer, difference of means per value (layer selection by steering: ``persona_layers``). Every stage is cached."""
 
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ from vgbench.toolkit import (
     data_fingerprint,
     fingerprint,
     load_records,
-    load_reply_pairs,
     read_cached_npz,
     require_values,
 )
@@ -36,7 +35,16 @@ class PersonaSettings:
     temperature: float = 0.0
     layer: int = 0  # 0 = choose by steering
     n_candidate_layers: int = 5
-    coef: float = 2.0
+    # Steering lengths as fractions of the layer's mean activation norm. On the embedded model a random direction
+    # costs the model's own reply 0.03-0.12 nats/token at alpha 1/8, 0.15-0.6 at 1/4, 1.6-2.4 at 1/2 and 4-6 at 1
+    # (layers 6, 15, 24 of 30): a doubling grid from 1/16 to 1 spans "barely felt" to "any direction breaks the
+    # replies", so the curve shows both the rise of the effect and the coherence cliff.
+    alphas: str = "0.0625,0.125,0.25,0.5,1"
+    # Nats per token the model's own unsteered reply may lose under steering and still count as coherent: the top
+    # of what a random direction a quarter of a typical activation long costs (0.15-0.6 above), well short of what
+    # it costs at half (1.6-2.4). Measured with random unit vectors, 2 draws per cell, on one held-out prompt per
+    # constraints9 value; chosen from coherence alone, never from a benchmark score.
+    max_coherence_drop: float = 0.5
     n_heldout: int = 3
     batch_size: int = 8
     seed: int = 0
@@ -98,7 +106,8 @@ def value_difference(backend, model_hash: str, value_set: ValueSet, value_id: st
     from vgbench.toolkit import chat, generate_with_reply_activations, mean_reply_activations
 
     generator = generator or backend
-    skip = ("layer", "n_candidate_layers", "coef", "n_heldout", "batch_size", "generator", "activations")
+    skip = ("layer", "n_candidate_layers", "alphas", "max_coherence_drop", "n_heldout", "batch_size", "generator",
+            "activations")
     extraction = {k: v for k, v in asdict(s).items() if k not in skip}
     extraction["generator"] = getattr(generator, "name", "transformers")
     key = {"model": model_hash, "data": persona_data_hash(value_set, s), "value": value_id, "settings": extraction}
@@ -124,45 +133,3 @@ def value_difference(backend, model_hash: str, value_set: ValueSet, value_id: st
     difference = acts[is_pro].mean(axis=0) - acts[~is_pro].mean(axis=0)
     atomic_write_npz(npz, difference=difference, mean_pro=acts[is_pro].mean(axis=0), mean_anti=acts[~is_pro].mean(axis=0))
     return difference
-
-
-def candidate_layers(n_layers: int, k: int) -> list[int]:
-    """``k`` decoder layers spread over the middle of the network (hidden-states indexing)."""
-    return sorted({int(round(f * n_layers)) for f in np.linspace(0.2, 0.8, k)} - {0})
-
-
-def select_layer(backend, model_hash: str, value_set: ValueSet, differences: np.ndarray, s: PersonaSettings,
-                 cache_dir: Path, advance: Callable[[int], None]) -> tuple[int, dict[int, float]]:
-    """The layer where steering with +v most raises, relative to −v, the preference for the value.
-
-    Effect per layer = mean over values of P(follow | +coef·v) − P(follow | −coef·v) on each
-    value's first ``n_heldout`` eval scenarios. Returns the chosen layer and the whole curve.
-    """
-    from vgbench.toolkit import steered_preference
-
-    scenarios = load_reply_pairs(value_set.name, split="eval")
-    by_value = {v: [r for r in scenarios if r["value"] == v][: s.n_heldout] for v in value_set.ids}
-    missing = [v for v, rs in by_value.items() if not rs]
-    if missing:
-        raise VgbenchError(f"layer selection needs eval scenarios with both replies; {', '.join(missing)} have none. "
-                           "Add them or pass -o layer=N")
-    layers = candidate_layers(differences.shape[1] - 1, s.n_candidate_layers)
-    key = {"model": model_hash, "data": persona_data_hash(value_set, s),
-           "scenarios": data_fingerprint("scenarios", value_set.name),
-           "differences": fingerprint(np.round(differences, 5).tolist()), "layers": layers, "coef": s.coef}
-    steps = StepCache(cache_dir / "layer_selection" / model_hash[:16])
-
-    def effect(layer: int) -> float:
-        gains = []
-        for i, v in enumerate(value_set.ids):
-            plus = steered_preference(backend, by_value[v], layer, differences[i, layer], s.coef)
-            minus = steered_preference(backend, by_value[v], layer, differences[i, layer], -s.coef)
-            gains.append(float(np.mean(plus - minus)))
-            advance(4 * len(by_value[v]))
-        return float(np.mean(gains))
-
-    curve = {}
-    for layer in layers:
-        curve[layer] = steps.run({**key, "layer": layer}, lambda: effect(layer))
-    best = max(curve, key=curve.get)
-    return best, curve

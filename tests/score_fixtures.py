@@ -42,7 +42,8 @@ def old_score(rep: str, task: str, rho, *, ci=None, p=0.05, ceiling=0.5, value_s
             "details": {"p_method": "two-sided permutation of value labels (Mantel), 999 resamples"}}
 
 
-def store_score(home: Path, score: dict, *, config: dict | None = None, model: str = "embedded") -> Path:
+def store_score(home: Path, score: dict, *, config: dict | None = None, model: str = "embedded",
+                extra: dict | None = None) -> Path:
     """Write ``score`` as a stored result record (task ground truth) under ``home``; returns its path."""
     from vgbench.results import (GroundTruthPart, GroundTruthSource, RepresentationPart, ResultRecord, ValueSetPart,
                                  config_hash)
@@ -52,7 +53,8 @@ def store_score(home: Path, score: dict, *, config: dict | None = None, model: s
     config = dict(config or {})
     chash = config_hash(rep, "1", config)
     record = ResultRecord(
-        score=score, representation=RepresentationPart(rep, "1", config, chash, fingerprint="f" * 16),
+        score=score, representation=RepresentationPart(rep, "1", config, chash, fingerprint="f" * 16,
+                                                                extra=dict(extra or {})),
         ground_truth=GroundTruthPart(task, "1", GroundTruthSource.task(task), fingerprint="g" * 16),
         value_set=ValueSetPart(vs, "v" * 16, ()), subject_model=model,
         provenance={"created": "2025-01-01T00:00:00+00:00", "seed": 0})

@@ -14,8 +14,10 @@ from test_plugins import fake_distribution
 from vgbench.api import RunContext
 from vgbench.evaluation import make_representation
 
-# Tiny persona settings: one pro/anti pair, one question, 4 tokens, layer selection over one candidate layer.
-TINY = {"n_instructions": 1, "n_questions": 1, "max_new_tokens": 4, "n_heldout": 1, "n_candidate_layers": 1}
+# Tiny persona settings: one pro/anti pair, one question, 4 tokens, layer selection over one candidate layer and
+# two steering strengths.
+TINY = {"n_instructions": 1, "n_questions": 1, "max_new_tokens": 4, "n_heldout": 1, "n_candidate_layers": 1,
+        "alphas": "0.125,0.5"}
 TINY_ARGS = [arg for key, value in TINY.items() for arg in ("-o", f"{key}={value}")]
 STEER_COEF = 4.0  # large enough that the neighbouring layers' steering differs clearly
 PICKED = ["no_white_lies", "no_stereotypes"]
@@ -32,11 +34,13 @@ def exported(tmp_path_factory, shared_model_cache):
     """One home: persona vectors exported cold as lm-eval files, then (warm) as npz and as unit-scaled lm-eval."""
     root = tmp_path_factory.mktemp("export")
     home = home_with_shared_models(root / "home", shared_model_cache)
-    out = {"home": home, "steer": root / "steer", "npz": root / "persona.npz", "unit": root / "unit"}
+    out = {"home": home, "steer": root / "steer", "npz": root / "persona.npz", "unit": root / "unit",
+           "chosen": root / "chosen"}
     for args in (["--format", "lm-eval", "--coef", str(STEER_COEF), "--out", str(out["steer"])],
                  ["--format", "npz", "--out", str(out["npz"])],
                  ["--format", "lm-eval", "--coef", "2.5", "--scale", "unit", "--value", PICKED[0], "--value", PICKED[1],
-                  "--out", str(out["unit"])]):
+                  "--out", str(out["unit"])],
+                 ["--format", "lm-eval", "--value", PICKED[0], "--out", str(out["chosen"])]):
         proc = export(home, *args)
         assert proc.returncode == 0, proc.stderr
     return out
@@ -96,6 +100,23 @@ def test_npz_round_trip_gives_the_persona_vectors_ids_layer_and_provenance(expor
     assert prov["model"]["weights_hash"] == embedded.weights_hash
     assert prov["data_hash"] == again.extra["data_hash"] and prov["seed"] == 0
     assert prov["packages"]["torch"] and prov["command"].startswith("vgbench export --rep persona")
+
+
+@pytest.mark.slow
+def test_lm_eval_default_is_the_unit_vector_at_the_chosen_coefficient(exported, constraints9):
+    npz = load_npz(exported["npz"])
+    again = make_representation("persona", TINY).encode(constraints9, RunContext(home=exported["home"]))  # warm
+    chosen = again.extra["steering_coef"]
+    row = next(r for r in again.extra["layer_curve"] if (r["layer"], r["alpha"]) == (again.extra["layer"],
+                                                                                        again.extra["alpha"]))
+    assert chosen == row["coef"] > 0 and float(npz["steering_coef"]) == chosen
+    sidecar = json.loads((exported["chosen"] / "steering.json").read_text())
+    assert (sidecar["scale"], sidecar["coefficient"], sidecar["chosen_coefficient"]) == ("unit", chosen, chosen)
+    config = load_steering(exported["chosen"] / f"{PICKED[0]}.pt")[str(npz["hook_point"])]
+    assert config["steering_coefficient"] == pytest.approx(chosen, rel=1e-6)
+    assert float(np.linalg.norm(config["steering_vector"].numpy())) == pytest.approx(1.0, rel=1e-5)
+    steer = json.loads((exported["steer"] / "steering.json").read_text())
+    assert steer["scale"] == "raw" and steer["coefficient"] == STEER_COEF  # --coef alone keeps the raw vector
 
 
 @pytest.mark.slow

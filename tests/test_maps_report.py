@@ -303,3 +303,43 @@ def test_report_compares_subject_models_when_a_task_has_ground_truth_for_two(cli
     # the results tables stay one model's representation against its own ground truth
     own, cross = records[1]["score"]["rho"], records[2]["score"]["rho"]
     assert _summary_row(md, "raw", "category")[2] == f"{own:.3f}" != f"{cross:.3f}"
+
+
+def _dose_grid():
+    """A 2-layer × 3-alpha grid; the chosen setting is what the selection rule picks (the plugin's own rule)."""
+    from vgbench_representations.persona_layers import choose_setting
+
+    rows = [{"layer": layer, "alpha": alpha, "coef": alpha * norm, "effect": 0.01 * alpha * k,
+             "coherence": -0.3 * alpha * k, "coherent": 0.3 * alpha * k <= 0.5}
+            for k, (layer, norm) in enumerate(((6, 100.0), (15, 150.0)), start=1) for alpha in (0.25, 1.0, 4.0)]
+    chosen, _ = choose_setting(rows, 0.5)
+    return rows, chosen
+
+
+def test_report_draws_the_dose_response_curve_of_persona_results(cli, tmp_path, isolated_home):
+    from matplotlib.image import imread
+    from score_fixtures import new_score, store_score
+
+    rows, chosen = _dose_grid()
+    persona = {"layer_curve": rows, "layer": chosen["layer"], "alpha": chosen["alpha"], "steering_coef": chosen["coef"]}
+    for task in ("dpo_generalization", "judge_agreement"):  # two records of one config: one curve
+        store_score(isolated_home, new_score("persona", task, 0.1), extra=persona)
+    store_score(isolated_home, new_score("persona_projection", "dpo_generalization", 0.2),
+                extra={"persona_layer_curve": rows, "layer": chosen["layer"], "persona_alpha": chosen["alpha"]})
+    store_score(isolated_home, new_score("persona_conflictscope", "dpo_generalization", 0.3),
+                extra={"layer_curve": {"6": 0.01, "15": 0.02}, "layer": 15})  # the old curve: not drawn
+    proc = cli("report", "--out", str(tmp_path / "report"), "--no-maps")
+    assert proc.returncode == 0, proc.stderr
+    md = (tmp_path / "report" / "report.md").read_text()
+    html = (tmp_path / "report" / "index.html").read_text()
+    section = md.split("## Layer selection (dose–response)")[1]
+    assert "### persona [" in section and "### persona_projection [" in section and "persona_conflictscope" not in section
+    assert section.count("| layer | alpha | coef | effect | coherence (nats/token) | coherent | chosen |") == 2
+    marked = [line for line in section.splitlines() if line.endswith("| ◀ |")]
+    assert len(marked) == 2 and all(line.startswith(f"| {chosen['layer']} | {chosen['alpha']:g} |") for line in marked)
+    assert section.count(f"ringed: chosen: layer {chosen['layer']}, alpha {chosen['alpha']:g}") == 4  # alt + caption
+    figures = sorted((tmp_path / "report" / "figures").glob("dose-*.png"))
+    assert len(figures) == 2
+    for path in figures:
+        assert f"figures/{path.name}" in md and f"figures/{path.name}" in html
+        assert imread(path)[..., :3].std() > 0.05

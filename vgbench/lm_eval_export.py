@@ -20,9 +20,10 @@ EXAMPLE_TASKS = "hellaswag"
 
 SCALE_MEANING = {
     "raw": "the vector as extracted, at its own norm (vector_norm): coefficient c adds c * vector, exactly what "
-           "vgbench's steering at coef c adds (persona layer selection steers with +-coef, default 2)",
+           "vgbench's steering at coef c adds to the vector as given",
     "unit": "the vector divided by its norm: coefficient c adds a vector of length c, in the units of the "
-            "residual stream's activations at that layer",
+            "residual stream's activations at that layer (persona layer selection steers the unit vector with "
+            "coef = alpha x the layer's mean activation norm, and records the chosen one as the default)",
 }
 
 
@@ -43,6 +44,16 @@ def lm_eval_command(pretrained: str, steer_path: Path | None) -> str:
     args = f"pretrained={pretrained}" + ("" if steer_path is None else f",steer_path={steer_path}") + ",dtype=float32"
     return (f"lm_eval --model {model} --model_args {shlex.quote(args)} --tasks {EXAMPLE_TASKS} --device cpu "
             "--batch_size 8")
+
+
+def default_steering(export: ExportedVectors, coefficient: float | None, scale: str | None) -> tuple[float, str]:
+    """(coefficient, scale) for the files: what is given, else the representation's chosen coefficient for the
+    unit vector (scale ``unit``) when it recorded one, else coefficient 1 on the raw vector."""
+    if scale is None:
+        scale = "unit" if export.chosen_coef is not None and coefficient is None else "raw"
+    if coefficient is None:
+        coefficient = export.chosen_coef if scale == "unit" and export.chosen_coef is not None else 1.0
+    return coefficient, scale
 
 
 def write_lm_eval(export: ExportedVectors, folder: Path, value_ids: list[str], coefficient: float,
@@ -66,6 +77,7 @@ def write_lm_eval(export: ExportedVectors, folder: Path, value_ids: list[str], c
         "representation": export.representation, "layer": export.layer, "hook_point": export.hook_point,
         "module_path": export.module_path, "convention": LAYER_CONVENTION, "action": "add",
         "coefficient": coefficient, "scale": scale, "scale_meaning": SCALE_MEANING[scale],
+        "chosen_coefficient": export.chosen_coef,
         "pretrained": export.pretrained, "baseline_command": lm_eval_command(export.pretrained, None),
         "files": entries, "provenance": export.provenance,
     }

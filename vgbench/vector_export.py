@@ -16,6 +16,9 @@ from .store import atomic_write_npz
 #: The ``extra`` key by which a representation says that its vectors are directions in the subject model's
 #: residual stream at one layer (an int, hidden-states index 1..n_layers); it makes them exportable as steering.
 RESIDUAL_LAYER = "residual_layer"
+#: The ``extra`` key by which such a representation records the steering coefficient it chose for the *unit*
+#: vector (the length of the vector added at that layer); ``vgbench export --format lm-eval`` uses it by default.
+STEERING_COEF = "steering_coef"
 
 #: What a layer number means, written into every export that has one.
 LAYER_CONVENTION = (
@@ -46,6 +49,8 @@ class ExportedVectors:
     module_path: str | None = None
     #: What ``from_pretrained`` loads: the subject model's folder, or its hub id.
     pretrained: str | None = None
+    #: The coefficient for the unit vector the representation chose (``extra[STEERING_COEF]``), or None.
+    chosen_coef: float | None = None
 
     def rows(self, value_ids: list[str]) -> list[int]:
         """Row indices of ``value_ids`` (all rows when empty)."""
@@ -108,7 +113,9 @@ def exported_vectors(result, value_set, uses_subject_model: bool, subject_model=
                            f"it must be a layer 1..{n_layers} of {subject_model.name} (fix the plugin)")
     relative, full = hook_point(subject_model.path, layer)
     pretrained = subject_model.spec if subject_model.source == "hub" else subject_model.path
-    return ExportedVectors(**common, layer=layer, hook_point=relative, module_path=full, pretrained=pretrained)
+    chosen = result.extra.get(STEERING_COEF)
+    return ExportedVectors(**common, layer=layer, hook_point=relative, module_path=full, pretrained=pretrained,
+                           chosen_coef=float(chosen) if chosen is not None else None)
 
 
 def _n_layers(model_path: str) -> int:
@@ -127,5 +134,7 @@ def write_npz(export: ExportedVectors, path: Path, value_ids: list[str] = ()) ->
     if export.layer is not None:
         arrays.update(layer=np.array(export.layer), hook_point=np.array(export.hook_point),
                       module_path=np.array(export.module_path), convention=np.array(LAYER_CONVENTION))
+    if export.chosen_coef is not None:
+        arrays.update(steering_coef=np.array(export.chosen_coef))
     atomic_write_npz(path, **arrays)
     return path

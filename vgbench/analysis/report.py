@@ -205,6 +205,39 @@ def figure_blocks(records: list[ResultRecord], figures: Path, home: Path | None,
     return blocks
 
 
+def dose_blocks(records: list[ResultRecord], figures: Path) -> list[Block]:
+    """Per persona-family result that chose its layer by steering (one per model, representation and config):
+    the dose–response figure and its table."""
+    from .dose_response import TABLE_HEADERS, dose_curve, plot_dose_response, table_rows
+
+    blocks, seen = [], set()
+    for rec in records:
+        rep = rec.representation
+        key = (rec.subject_model, rep.name, rep.config_hash)
+        curve = dose_curve(rep.extra)
+        if curve is None or key in seen:
+            continue
+        seen.add(key)
+        title = f"{rep.name} [{rep.config_hash[:8]}] on {rec.value_set.name} ({rec.subject_model})"
+        stem = figures / figure_name("dose", rec.subject_model, rep.name, rep.config_hash)
+        plot_dose_response(curve, stem, title)
+        chosen = (f"chosen: layer {curve.layer}, alpha {curve.alpha:g}" if curve.alpha is not None
+                  else f"chosen: layer {curve.layer}") + (f" ({curve.note})" if curve.note else "")
+        rows = tuple(tuple(Cell(t) for t in row) for row in table_rows(curve))
+        blocks += [Block("h3", title),
+                   Block("figure", f"Dose–response of {title}: effect against alpha, one line per layer; filled: "
+                                   f"coherent, hollow: not; ringed: {chosen}", image=stem.name + ".png"),
+                   Block("table", headers=TABLE_HEADERS, rows=rows)]
+    if not blocks:
+        return []
+    return [Block("h2", "Layer selection (dose–response)"),
+            Block("p", "Steering at each candidate layer with alpha × the layer's mean activation norm × the unit "
+                       "persona vector; effect = mean over values of P(follow | +) − P(follow | −) on held-out eval "
+                       "scenarios; coherence = mean per-token log-prob of the model's own unsteered reply under "
+                       "+steering minus unsteered (0 = unharmed); the layer and alpha with the largest effect among "
+                       "coherent settings are used."), *blocks]
+
+
 def _md(text: str) -> str:
     return escape(str(text), quote=False).replace("|", "\\|")
 
@@ -292,6 +325,7 @@ def write_report(out_dir: Path, *, home: Path | None = None, model: str | None =
         blocks += across_models_blocks(records, figures, home)
         blocks += across_environments_blocks(records, figures, home)
         blocks += figure_blocks(records, figures, home, with_maps)
+        blocks += dose_blocks(records, figures)
     md_path, html_path = out_dir / "report.md", out_dir / "index.html"
     md_path.write_text(to_markdown(blocks, "figures"), encoding="utf-8")
     html_path.write_text(to_html(blocks, "figures"), encoding="utf-8")

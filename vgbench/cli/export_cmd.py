@@ -10,7 +10,7 @@ import click
 from ..api import RunContext
 from ..errors import VgbenchError
 from ..evaluation import make_representation
-from ..lm_eval_export import SCALES, SIDECAR, write_lm_eval
+from ..lm_eval_export import SCALES, SIDECAR, default_steering, write_lm_eval
 from ..value_sets import resolve_value_set
 from ..vector_export import EXPORT_FORMATS, exported_vectors, refuse_unsupported, supported_formats, write_npz
 from .common import data_option, model_option, options_option, seed_option, split_options, value_set_option
@@ -30,10 +30,11 @@ from .display import ProgressFactory
 @click.option("--value", "values", multiple=True,
               help="Export only this value id (repeatable). Default: every value of the value set.")
 @click.option("--coef", type=click.FloatRange(-1000.0, 1000.0), default=None,
-              help="lm-eval: the steering coefficient, -1000 to 1000, in the units --scale says. [default: 1.0]")
+              help="lm-eval: the steering coefficient, -1000 to 1000, in the units --scale says. [default: the "
+                   "coefficient the representation chose for the unit vector (persona), else 1.0]")
 @click.option("--scale", type=click.Choice(SCALES), default=None,
-              help="lm-eval: raw = the vector at its own norm (coefficient as in vgbench's steering), "
-                   "unit = the vector divided by its norm. [default: raw]")
+              help="lm-eval: raw = the vector at its own norm, unit = the vector divided by its norm. [default: unit "
+                   "when the representation chose a coefficient and --coef is not given, else raw]")
 @seed_option
 @data_option
 def export_command(rep_name, fmt, out, value_set, model, options, values, coef, scale, seed):
@@ -66,7 +67,7 @@ def export_command(rep_name, fmt, out, value_set, model, options, values, coef, 
         write_npz(export, out, values)
         print(f"wrote {out}: {len(export.rows(values))} vectors of {export.vectors.shape[1]} dimensions{where}")
         return
-    files = write_lm_eval(export, out, values, 1.0 if coef is None else coef, scale or "raw")
+    files = write_lm_eval(export, out, values, *default_steering(export, coef, scale))
     print(f"wrote {len(files)} steering files to {out}{where}; commands and provenance: {out / SIDECAR}")
 
 

@@ -89,6 +89,31 @@ def reply_pair_activations(backend: TransformersBackend, prompts: Sequence[Chat]
     return (out[0] if out[0] is not None else empty), (out[1] if out[1] is not None else empty)
 
 
+def mean_token_norms(backend: TransformersBackend, prompts: Sequence[Chat]) -> np.ndarray:
+    """Array [layers + 1]: the mean L2 norm of the hidden state at each layer over the prompts' tokens (chat
+    template applied), leaving out each sequence's first token, whose state is often many times larger
+    than the others' (an attention sink) and would make the mean a statement about one token."""
+    import torch
+
+    decoder = backend.model.base_model
+    encoded = [backend.tok(backend.prompt_text(m), add_special_tokens=False)["input_ids"] for m in prompts]
+    totals: list = [0.0, 0]
+
+    def collect(idx: np.ndarray) -> None:
+        ids, attn = right_padded([encoded[i] for i in idx], backend.tok.pad_token_id)
+        counted = attn.clone().float()
+        counted[:, 0] = 0.0
+        with torch.inference_mode():
+            hidden = decoder(input_ids=ids.to(backend.device), attention_mask=attn.to(backend.device),
+                             output_hidden_states=True).hidden_states
+            norms = torch.stack(hidden, dim=1).float().norm(dim=-1)  # [b, layers+1, t]
+            totals[0] = totals[0] + (norms * counted.to(norms.device)[:, None, :]).sum(dim=(0, 2)).cpu().numpy()
+        totals[1] += int(counted.sum())
+
+    backend.each_batch([len(e) for e in encoded], collect)
+    return np.asarray(totals[0], dtype=float) / max(totals[1], 1)
+
+
 def can_record_during_generation(backend: TransformersBackend) -> bool:
     """Whether the model has the Llama-style layout (``layers`` and a final ``norm``) that the recorder hooks."""
     decoder = backend.model.base_model
