@@ -51,7 +51,9 @@ class PersonaProjection(Representation):
 
     metadata = RepresentationMetadata(
         name="persona_projection",
-        version="1",
+        # 2: the persona source picks its layer by the dose-response curve (its config hash is not in ours, so a
+        # change of the source's defaults is a new version here)
+        version="2",
         description="Mean projection of value i's training-pair activation differences (chosen − rejected, "
                     "teacher-forced) onto value j's unit persona vector: an asymmetric matrix in the subject model.",
         output="matrix",
