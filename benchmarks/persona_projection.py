@@ -5,7 +5,8 @@ empty in this VGBENCH_HOME, then warm), then ``persona_projection`` with the per
 pass over the training pairs runs: the figure the issue asks for, ≤ 2 min on 2 cores), then again fully warm.
 Prints each time and the ratio of the warm-persona projection to the persona encodes. Last, the projection's
 pass over the training pairs two ways: the shared-prefix pair pass it uses (each prompt once, its keys and values
-reused by both replies) against teacher-forcing each reply with its prompt separately, and their ratio.
+reused by both replies), the same pass through the projection's layer only (the blocks above never run: how the
+projection runs it), and teacher-forcing each reply with its prompt separately; their ratios.
 
 ``--tiny`` uses tiny persona settings (1 instruction pair, 1 question, 4 tokens, 1 candidate layer): the
 projection's own pass is then the default one over every training pair, but the persona vectors are not the
@@ -38,6 +39,8 @@ def main() -> None:
     parser.add_argument("--persona", default="persona_conflictscope", choices=("persona", "persona_conflictscope"))
     parser.add_argument("--pairs", type=int, default=0, help="compare the two pair passes on the first N pairs (0 = all)")
     parser.add_argument("--compare-only", action="store_true", help="only the pair-pass comparison")
+    parser.add_argument("--layer", type=int, default=11, help="the layer the projection stops at in the comparison "
+                        "(11: what persona_conflictscope selects on the embedded model)")
     args = parser.parse_args()
 
     from vgbench.api import RunContext
@@ -47,7 +50,7 @@ def main() -> None:
 
     context = RunContext()
     if args.compare_only:
-        compare_pair_passes(context, args.pairs)
+        compare_pair_passes(context, args.pairs, args.layer)
         return
     value_set = resolve_value_set("constraints9")
     persona_opts = TINY if args.tiny else {}
@@ -64,11 +67,12 @@ def main() -> None:
     timed("persona_projection encode (all warm)", lambda: projection.encode(value_set, context))
     print(f"warm-persona projection / first persona encode: {pairs / first:.2f}; / warm persona encode: "
           f"{pairs / max(warm, 1e-9):.1f}")
-    compare_pair_passes(context, args.pairs)
+    compare_pair_passes(context, args.pairs, args.layer)
 
 
-def compare_pair_passes(context, limit: int = 0) -> None:
-    """Time the shared-prefix pair pass against teacher-forcing every reply separately, same pairs, same batch."""
+def compare_pair_passes(context, limit: int = 0, layer: int = 11) -> None:
+    """Time the shared-prefix pair pass (all blocks, and only the blocks up to ``layer``, as the projection runs
+    it) against teacher-forcing every reply separately, same pairs, same batch."""
     from vgbench.data.records import load_records
     from vgbench.models.activations import mean_reply_activations, reply_pair_activations
     from vgbench.models.backend import chat, get_backend
@@ -80,9 +84,12 @@ def compare_pair_passes(context, limit: int = 0) -> None:
     chosen, rejected = [r["action_follow"] for r in pairs], [r["action_ignore"] for r in pairs]
     shared = timed(f"pair pass, shared prefix ({len(pairs)} pairs)",
                    lambda: reply_pair_activations(backend, prompts, chosen, rejected))
+    through = timed(f"pair pass, shared prefix, blocks through layer {layer} + 1",
+                    lambda: reply_pair_activations(backend, prompts, chosen, rejected, up_to_layer=layer))
     separate = timed(f"pair pass, each reply separately ({2 * len(pairs)} sequences)",
                      lambda: mean_reply_activations(backend, prompts + prompts, chosen + rejected))
-    print(f"separate / shared prefix: {separate / shared:.2f}x")
+    print(f"separate / shared prefix: {separate / shared:.2f}x; shared prefix, all blocks / through layer {layer}: "
+          f"{shared / through:.2f}x")
 
 
 if __name__ == "__main__":

@@ -104,9 +104,9 @@ class PersonaProjection(Representation):
         layer = int(persona.extra[RESIDUAL_LAYER])
         backend = get_backend(model.path, context.device, self.options["batch_size"])
         advance = context.tracker(2 * sum(len(p) for p in pairs), f"{self.name}: training-pair activations")
-        means = [_mean_pair_difference(backend, model.weights_hash, value_set.name, recs, context, advance)
+        means = [_mean_pair_difference(backend, model.weights_hash, value_set.name, recs, context, advance, layer)
                  for recs in pairs]
-        predicted = projection_matrix([m[None, layer] for m in means], persona.vectors)
+        predicted = projection_matrix([m[None] for m in means], persona.vectors)
         extra = {"layer": layer, "n_layers": n_layers, "persona": source.name,
                  "persona_config_hash": representation_hash(source),
                  "persona_fingerprint": persona.fingerprint,
@@ -131,16 +131,17 @@ def _n_layers(model_path: str) -> int:
 
 
 def _mean_pair_difference(backend, model_hash: str, value_set: str, records: list[dict], context: RunContext,
-                          advance) -> np.ndarray:
-    """Mean over the pairs of (chosen − rejected) mean reply activation, shape [layers + 1, d] (cached).
+                          advance, layer: int) -> np.ndarray:
+    """Mean over the pairs of (chosen − rejected) mean reply activation at hidden-states index ``layer``, shape
+    [d] (cached; the blocks above the layer are not run).
 
     The mean of the per-pair projections equals the projection of this mean (linearity), so the mean is all
-    that is kept; the key is the model's weights, the scenario data and the pair ids.
+    that is kept; the key is the model's weights, the scenario data, the pair ids and the layer.
     """
     from vgbench.toolkit import chat, reply_pair_activations
 
     key = {"model": model_hash, "data": data_fingerprint("scenarios", value_set),
-           "pairs": [r["id"] for r in records], "prompt": "user message as a one-turn chat"}
+           "pairs": [r["id"] for r in records], "prompt": "user message as a one-turn chat", "layer": layer}
     npz = context.cache_dir / "activations" / "training_pairs" / model_hash[:16] / f"{fingerprint(key, 24)}.npz"
     cached = read_cached_npz(npz, ("difference",))
     if cached is not None:
@@ -148,8 +149,9 @@ def _mean_pair_difference(backend, model_hash: str, value_set: str, records: lis
         return cached["difference"]
     prompts = [chat(str(r["user_message"])) for r in records]
     chosen, rejected = reply_pair_activations(backend, prompts, [str(r["action_follow"]) for r in records],
-                                              [str(r["action_ignore"]) for r in records], progress=advance)
-    difference = (chosen - rejected).mean(axis=0)
+                                              [str(r["action_ignore"]) for r in records], progress=advance,
+                                              up_to_layer=layer)
+    difference = (chosen[:, layer] - rejected[:, layer]).mean(axis=0)
     atomic_write_npz(npz, difference=difference)
     return difference
 

@@ -81,6 +81,27 @@ def test_shared_prefix_pair_activations_match_each_reply_teacher_forced(backend,
     assert rel.max() < 1e-4, rel
 
 
+def test_pair_activations_up_to_a_layer_match_the_full_pass_and_skip_the_blocks_above(backend, scenarios):
+    from vgbench.models.activations import reply_pair_activations
+
+    prompts = [chat(s["user_message"]) for s in scenarios]
+    follow, ignore = [s["action_follow"] for s in scenarios], [s["action_ignore"] for s in scenarios]
+    layers = backend.model.base_model.layers
+    ran = []
+    hooks = [block.register_forward_hook(lambda *_, k=k: ran.append(k)) for k, block in enumerate(layers)]
+    try:
+        full = reply_pair_activations(backend, prompts, follow, ignore)
+        ran.clear()
+        part = reply_pair_activations(backend, prompts, follow, ignore, up_to_layer=3)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    assert max(ran) == 3 and backend.model.config.num_hidden_layers == len(layers)  # blocks 1..4 ran, then restored
+    for a, b in zip(part, full):
+        assert a.shape == (len(prompts), 4, b.shape[2])
+        np.testing.assert_allclose(a, b[:, :4], rtol=1e-5, atol=1e-5)
+
+
 def test_left_padded_batch_generation_matches_single(backend):
     prompts = [chat("Name a colour."), chat("Write one short sentence about the sea and the wind at night.")]
     batched = backend.generate(prompts, max_new_tokens=12)

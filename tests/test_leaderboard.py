@@ -603,3 +603,21 @@ def test_a_bundle_without_a_declaration_takes_the_installed_metadata_else_its_re
     [sub] = [json.loads(p.read_text()) for p in (tmp_path / "subs").rglob("*.json")]
     declared = {k: sub["representation"][k] for k in ("output", "uses_subject_model", "reads_training_data")}
     assert declared == installed_declaration("word_overlap")  # the records show the same as the metadata says
+
+
+def test_submit_encodes_again_when_the_kept_similarity_predates_the_scores(tmp_path):
+    """A similarity kept by an earlier map or submit, from before the scores were re-computed (evaluate
+    --overwrite always), is not the one the scores came from: submit encodes again and keeps the new one."""
+    from vgbench.analysis.sources import cache_path
+    from vgbench.store import ResultStore
+
+    env = {"VGBENCH_HOME": str(tmp_path / "home")}
+    assert run_cli("evaluate", "--rep", "random", "--task", "prompt_steering", env=env).returncode == 0
+    [(_, record)] = list(ResultStore(tmp_path / "home").iter_results())
+    assert run_cli("submit", "--rep", "random", "--out", str(tmp_path / "a.json"), env=env).returncode == 0
+    kept = cache_path("embedded", "random", record.representation.config_hash, "constraints9", tmp_path / "home")
+    data = dict(np.load(kept))
+    np.savez(kept, **{**data, "fingerprint": np.array("from-before-the-rescoring")})
+    proc = run_cli("submit", "--rep", "random", "--out", str(tmp_path / "b.json"), env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert str(np.load(kept)["fingerprint"]) == record.representation.fingerprint

@@ -72,8 +72,9 @@ def values_for_record(record: ResultRecord, value_set: ValueSet, *, cheap_only: 
         return "" if enc.fingerprint == rep_info.fingerprint else "; differs from the scored vectors"
 
     cached = load_cached(model, name, chash, value_set, home)
-    if cached is not None:
-        return cached, "kept from an earlier map" + differs(cached)
+    if cached is not None and not differs(cached):
+        return cached, "kept from an earlier map"
+    # none kept, or one kept before the scores were re-computed (evaluate --overwrite): encode again where allowed
     try:
         cls = registry.get("representation", name).obj
     except VgbenchError:

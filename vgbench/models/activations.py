@@ -54,12 +54,38 @@ def mean_token_activations(backend: TransformersBackend, encoded: Sequence[tuple
     return out[0] if out[0] is not None else np.zeros((0, 0, 0), dtype=np.float32)
 
 
+@contextmanager
+def blocks_through(backend: TransformersBackend, layer: int | None) -> Iterator[int]:
+    """Inside, a forward pass runs decoder blocks 1..``layer`` + 1 only, where the model's loop over its blocks
+    stops at ``config.num_hidden_layers`` (the Llama and Gemma layouts): hidden-states indices 0..``layer`` are
+    then what a full pass gives (one block more is run so that index ``layer`` is not the last, final-norm one).
+    Yields how many hidden-states indices to keep: ``layer`` + 1, or all of them for None or the top layer."""
+    config = backend.model.base_model.config
+    n_layers = int(config.num_hidden_layers)
+    if layer is None or layer + 1 >= n_layers:
+        yield n_layers + 1
+        return
+    config.num_hidden_layers = layer + 1
+    try:
+        yield layer + 1
+    finally:
+        config.num_hidden_layers = n_layers
+
+
 def reply_pair_activations(backend: TransformersBackend, prompts: Sequence[Chat], first: Sequence[str],
-                           second: Sequence[str], progress: Callable[[int], None] | None = None
-                           ) -> tuple[np.ndarray, np.ndarray]:
+                           second: Sequence[str], progress: Callable[[int], None] | None = None,
+                           up_to_layer: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Mean reply-token activations [n, layers + 1, d] of two replies to each prompt, the prompt run once (its
     keys and values reused by both replies): the numbers of :func:`mean_reply_activations` on each reply, at
-    about the cost of the prompt once and the two replies."""
+    about the cost of the prompt once and the two replies. With ``up_to_layer`` = k, only hidden-states indices
+    0..k ([n, k + 1, d]), and the blocks above k + 1 are not run (see :func:`blocks_through`)."""
+    with blocks_through(backend, up_to_layer) as kept:
+        return _reply_pair_activations(backend, prompts, first, second, progress, kept)
+
+
+def _reply_pair_activations(backend: TransformersBackend, prompts: Sequence[Chat], first: Sequence[str],
+                            second: Sequence[str], progress: Callable[[int], None] | None,
+                            kept: int) -> tuple[np.ndarray, np.ndarray]:
     import torch
 
     prompt_ids, reply_ids = backend.encode_reply_pairs(prompts, first, second, empty_as_eos=True)
@@ -74,7 +100,7 @@ def reply_pair_activations(backend: TransformersBackend, prompts: Sequence[Chat]
             mask = torch.zeros(r_ids.shape, dtype=torch.float32)
             for row, reply in enumerate(rows):
                 mask[row, : len(reply)] = 1.0
-            stacked = torch.stack(replies.hidden_states, dim=1).float()  # [2b, layers+1, t, d]
+            stacked = torch.stack(replies.hidden_states[:kept], dim=1).float()  # [2b, kept, t, d]
             m = mask.to(stacked.device)[:, None, :, None]
             means = ((stacked * m).sum(dim=2) / m.sum(dim=2)).cpu().numpy()
         for side in (0, 1):
