@@ -111,7 +111,9 @@ def create_bundle(rep_name: str, options: dict | None = None, model: str | None 
     bundle = {
         "format": FORMAT, "format_version": FORMAT_VERSION,
         "representation": {"name": rep_info.name, "version": rep_info.version, "config": rep_info.config,
-                           "config_hash": rep_info.config_hash, **declaration_of(rep_name)},
+                           "config_hash": rep_info.config_hash,
+                           **({"identity": rep_info.identity} if rep_info.identity is not None else {}),
+                           **declaration_of(rep_name)},
         "plugin": plugin, "vgbench_version": version("vgbench"),
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "files": files,

@@ -20,8 +20,8 @@ from .declaration import declaration_problem, declared, installed_declaration
 from .layout import (SUBMISSION_VERSION, claimed_numbers_finite, ground_truth_path, result_path, same_number,
                      vectors_path)
 
-#: The fields of a bundle's ``representation`` entry that every record must repeat.
-IDENTITY = ("name", "version", "config", "config_hash")
+#: The fields of a bundle's ``representation`` entry that every record must repeat (``identity`` when present).
+REPEATED = ("name", "version", "config", "config_hash", "identity")
 
 
 class _Checker:
@@ -216,8 +216,8 @@ class _Checker:
         bad = claimed_numbers_finite(score)
         if bad:
             self.fail(path, f"score.{bad}: NaN, Infinity or not a number where a number is claimed")
-        if {k: data["representation"].get(k) for k in IDENTITY} != {k: rep[k] for k in IDENTITY}:
-            self.fail(path, "representation name, version or config differs from the bundle's")
+        if {k: data["representation"].get(k) for k in REPEATED} != {k: rep.get(k) for k in REPEATED}:
+            self.fail(path, "representation name, version, config or identity differs from the bundle's")
         self.contradictions(path, r.provenance)
         model, task, vs_name = rec.subject_model, rec.task, rec.value_set.name
         if score.get("task") != task or score.get("representation") != rep["name"]:
@@ -259,12 +259,31 @@ class _Checker:
         }
 
 
+def identity_problem(rep: dict) -> str | None:
+    """Why a bundle's ``representation.identity`` (what its config hash is of, when more than the config) is not
+    its config plus more, or None (also when absent)."""
+    if "identity" not in rep:
+        return None
+    identity, config = rep["identity"], rep.get("config")
+    if not isinstance(identity, dict) or not isinstance(config, dict):
+        return "identity: expected a mapping holding the config"
+    differ = [k for k in config if k not in identity or identity[k] != config[k]]
+    if differ:
+        return (f"identity: does not hold the config's {', '.join(sorted(differ))}; submit again with "
+                "`vgbench submit`")
+    return None
+
+
 def check_bundle(bundle: dict, files: dict[str, dict], source: str) -> list[tuple[str, dict]]:
     """Every check on a hash-verified bundle; returns (relative path, submission) pairs or raises one line."""
     checker = _Checker(source, bundle, files)
     rep = bundle["representation"]
-    if config_hash(rep["name"], rep["version"], rep["config"]) != rep["config_hash"]:
-        checker.fail("representation", "config_hash does not match its name, version and config")
+    problem = identity_problem(rep)
+    if problem:
+        checker.fail("representation", problem)
+    if config_hash(rep["name"], rep["version"], rep.get("identity", rep["config"])) != rep["config_hash"]:
+        checker.fail("representation", "config_hash does not match its name, version and config"
+                                       + (" and identity" if "identity" in rep else ""))
     checker.declaration()
     results = sorted(p for p in files if p.startswith("results/"))
     if not results:

@@ -51,8 +51,7 @@ class PersonaProjection(Representation):
 
     metadata = RepresentationMetadata(
         name="persona_projection",
-        # 2: the persona source picks its layer by the dose-response curve (its config hash is not in ours, so a
-        # change of the source's defaults is a new version here)
+        # 2: the persona source picks its layer by the dose-response curve
         version="2",
         description="Mean projection of value i's training-pair activation differences (chosen − rejected, "
                     "teacher-forced) onto value j's unit persona vector: an asymmetric matrix in the subject model.",
@@ -87,6 +86,12 @@ class PersonaProjection(Representation):
         if self.options["layer"]:
             opts["layer"] = self.options["layer"]
         return make_representation(self.options["persona"], opts)
+
+    def identity(self) -> dict:
+        """Its config and its persona source's config hash: a new version or default of the source is a new hash."""
+        from vgbench.toolkit import representation_hash
+
+        return {**self.config, "persona_source": representation_hash(self.persona_source())}
 
     def matrix(self, value_set: ValueSet, context: RunContext):
         """P(i, j) at the layer, with the layer, the persona source and the pair counts in ``extra``."""

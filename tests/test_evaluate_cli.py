@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 
-from conftest import assert_one_line_error, write_ground_truth
+from conftest import SHIPPED, assert_one_line_error, write_ground_truth
 
 
 def test_evaluate_sentence_embedding_against_a_file_prints_table_and_stores(cli, category_ground_truth, isolated_home):
@@ -78,9 +78,9 @@ def test_without_value_set_every_value_set_with_shipped_ground_truth_is_scored(c
     proc = cli("evaluate", "--rep", "random", "--json")
     assert proc.returncode == 0, proc.stderr
     scored = {(r["score"]["value_set"], r["score"]["task"]) for r in json.loads(proc.stdout)}
-    assert scored == {("constraints9", "prompt_steering"), ("constraints9", "dpo_generalization"),
-                      ("constraints9", "judge_agreement"), ("constraints9", "environment_values"),
-                      ("vprism11", "drift_prediction")}
+    shipped = {(f.parent.name, f.stem) for f in SHIPPED.parent.glob("*/*.json")}  # the embedded model's matrices
+    assert {("constraints9", "dpo_generalization"), ("vprism11", "drift_prediction")} <= shipped
+    assert scored == shipped
     # named tasks: each on the value sets where it has a matrix
     proc = cli("evaluate", "--rep", "random", "--task", "drift_prediction", "--task", "prompt_steering", "--json")
     assert proc.returncode == 0, proc.stderr

@@ -205,6 +205,49 @@ def test_add_refuses_tampered_or_inconsistent_bundles(stored, tmp_path, cli, edi
     assert not subs.exists() or not list(subs.rglob("*.json"))
 
 
+def _with_identity(bundle: Path, out: Path, identity_of, rehash_config: bool) -> Path:
+    """A copy of ``bundle`` whose representation, in the bundle and in every record, says its config hash is of
+    ``identity_of(config)``; the config hash (and the result paths under it) recomputed if ``rehash_config``, every
+    sha256 updated."""
+    from vgbench.results import config_hash
+    from vgbench_leaderboard.layout import bundle_sha256, sha256_text
+
+    data = json.loads(bundle.read_text())
+    rep = data["representation"]
+    old = rep["config_hash"]
+    rep["identity"] = identity_of(rep["config"])
+    if rehash_config:
+        rep["config_hash"] = config_hash(rep["name"], rep["version"], rep["identity"])
+    for entry in data["files"]:
+        if entry["path"].startswith("results/"):
+            record = json.loads(entry["text"])
+            record["representation"].update(identity=rep["identity"], config_hash=rep["config_hash"])
+            entry["path"] = entry["path"].replace(f"/{old}/", f"/{rep['config_hash']}/")
+            entry["text"] = json.dumps(record, indent=1)
+            entry["sha256"] = sha256_text(entry["text"])
+    data["sha256"] = bundle_sha256(data)
+    out.write_text(json.dumps(data))
+    return out
+
+
+def test_a_config_hash_of_more_than_the_config_is_checked_against_the_identity_it_names(stored, tmp_path, cli):
+    # a representation built on another one hashes its config plus that one's config hash (persona_projection)
+    subs = tmp_path / "subs"
+    more = lambda config: {**config, "persona_source": "0123456789ab"}  # noqa: E731
+    good = _with_identity(stored.bundles["0"], tmp_path / "good.json", more, rehash_config=True)
+    proc = cli("leaderboard", "add", str(good), "--submissions", str(subs))
+    assert proc.returncode == 0, proc.stderr
+    (added,) = [json.loads(p.read_text()) for p in subs.rglob("prompt_steering.json")]
+    assert added["representation"]["identity"]["persona_source"] == "0123456789ab"
+    stale = _with_identity(stored.bundles["0"], tmp_path / "stale.json", more, rehash_config=False)
+    assert_one_line_error(cli("leaderboard", "add", str(stale), "--submissions", str(tmp_path / "s2")),
+                          "stale.json", "config_hash does not match its name, version and config and identity")
+    short = _with_identity(stored.bundles["0"], tmp_path / "short.json", lambda config: {"dim": config["dim"]},
+                           rehash_config=True)
+    assert_one_line_error(cli("leaderboard", "add", str(short), "--submissions", str(tmp_path / "s3")),
+                          "short.json", "identity: does not hold the config's seed")
+
+
 def _primary_kind(bundle: Path) -> str:
     """The ceiling kind of the shipped prompt_steering matrix's own replicates, as the bundled record names it."""
     data = json.loads(bundle.read_text())

@@ -41,6 +41,22 @@ def test_the_persona_source_gets_the_passed_through_options_and_a_chosen_layer()
     assert representation_hash(default) == representation_hash(make_representation("persona_conflictscope", {}))
 
 
+def test_a_new_version_of_the_persona_source_is_a_new_config_hash(monkeypatch):
+    from vgbench import registry
+    from vgbench.evaluation import make_representation, representation_hash
+
+    rep = make_representation("persona_projection", {})
+    before = representation_hash(rep)
+    assert before == representation_hash(make_representation("persona_projection", {}))
+    assert before != representation_hash(make_representation("persona_projection", {"persona": "persona"}))
+    monkeypatch.setattr(registry.get("representation", "persona_conflictscope").obj, "version", "99")
+    assert dict(rep.config) == dict(make_representation("persona_projection", {}).config)
+    assert representation_hash(rep) != before
+    # a representation built on no other one hashes its config alone, as before
+    tfidf = make_representation("tfidf", {})
+    assert tfidf.identity() == dict(tfidf.config)
+
+
 def test_the_projection_recovers_a_planted_asymmetric_matrix():
     from vgbench_representations.persona_projection import projection_matrix
 

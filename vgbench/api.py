@@ -170,6 +170,11 @@ class Representation(_Declared):
         (or ``(matrix, extra_dict)``); cell (i, j) = predicted effect on value j of training toward value i."""
         raise NotImplementedError
 
+    def identity(self) -> dict:
+        """What its output depends on besides the value set and model, hashed into its config hash: its config (a
+        representation built on another one adds that one's config hash, so a change there is a change here)."""
+        return dict(self.config)
+
     def training_data(self, value_set: ValueSet, context: RunContext) -> dict | None:
         """What training data it read (e.g. ``{value_set, split, data_hash}``), stored in provenance; None: none."""
         return None

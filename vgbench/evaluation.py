@@ -35,8 +35,15 @@ def make_representation(name: str, options: dict[str, str]) -> Representation:
 
 
 def representation_hash(rep: Representation) -> str:
-    """The :func:`~vgbench.results.config_hash` of a representation instance."""
-    return config_hash(rep.name, rep.version, rep.config)
+    """The :func:`~vgbench.results.config_hash` of a representation instance (of its :meth:`identity`)."""
+    return config_hash(rep.name, rep.version, rep.identity())
+
+
+def identity_beyond_config(rep: Representation) -> dict | None:
+    """``rep.identity()`` when it holds more than the config (stored with results so the hash can be checked); else
+    None."""
+    identity = rep.identity()
+    return None if identity == dict(rep.config) else identity
 
 
 def refuse_renamed_value_set(value_set: ValueSet) -> None:
@@ -148,7 +155,7 @@ def evaluate(rep: Representation, value_set: ValueSet, targets: list[Target], co
         record = ResultRecord(
             score=s.to_json(),
             representation=RepresentationPart(rep.name, rep.version, rep.config, chash, encoded.fingerprint,
-                                              encoded.extra, encoded.provenance),
+                                              encoded.extra, encoded.provenance, identity_beyond_config(rep)),
             ground_truth=GroundTruthPart(target.task, gt.task_version, target.source, gt.fingerprint, gt.provenance),
             value_set=ValueSetPart(value_set.name, value_set.fingerprint, tuple(value_set.ids)),
             subject_model=context.model,

@@ -90,10 +90,13 @@ class RepresentationPart:
     fingerprint: str | None = None
     extra: dict = field(default_factory=dict)
     provenance: dict = field(default_factory=dict)
+    #: What the config hash is of when it is more than ``config`` (``Representation.identity``); None: the config.
+    identity: dict | None = None
 
     def to_json(self) -> dict:
-        """Stored form."""
+        """Stored form (``identity`` only when there is one)."""
         return {"name": self.name, "version": self.version, "config": self.config, "config_hash": self.config_hash,
+                **({"identity": self.identity} if self.identity is not None else {}),
                 "fingerprint": self.fingerprint, "extra": self.extra, "provenance": self.provenance}
 
 
@@ -185,7 +188,8 @@ class ResultRecord:
                 representation=RepresentationPart(
                     name=str(rep["name"]), version=str(rep.get("version", "")), config=dict(rep.get("config") or {}),
                     config_hash=str(rep.get("config_hash", "")), fingerprint=rep.get("fingerprint"),
-                    extra=dict(rep.get("extra") or {}), provenance=dict(rep.get("provenance") or {})),
+                    extra=dict(rep.get("extra") or {}), provenance=dict(rep.get("provenance") or {}),
+                    identity=dict(rep["identity"]) if isinstance(rep.get("identity"), dict) else None),
                 ground_truth=GroundTruthPart(
                     task=str(gt["task"]), task_version=str(gt.get("task_version", "")),
                     source=GroundTruthSource.from_json(gt.get("source", f"task {gt['task']}")),
