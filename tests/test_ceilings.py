@@ -158,6 +158,22 @@ def test_evaluate_finds_another_models_matrix_as_the_cross_model_ceiling(cli, is
     assert again["cached"] is False and again["score"]["views"]["raw"]["ceilings"][CROSS_MODEL] != raw[CROSS_MODEL]
 
 
+def test_the_shipped_matrices_of_both_models_give_each_others_scores_their_cross_model_ceiling(cli, isolated_home):
+    # dpo_generalization on constraints9 is shipped for both registered models; nothing is built in this home
+    shipped = load_ground_truth_file(SHIPPED.parent.parent / OTHER_MODEL / "constraints9" / "dpo_generalization.json")
+    assert shipped.provenance["subject_model"] == OTHER_MODEL and shipped.provenance["prompt_format"] == "plain"
+    assert shipped.provenance["model_license"] and shipped.validity["verdict"] == "valid"
+    proc = cli("compare", "--task", "dpo_generalization", "--model", "embedded", "--model", OTHER_MODEL, "--json")
+    assert proc.returncode == 0, proc.stderr
+    compared = json.loads(proc.stdout)
+    for model, other in (("embedded", OTHER_MODEL), (OTHER_MODEL, "embedded")):
+        proc = cli("evaluate", "--rep", "category", "--model", model, "--task", "dpo_generalization", "--json")
+        assert proc.returncode == 0, proc.stderr
+        [rec] = json.loads(proc.stdout)
+        assert rec["score"]["details"]["cross_model"]["models"] == [other]
+        assert rec["score"]["views"]["raw"]["ceilings"][CROSS_MODEL] == pytest.approx(compared["rho"])
+
+
 def test_task_model_scores_one_models_representation_against_anothers_ground_truth(cli, isolated_home):
     path, own, _ = write_other_model_matrix(isolated_home)
     args = ("evaluate", "--rep", "category", "--task", "dpo_generalization", "--value-set", "constraints9",

@@ -262,7 +262,8 @@ def test_report_compares_subject_models_when_a_task_has_ground_truth_for_two(cli
 
     from vgbench.analysis.scores import p_text
 
-    task = ("--task", "dpo_generalization", "--value-set", "constraints9")
+    # prompt_steering: shipped for the embedded model only (dpo_generalization is shipped for both models)
+    task = ("--task", "prompt_steering", "--value-set", "constraints9")
 
     def evaluate(*args):
         proc = cli("evaluate", *args, *task, "--json")
@@ -275,7 +276,7 @@ def test_report_compares_subject_models_when_a_task_has_ground_truth_for_two(cli
     assert cli("report", "--out", str(tmp_path / "one"), "--no-maps").returncode == 0
     assert "Across subject models" not in (tmp_path / "one" / "report.md").read_text()  # one model's ground truth
 
-    write_other_model_matrix(isolated_home)
+    write_other_model_matrix(isolated_home, task="prompt_steering")
     records = [evaluate("--rep", "random"), evaluate("--rep", "category"),
                evaluate("--rep", "category", "--task-model", OTHER_MODEL),  # the cross row
                evaluate("--rep", "random", "--model", OTHER_MODEL)]
@@ -283,13 +284,13 @@ def test_report_compares_subject_models_when_a_task_has_ground_truth_for_two(cli
     assert proc.returncode == 0, proc.stderr
     md = (tmp_path / "report" / "report.md").read_text()
     section = md.split("## Across subject models")[1].split("\n## ")[0]
-    assert f"### dpo_generalization on constraints9: embedded, {OTHER_MODEL}" in section
+    assert f"### prompt_steering on constraints9: embedded, {OTHER_MODEL}" in section
     # both matrices in one figure, written next to the report
     [figure] = (tmp_path / "report" / "figures").glob("across-models-*.png")
     assert f"(figures/{figure.name})" in section and figure.with_suffix(".svg").is_file()
     assert imread(figure)[..., :3].std() > 0.05
     # their agreement: what `vgbench compare --task` says
-    compared = json.loads(cli("compare", "--task", "dpo_generalization", "--model", "embedded", "--model",
+    compared = json.loads(cli("compare", "--task", "prompt_steering", "--model", "embedded", "--model",
                               OTHER_MODEL, "--json").stdout)
     assert markdown_table(section, "| model A |") == [["embedded", OTHER_MODEL, f"{compared['rho']:.3f}", p_text(compared),
                                                str(compared["n_pairs"])]]
