@@ -131,7 +131,7 @@ def evaluate(rep: Representation, value_set: ValueSet, targets: list[Target], co
     check_overwrite(overwrite)
     task_model = task_model or context.model
     store = store or ResultStore(context.home)
-    chash = representation_hash(rep)
+    chash, identity = representation_hash(rep), identity_beyond_config(rep)
     encoded: RepresentationResult | None = None
     outcomes = []
     for target in targets:
@@ -155,7 +155,7 @@ def evaluate(rep: Representation, value_set: ValueSet, targets: list[Target], co
         record = ResultRecord(
             score=s.to_json(),
             representation=RepresentationPart(rep.name, rep.version, rep.config, chash, encoded.fingerprint,
-                                              encoded.extra, encoded.provenance, identity_beyond_config(rep)),
+                                              encoded.extra, encoded.provenance, identity),
             ground_truth=GroundTruthPart(target.task, gt.task_version, target.source, gt.fingerprint, gt.provenance),
             value_set=ValueSetPart(value_set.name, value_set.fingerprint, tuple(value_set.ids)),
             subject_model=context.model,
